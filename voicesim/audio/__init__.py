@@ -1,0 +1,1 @@
+"""Audio formats, the call sources (simulated, live, recorded) and the session recorder."""

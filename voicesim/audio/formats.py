@@ -1,0 +1,83 @@
+"""One internal analysis format: 16 kHz mono float32. The call clock counts these samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AudioFileError
+
+RATE = 16_000  # samples per second of the analysis format and of the call clock
+
+
+def seconds(samples: int, rate: int = RATE) -> float:
+    return samples / rate
+
+
+def samples(secs: float, rate: int = RATE) -> int:
+    return int(round(secs * rate))
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average channels; a (frames, channels) array becomes (frames,)."""
+    if audio.ndim == 1:
+        return audio
+    return audio.mean(axis=1)
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int = RATE) -> np.ndarray:
+    """Convert sample rate with soxr (a real band-limited resampler), keeping float32."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if rate_in == rate_out or audio.size == 0:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read any libsndfile format as (frames, channels) float32; clear errors for bad files."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such audio file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder, not an audio file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
+    if data.shape[0] == 0:
+        raise AudioFileError(f"{path}: the file holds no audio (zero length)")
+    if not np.all(np.isfinite(data)):
+        raise AudioFileError(f"{path}: the audio contains NaN or infinite samples")
+    return data, int(rate)
+
+
+def load_audio(path: str | Path, rate: int = RATE) -> np.ndarray:
+    """Read an audio file as mono float32 at ``rate`` (default: the analysis format)."""
+    data, sr = read_audio_file(path)
+    return resample(to_mono(data), sr, rate)
+
+
+def trim_silence(audio: np.ndarray, rate: int = RATE, floor_db: float = -45.0) -> np.ndarray:
+    """Cut leading and trailing near-silence (10 ms frames below ``floor_db`` of the peak).
+
+    Rendered speech is trimmed so that a clip's first sample is its speech onset: the customer
+    timeline then says exactly when the customer was audible.
+    """
+    if audio.size == 0:
+        return audio
+    hop = max(1, rate // 100)
+    n = audio.size // hop
+    if n == 0:
+        return audio
+    frames = audio[: n * hop].reshape(n, hop)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
+    level = 20 * np.log10(rms / (np.max(np.abs(audio)) + 1e-12))
+    loud = np.flatnonzero(level > floor_db)
+    if loud.size == 0:
+        return audio[:0]
+    return audio[loud[0] * hop : min(audio.size, (loud[-1] + 1) * hop)]

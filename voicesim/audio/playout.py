@@ -1,0 +1,66 @@
+"""A timeline of clips to play, addressed by call-clock samples.
+
+The customer's voice is a Playout in every source: the simulated line mixes it into the
+customer channel, the live source feeds it to the headset. Because voicesim schedules every clip
+itself, it knows sample-exactly when the customer was audible, which makes overtalk exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Clip:
+    start: int  # first sample on the call clock
+    audio: np.ndarray  # float32 mono at the analysis rate
+    label: dict[str, Any] = field(default_factory=dict)
+    stop: int | None = None  # set when playback is cut short (barge-in)
+
+    @property
+    def end(self) -> int:
+        full = self.start + self.audio.size
+        return full if self.stop is None else min(full, self.stop)
+
+
+class Playout:
+    """Clips scheduled on the call clock; reading mixes whatever overlaps the requested span."""
+
+    def __init__(self) -> None:
+        self.clips: list[Clip] = []
+
+    def schedule(self, start: int, audio: np.ndarray, **label: Any) -> Clip:
+        clip = Clip(start=int(start), audio=np.asarray(audio, dtype=np.float32), label=label)
+        self.clips.append(clip)
+        return clip
+
+    def cancel(self, clip: Clip) -> None:
+        self.clips.remove(clip)
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.float32)
+        end = start + n
+        for clip in self.clips:
+            a, b = max(start, clip.start), min(end, clip.end)
+            if a < b:
+                out[a - start : b - start] += clip.audio[a - clip.start : b - clip.start]
+        return out
+
+    def playing_at(self, sample: int) -> Clip | None:
+        for clip in self.clips:
+            if clip.start <= sample < clip.end:
+                return clip
+        return None
+
+    def starting_in(self, start: int, n: int) -> list[Clip]:
+        return [c for c in self.clips if start <= c.start < start + n]
+
+    def ending_in(self, start: int, n: int) -> list[Clip]:
+        return [c for c in self.clips if start < c.end <= start + n]
+
+    def busy_until(self) -> int:
+        """The sample after the last scheduled audio (0 when nothing was scheduled)."""
+        return max((c.end for c in self.clips), default=0)

@@ -1,0 +1,52 @@
+"""Call sources: they deliver frames of (customer as played, microphone as captured).
+
+Only the source knows whether the call is simulated, live or recorded; the pipeline reads
+``Frame`` objects and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .formats import RATE
+from .playout import Playout
+
+
+@dataclass
+class Frame:
+    start: int  # call-clock sample of the first sample in this frame
+    customer: np.ndarray  # what the trainee heard (float32, analysis rate)
+    mic: np.ndarray  # what the microphone captured (float32, analysis rate)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.mic.size
+
+
+class SimulatedLine:
+    """A virtual phone line on a virtual clock: no devices, no sleeping, faster than real time.
+
+    The customer's clips and the scripted trainee's clips are both scheduled on Playouts; the
+    microphone hears the trainee's voice over a faint noise floor, as a headset mic would.
+    """
+
+    def __init__(self, customer: Playout, trainee: Playout, noise_db: float = -62.0, seed: int = 0):
+        self.customer = customer
+        self.trainee = trainee
+        self.position = 0
+        self._noise = 10 ** (noise_db / 20)
+        self._rng = np.random.default_rng(seed)
+
+    def read(self, n: int) -> Frame:
+        start = self.position
+        customer = self.customer.read(start, n)
+        mic = self.trainee.read(start, n)
+        mic += (self._rng.standard_normal(n) * self._noise).astype(np.float32)
+        self.position += n
+        return Frame(start=start, customer=customer, mic=mic)
+
+    @property
+    def rate(self) -> int:
+        return RATE

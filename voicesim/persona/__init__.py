@@ -1,0 +1,1 @@
+"""Customer personas: the file format, the library on disk, and the dialogue + mood engine."""

@@ -1,0 +1,144 @@
+"""The dialogue and mood engine: how the customer reacts to what the trainee did.
+
+It reads the trainee's moves through the rubric's detector library (one phrase library for both),
+moves the mood within the persona's bounds, and picks the next line. Seeded: the same seed gives
+the same call; another seed varies the wording.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from ..rubric.detectors import Context, DetectorLibrary
+from ..speech.tts import VoiceSettings
+from .persona import Persona
+
+NEGATIVE_FIRST = ("profanity", "blame", "dismissal", "condescension", "refusal")
+
+
+@dataclass
+class TraineeTurn:
+    """What the trainee said since the customer's last line, and how."""
+
+    text: str
+    interrupted: bool = False  # the trainee talked over the customer during this turn
+
+
+@dataclass
+class CustomerLine:
+    text: str
+    reason: str  # which reaction chose it: "opening", a move, "silence", an end state
+    mood: float
+    voice: VoiceSettings
+    moves: list[str] = field(default_factory=list)
+    end_state: str | None = None  # set on the customer's last line
+
+
+class DialogueEngine:
+    def __init__(self, persona: Persona, library: DetectorLibrary, seed: int = 0):
+        self.persona = persona
+        self.library = library
+        self.rng = random.Random(seed)
+        self.mood = persona.mood.start
+        self.agreed = False
+        self.end_state: str | None = None
+        self.silences = 0
+        self.said: list[str] = []
+
+    # -- lines -------------------------------------------------------------------------------
+    def _pick(self, options: list[str]) -> str:
+        fresh = [o for o in options if o not in self.said] or options
+        text = self.rng.choice(fresh)
+        self.said.append(text)
+        return text
+
+    def _voice(self) -> VoiceSettings:
+        """Mood shapes the voice: an upset customer speaks faster, higher and louder."""
+        v = self.persona.voice
+        arousal = self.mood - 0.5
+        return v.with_changes(
+            rate=max(80.0, v.rate + 40 * arousal),
+            pitch=min(100.0, max(0.0, v.pitch + 20 * arousal)),
+            volume=min(1.0, max(0.1, v.volume * (1 + 0.2 * arousal))),
+        )
+
+    def _line(
+        self,
+        options: list[str],
+        reason: str,
+        moves: list[str] | None = None,
+        end_state: str | None = None,
+    ) -> CustomerLine:
+        if end_state:
+            self.end_state = end_state
+        return CustomerLine(
+            self._pick(options), reason, round(self.mood, 3), self._voice(), moves or [], end_state
+        )
+
+    def _end(self, state: str, moves: list[str] | None = None) -> CustomerLine:
+        options = self.persona.endings.get(state) or self.persona.endings["hung_up"]
+        return self._line(options, state, moves, end_state=state)
+
+    def _shift(self, delta: float) -> None:
+        m = self.persona.mood
+        delta = max(-m.max_step, min(m.max_step, delta))
+        self.mood += delta
+        self.mood += m.drift * (m.baseline - self.mood)
+        self.mood = max(0.0, min(1.0, self.mood))
+
+    # -- the conversation --------------------------------------------------------------------
+    def opening(self) -> CustomerLine:
+        return self._line(self.persona.opening, "opening")
+
+    def context(self) -> Context:
+        return Context.from_text(
+            *self.said, self.persona.summary, extra_terms=self.persona.complaint_terms
+        )
+
+    def respond(self, turn: TraineeTurn) -> CustomerLine:
+        """The customer's answer to one trainee turn."""
+        p = self.persona
+        self.silences = 0
+        found = self.library.moves(turn.text, self.context())
+        moves = sorted(found & set(p.reactions) | (found & set(p.accept)))
+        reactions = [m for m in moves if m in p.reactions]
+        if turn.interrupted and "interrupted" in p.reactions:
+            reactions.append("interrupted")
+        self._shift(sum(p.reactions[m].mood for m in reactions))
+        if self.mood >= p.mood.hang_up_at:
+            return self._end("hung_up", moves)
+        negative = [m for m in NEGATIVE_FIRST if m in reactions]
+        if self.agreed and not negative:
+            return self._end("resolved", moves)
+        offered = [m for m in p.accept if m in found]
+        if offered and not negative:
+            if self.mood <= p.mood.resolve_below:
+                self.agreed = True
+                return self._line(p.agreed, offered[0], moves)
+            if "premature_solution" in p.reactions:
+                return self._line(
+                    p.reactions["premature_solution"].say, "premature_solution", moves
+                )
+        speaking = [m for m in reactions if p.reactions[m].say]
+        if speaking:
+            # The move that moved the customer most is the one they answer.
+            chosen = max(speaking, key=lambda m: (m in negative, abs(p.reactions[m].mood)))
+            return self._line(p.reactions[chosen].say, chosen, moves)
+        default = p.reactions.get("default")
+        options = default.say if default and default.say else p.opening
+        return self._line(options, "default", moves)
+
+    def on_silence(self) -> CustomerLine:
+        """The trainee has said nothing for longer than the customer's patience."""
+        p = self.persona
+        self.silences += 1
+        react = p.reactions.get("silence")
+        self._shift(react.mood if react else 0.1)
+        if self.silences >= p.mood.max_silences or self.mood >= p.mood.hang_up_at:
+            return self._end("hung_up", ["silence"])
+        options = react.say if react and react.say else ["Hello? Are you still there?"]
+        return self._line(options, "silence", ["silence"])
+
+    def on_time_limit(self) -> CustomerLine:
+        return self._end("time_limit")

@@ -1,0 +1,1 @@
+"""The rubric: one detector library (shared with personas), criteria, and the scorer."""

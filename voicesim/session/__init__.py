@@ -1,0 +1,1 @@
+"""The call loop: source -> pipeline -> persona -> recorder, the same for every source."""

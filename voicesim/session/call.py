@@ -1,0 +1,260 @@
+"""The call loop: source -> pipeline -> persona -> recorder, identical for every source.
+
+``run_call`` pulls frames from a source, lets the pipeline turn them into events, lets the
+conductor decide when the customer speaks, and records everything. Only the ``wait`` hook
+differs: the simulated line may pause its virtual clock until transcripts are ready; a live
+source never waits (its next frame arrives anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .. import __version__
+from ..audio.formats import RATE
+from ..audio.playout import Playout
+from ..audio.recorder import SESSION_FORMAT, SessionRecorder
+from ..audio.sources import Frame
+from ..events import CALL_END, CALL_START, MOOD, SCORE, Event
+from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
+from ..persona.persona import Persona
+from ..rubric.rubric import Rubric
+from ..rubric.scorer import Scorecard, score_call
+from ..speech.transcriber import TranscriberOptions, TranscriberWorker, describe_model
+from ..speech.tts import Synthesizer
+from ..speech.vad import VadConfig
+from .pipeline import Pipeline, sec
+
+Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of its own
+
+
+class Source(Protocol):
+    position: int
+
+    def read(self, n: int) -> Frame: ...
+
+
+@dataclass
+class CallOptions:
+    seed: int = 0
+    frame_ms: int = 30
+    vad: VadConfig = field(default_factory=VadConfig)
+    transcriber: TranscriberOptions = field(default_factory=TranscriberOptions)
+    lead_in_s: float = 0.5  # quiet before the customer's first line
+    tail_s: float = 0.6  # recording kept after the customer's last line
+    reply_gap_s: float | None = None  # None: the rubric's response_gap_s
+
+
+@dataclass
+class CallResult:
+    session_dir: Path
+    end_state: str
+    duration_s: float
+    scorecard: Scorecard
+    events: list[Event]
+
+
+class Conductor:
+    """Turn-taking: when the trainee's turn is over, ask the persona engine what to say."""
+
+    def __init__(
+        self,
+        engine: DialogueEngine,
+        synth: Synthesizer,
+        playout: Playout,
+        pipeline: Pipeline,
+        reply_gap_s: float,
+        backchannel_words: int = 3,
+    ):
+        self.engine = engine
+        self.synth = synth
+        self.playout = playout
+        self.pipeline = pipeline
+        self.gap = int(reply_gap_s * RATE)
+        self.patience = int(engine.persona.mood.patience_s * RATE)
+        self.time_limit = int(engine.persona.time_limit_s * RATE)
+        self.backchannel_words = backchannel_words
+        self.lines = 0
+        self.timed_out = False
+
+    def say(self, line: CustomerLine, at: int) -> Event:
+        audio = self.synth.render(line.text, line.voice)
+        self.playout.schedule(
+            at, audio, line=self.lines, text=line.text, reason=line.reason, mood=line.mood
+        )
+        self.lines += 1
+        return Event(
+            MOOD,
+            sec(at),
+            {
+                "mood": line.mood,
+                "reason": line.reason,
+                "moves": line.moves,
+                "end_state": line.end_state,
+            },
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.engine.end_state is not None
+
+    def step(self, now: int) -> tuple[str, list[Event]]:
+        """'idle', 'wait' (needs transcripts first), 'said', or 'done' (call is over)."""
+        if self.finished:
+            return ("done" if self.playout.busy_until() <= now else "idle"), []
+        if self.playout.busy_until() > now or self.pipeline.endpointer.hearing:
+            return "idle", []
+        st = self.pipeline.state
+        if now >= self.time_limit and not self.timed_out:
+            self.timed_out = True
+            return "said", [self.say(self.engine.on_time_limit(), now)]
+        if st.turn_utterances:
+            if now - max(st.last_trainee_end, st.last_customer_end) < self.gap:
+                return "idle", []
+            if any(k not in st.finals for k in st.turn_utterances):
+                return "wait", []
+            text = " ".join(st.finals[k]["text"] for k in st.turn_utterances).strip()
+            if text and not self.engine.library.is_backchannel(text, self.backchannel_words):
+                turn = TraineeTurn(text, interrupted=st.turn_interrupted)
+                st.turn_utterances = []
+                return "said", [self.say(self.engine.respond(turn), now)]
+            st.turn_utterances = []  # noise or "mm-hmm": the trainee has not taken the turn
+        quiet_since = max(st.last_customer_end, st.last_trainee_end)
+        if now - quiet_since >= self.patience:
+            return "said", [self.say(self.engine.on_silence(), now)]
+        return "idle", []
+
+
+def run_call(
+    source: Source,
+    playout: Playout,
+    engine: DialogueEngine,
+    rubric: Rubric,
+    worker: TranscriberWorker,
+    synth: Synthesizer,
+    recorder: SessionRecorder,
+    meta: dict,
+    options: CallOptions,
+    listeners: list[Listener] = (),
+    wait: Callable[[], None] | None = None,
+) -> CallResult:
+    """Run one call to its end state; the session directory is complete even on Ctrl-C."""
+    th = rubric.thresholds
+    gap = options.reply_gap_s if options.reply_gap_s is not None else th.response_gap_s
+    pipeline = Pipeline(playout, worker, options.vad, th.overtalk_min_s, th.dead_air_s, gap)
+    conductor = Conductor(engine, synth, playout, pipeline, gap, th.backchannel_max_words)
+    events: list[Event] = []
+    hop = RATE * options.frame_ms // 1000
+    hard_stop = int((engine.persona.time_limit_s + 60) * RATE)
+
+    def emit(evs: list[Event]) -> None:
+        for ev in evs:
+            events.append(ev)
+            recorder.log(ev)
+            for listener in listeners:
+                more = listener(ev)
+                if more:
+                    emit(more)
+
+    recorder.write_json("meta.json", {**meta, "status": "running"})
+    emit(
+        [
+            Event(
+                CALL_START,
+                0.0,
+                {"persona": engine.persona.id, "rubric": rubric.id, "sample_rate": RATE},
+            )
+        ]
+    )
+    emit([conductor.say(engine.opening(), int(options.lead_in_s * RATE))])
+    interrupted = False
+    end_at = None
+    try:
+        while True:
+            frame = source.read(hop)
+            recorder.write(frame)
+            emit(pipeline.process(frame))
+            now = frame.end
+            if end_at is not None:
+                if now >= end_at:
+                    break
+                continue
+            state, evs = conductor.step(now)
+            if state == "wait" and wait is not None:
+                wait()
+                emit(pipeline.collect())
+                state, evs = conductor.step(now)
+            emit(evs)
+            if state == "done":
+                end_at = now + int(options.tail_s * RATE)
+            elif now >= hard_stop:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        end = source.position
+        emit(pipeline.flush(end))
+        worker.wait_idle(timeout=120)
+        emit(pipeline.collect())
+        end_state = engine.end_state or ("interrupted" if interrupted else "time_limit")
+        emit([Event(CALL_END, sec(end), {"end_state": end_state, "duration": round(sec(end), 4)})])
+        scorecard = score_call(events, rubric, engine.persona)
+        emit(
+            [
+                Event(
+                    SCORE,
+                    sec(end),
+                    {
+                        "overall": scorecard.overall,
+                        "passed": scorecard.passed,
+                        "families": {f.id: f.score for f in scorecard.families},
+                    },
+                )
+            ]
+        )
+        recorder.write_json("scorecard.json", scorecard.to_dict())
+        recorder.write_json(
+            "meta.json",
+            {
+                **meta,
+                "status": "interrupted" if interrupted else "complete",
+                "duration_s": round(sec(end), 3),
+                "end_state": end_state,
+            },
+        )
+        recorder.close()
+    if interrupted:
+        raise KeyboardInterrupt
+    return CallResult(recorder.dir, end_state, sec(end), scorecard, events)
+
+
+def session_meta(
+    persona: Persona, rubric: Rubric, options: CallOptions, source: dict, voices: dict
+) -> dict:
+    return {
+        "format": SESSION_FORMAT,
+        "software": {"voicesim": __version__, "python": platform.python_version()},
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "persona": {
+            "id": persona.id,
+            "name": persona.name,
+            "version": persona.version,
+            "file": persona.path,
+        },
+        "rubric": {"id": rubric.id, "version": rubric.version, "file": rubric.path},
+        "model": {
+            "name": describe_model(options.transcriber),
+            "device": options.transcriber.device,
+            "compute_type": options.transcriber.compute_type,
+        },
+        "source": source,
+        "voices": voices,
+        "seed": options.seed,
+        "audio": {"file": "call.wav", "sample_rate": RATE, "channels": ["customer", "trainee"]},
+        "vad": asdict(options.vad),
+    }

@@ -1,0 +1,275 @@
+"""The source-agnostic pipeline: frames in, timeline events out.
+
+Given each frame (customer as played, microphone as captured) and the customer Playout, it
+endpoints the trainee's speech, sends utterances to the transcriber worker, and measures overtalk
+and dead air against the exact customer playback timeline. It never sleeps, never reads the
+wall clock and never knows whether the call is live, simulated or recorded.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, field
+
+from ..audio.formats import RATE
+from ..audio.playout import Clip, Playout
+from ..audio.sources import Frame
+from ..events import (
+    CUSTOMER_LINE_END,
+    CUSTOMER_LINE_START,
+    FINAL,
+    OVERTALK,
+    OVERTALK_START,
+    SILENCE,
+    SPEECH_END,
+    SPEECH_START,
+    Event,
+)
+from ..speech.transcriber import JobResult, TranscriberWorker
+from ..speech.vad import Endpointer, Utterance, VadConfig
+
+
+def sec(sample: int) -> float:
+    return sample / RATE
+
+
+@dataclass
+class _Overlap:
+    clip: Clip
+    start: int
+    by: str  # who started talking second: "trainee" (interruption) or "customer"
+    announced: bool = False
+    paused_at: int | None = None  # the trainee paused here; a quick resume continues the overlap
+
+
+@dataclass
+class PipelineState:
+    """What turn-taking needs to know, derived from the timeline."""
+
+    last_customer_end: int = 0
+    last_trainee_end: int = 0
+    turn_utterances: list[int] = field(default_factory=list)  # utterance keys since last line
+    turn_interrupted: bool = False
+    finals: dict[int, dict] = field(default_factory=dict)  # utterance key -> final event data
+
+
+class Pipeline:
+    def __init__(
+        self,
+        customer: Playout,
+        worker: TranscriberWorker,
+        vad: VadConfig | None = None,
+        overtalk_min_s: float = 0.5,
+        dead_air_s: float = 3.0,
+        turn_gap_s: float = 1.0,
+    ):
+        self.customer = customer
+        self.worker = worker
+        self.endpointer = Endpointer(vad)
+        self.overtalk_min = int(overtalk_min_s * RATE)
+        self.dead_air = int(dead_air_s * RATE)
+        self.turn_gap = int(turn_gap_s * RATE)  # a shorter pause does not end a trainee's overtalk
+        self.state = PipelineState()
+        self._onset: int | None = None
+        self._overlaps: list[_Overlap] = []
+        self._silence_from: int | None = None  # customer stopped here and nobody spoke since
+        self._utterances: dict[int, Utterance] = {}
+        self.position = 0
+
+    # -- per frame ----------------------------------------------------------------------------
+    def process(self, frame: Frame) -> list[Event]:
+        events: list[Event] = []
+        for clip in sorted(
+            self.customer.starting_in(frame.start, frame.mic.size), key=lambda c: c.start
+        ):
+            events += self._customer_starts(clip)
+        for vad_event in self.endpointer.process(frame.mic):
+            if vad_event.kind == "start":
+                events += self._speech_starts(vad_event.sample)
+            else:
+                events += self._speech_ends(vad_event.sample, vad_event.utterance)
+        events += self._track_overlaps(frame.end)
+        for clip in self.customer.ending_in(frame.start, frame.mic.size):
+            events += self._customer_ends(clip)
+        self.position = frame.end
+        events += self.collect()
+        return events
+
+    def _customer_starts(self, clip: Clip) -> list[Event]:
+        events = self._end_silence(clip.start)
+        st = self.state
+        st.turn_utterances = []
+        st.turn_interrupted = False
+        if self._onset is not None:  # the customer starts while the trainee is talking
+            self._overlaps.append(_Overlap(clip, clip.start, "customer"))
+        events.append(
+            Event(
+                CUSTOMER_LINE_START,
+                sec(clip.start),
+                {**clip.label, "end": round(sec(clip.start + clip.audio.size), 4)},
+            )
+        )
+        return events
+
+    def _customer_ends(self, clip: Clip) -> list[Event]:
+        events = self._close_for_clip(clip)
+        self.state.last_customer_end = clip.end
+        if self._onset is None and self.customer.playing_at(clip.end) is None:
+            self._silence_from = clip.end
+        events.append(
+            Event(
+                CUSTOMER_LINE_END,
+                sec(clip.end),
+                {"line": clip.label.get("line"), "cut": clip.stop is not None},
+            )
+        )
+        return events
+
+    def _speech_starts(self, onset: int) -> list[Event]:
+        events = self._end_silence(onset)
+        self._onset = onset
+        clip = self.customer.playing_at(onset)
+        if clip is not None:
+            same = [ov for ov in self._overlaps if ov.clip is clip]
+            resumed = [
+                ov
+                for ov in same
+                if ov.paused_at is not None and onset - ov.paused_at <= self.turn_gap
+            ]
+            for ov in resumed:
+                ov.paused_at = None  # one interruption, with a breath in it
+            if not same:
+                self._overlaps.append(_Overlap(clip, onset, "trainee"))
+        events.append(Event(SPEECH_START, sec(onset), {"who": "trainee"}))
+        return events
+
+    def _speech_ends(self, end: int, utt: Utterance | None) -> list[Event]:
+        for ov in self._overlaps:
+            if ov.paused_at is None:
+                ov.paused_at = min(end, ov.clip.end)
+        self._onset = None
+        st = self.state
+        st.last_trainee_end = end
+        data: dict = {"who": "trainee"}
+        if utt is None:
+            data["dropped"] = "too short"
+        else:
+            self._utterances[utt.index] = utt
+            st.turn_utterances.append(utt.index)
+            data.update(utterance=utt.index, start=round(sec(utt.start), 4))
+            self.worker.submit(utt.index, utt.audio, sec(utt.audio_start))
+        return [Event(SPEECH_END, sec(end), data)]
+
+    # -- overtalk -----------------------------------------------------------------------------
+    def _voiced_to(self, ov: _Overlap) -> int:
+        return ov.paused_at if ov.paused_at is not None else self.endpointer.last_voiced_end
+
+    def _track_overlaps(self, now: int) -> list[Event]:
+        """Announce an overlap once both sides have talked together long enough; close an
+        overlap once the trainee has paused for longer than a turn gap."""
+        events: list[Event] = []
+        for ov in self._overlaps:
+            if (
+                not ov.announced
+                and min(self._voiced_to(ov), ov.clip.end, now) - ov.start >= self.overtalk_min
+            ):
+                events += self._announce(ov)
+        done = [
+            ov
+            for ov in self._overlaps
+            if ov.paused_at is not None and now - ov.paused_at > self.turn_gap
+        ]
+        for ov in done:
+            events += self._close(ov, ov.paused_at)
+        return events
+
+    def _announce(self, ov: _Overlap) -> list[Event]:
+        ov.announced = True
+        if ov.by == "trainee":
+            self.state.turn_interrupted = True
+        return [Event(OVERTALK_START, sec(ov.start), {"by": ov.by})]
+
+    def _close(self, ov: _Overlap, end: int) -> list[Event]:
+        self._overlaps.remove(ov)
+        if end - ov.start < self.overtalk_min:
+            return []  # a brief overlap ("mm-hmm"): not overtalk
+        events = [] if ov.announced else self._announce(ov)
+        events.append(
+            Event(
+                OVERTALK,
+                sec(ov.start),
+                {
+                    "by": ov.by,
+                    "end": round(sec(end), 4),
+                    "duration": round(sec(end - ov.start), 4),
+                    "line": ov.clip.label.get("line"),
+                },
+            )
+        )
+        return events
+
+    def _close_for_clip(self, clip: Clip) -> list[Event]:
+        events: list[Event] = []
+        for ov in [o for o in self._overlaps if o.clip is clip]:
+            end = (
+                ov.paused_at
+                if ov.paused_at is not None
+                else max(ov.start, min(clip.end, self.endpointer.last_voiced_end))
+            )
+            events += self._close(ov, end)
+        return events
+
+    # -- dead air -----------------------------------------------------------------------------
+    def _end_silence(self, at: int) -> list[Event]:
+        start, self._silence_from = self._silence_from, None
+        if start is None or at - start < self.dead_air:
+            return []
+        return [
+            Event(
+                SILENCE,
+                sec(start),
+                {
+                    "end": round(sec(at), 4),
+                    "duration": round(sec(at - start), 4),
+                    "after": "customer",
+                },
+            )
+        ]
+
+    # -- transcripts --------------------------------------------------------------------------
+    def collect(self) -> list[Event]:
+        """Turn finished transcriptions into final events (never waits)."""
+        events: list[Event] = []
+        while True:
+            try:
+                result = self.worker.results.get_nowait()
+            except queue.Empty:
+                return events
+            events.append(self._final(result))
+
+    def _final(self, result: JobResult) -> Event:
+        utt = self._utterances.pop(result.key)
+        data: dict = {"who": "trainee", "utterance": result.key, "end": round(sec(utt.end), 4)}
+        if result.transcript is None:
+            data.update(text="", words=[], error=result.error)
+        else:
+            data.update(
+                text=result.transcript.text, words=[w.to_dict() for w in result.transcript.words]
+            )
+        self.state.finals[result.key] = data
+        return Event(FINAL, sec(utt.start), data)
+
+    @property
+    def awaiting(self) -> int:
+        """Utterances endpointed but not yet transcribed."""
+        return len(self._utterances)
+
+    def flush(self, at: int) -> list[Event]:
+        """End of call: close open speech, overlaps and silence at sample ``at``."""
+        events: list[Event] = []
+        for vad_event in self.endpointer.flush():
+            events += self._speech_ends(vad_event.sample, vad_event.utterance)
+        for ov in list(self._overlaps):
+            events += self._close(ov, min(self._voiced_to(ov), ov.clip.end, at))
+        events += self._end_silence(at)
+        return events

@@ -1,0 +1,133 @@
+"""Trainee scripts: the simulated trainee's replies and their timing relative to the customer.
+
+Turn N answers the customer's Nth line. ``after: 0.4`` speaks 0.4 s after the customer stops;
+``interrupt: 1.2`` starts 1.2 s into the customer's line (talking over them); a turn with no
+``say`` stays silent. ``backchannels`` are short listening noises ("mm-hmm") during the line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import load_yaml
+from ..errors import VoicesimError
+from ..speech.tts import ENGINES, VoiceSettings
+
+SCRIPT_DIR = Path(__file__).resolve().parents[2] / "personas" / "scripts"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["format", "name", "turns"],
+    "properties": {
+        "format": {"const": 1},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "persona": {"type": "string"},
+        "voice": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "engine": {"enum": list(ENGINES)},
+                "voice": {"type": "string"},
+                "rate": {"type": "number", "minimum": 80, "maximum": 400},
+                "pitch": {"type": "number", "minimum": 0, "maximum": 100},
+                "volume": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        "turns": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "say": {"type": "string", "minLength": 1},
+                    "after": {"type": "number", "minimum": 0, "maximum": 120},
+                    "interrupt": {"type": "number", "minimum": 0, "maximum": 120},
+                    "backchannels": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["at", "say"],
+                            "properties": {
+                                "at": {"type": "number", "minimum": 0},
+                                "say": {"type": "string", "minLength": 1},
+                            },
+                        },
+                    },
+                },
+                "not": {"required": ["after", "interrupt"]},
+            },
+        },
+    },
+}
+
+DEFAULT_AFTER_S = 0.5
+
+
+@dataclass
+class Backchannel:
+    at: float
+    say: str
+
+
+@dataclass
+class ScriptTurn:
+    say: str | None
+    after: float = DEFAULT_AFTER_S
+    interrupt: float | None = None
+    backchannels: list[Backchannel] = field(default_factory=list)
+
+
+@dataclass
+class TraineeScript:
+    name: str
+    voice: VoiceSettings
+    turns: list[ScriptTurn]
+    description: str = ""
+    persona: str | None = None
+    path: str = ""
+
+
+def load_script(path: str | Path) -> TraineeScript:
+    data, _ = load_yaml(path, SCHEMA)
+    v = data.get("voice", {})
+    engine = v.get("engine", "hibari")
+    voice = VoiceSettings(
+        engine=engine,
+        voice=v.get("voice", "heart" if engine == "hibari" else "en-us"),
+        rate=v.get("rate", 170),
+        pitch=v.get("pitch", 50),
+        volume=v.get("volume", 0.9),
+    )
+    turns = [
+        ScriptTurn(
+            say=t.get("say"),
+            after=t.get("after", DEFAULT_AFTER_S),
+            interrupt=t.get("interrupt"),
+            backchannels=[Backchannel(b["at"], b["say"]) for b in t.get("backchannels", [])],
+        )
+        for t in data["turns"]
+    ]
+    return TraineeScript(
+        data["name"], voice, turns, data.get("description", ""), data.get("persona"), str(path)
+    )
+
+
+def find_script(name: str) -> Path:
+    """Resolve a shipped script name (personas/scripts/NAME.yaml) or a path."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") or os.sep in name:
+        if not p.exists():
+            raise VoicesimError(f"trainee script {name} does not exist")
+        return p
+    for ext in (".yaml", ".yml"):
+        if (SCRIPT_DIR / f"{name}{ext}").exists():
+            return SCRIPT_DIR / f"{name}{ext}"
+    known = sorted(x.stem for x in SCRIPT_DIR.glob("*.y*ml"))
+    raise VoicesimError(f"unknown trainee script {name!r}; available: {', '.join(known) or 'none'}")

@@ -1,0 +1,1 @@
+"""Speech in and out: text-to-speech voices, voice activity detection, transcription."""

@@ -1,0 +1,175 @@
+"""Text-to-speech for customer and simulated trainee voices, cached on disk by content.
+
+Two engines: ``espeak`` (pyttsx3 driving espeak-ng; every voice setting, robotic) and
+``hibari`` (a small neural voice, natural, what Whisper understands best). A rendered line is
+cached under its content hash, so a persona's lines cost nothing after the first call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..audio.formats import RATE, resample, trim_silence
+from ..errors import MissingDependencyError, VoicesimError
+
+ENGINES = ("espeak", "hibari")
+DEFAULT_WPM = 170  # espeak-ng's own default pace is close to this
+ESPEAK_RATE = 22_050  # pyttsx3 writes espeak-ng's audio at this rate
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """How a line is spoken. ``rate`` is words per minute, ``pitch`` 0-100, ``volume`` 0-1."""
+
+    engine: str = "espeak"
+    voice: str = "en-us"
+    rate: float = DEFAULT_WPM
+    pitch: float = 50
+    volume: float = 1.0
+
+    def with_changes(self, **kw: float | str) -> VoiceSettings:
+        return VoiceSettings(**{**asdict(self), **kw})
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("VOICESIM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "voicesim"
+    )
+    return Path(root) / "tts"
+
+
+class _Espeak:
+    """pyttsx3's espeak driver, one line per runAndWait (it keeps only the last queued save)."""
+
+    def __init__(self) -> None:
+        try:
+            import pyttsx3
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"pyttsx3 is not installed ({exc}); run: make setup"
+            ) from None
+        try:
+            self.engine = pyttsx3.init("espeak")
+        except (OSError, RuntimeError, ImportError) as exc:
+            raise MissingDependencyError(
+                f"espeak-ng cannot be loaded ({exc}); install it: sudo apt-get install espeak-ng"
+            ) from None
+        self.version = getattr(pyttsx3, "__version__", "pyttsx3")
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        try:
+            self.engine.setProperty("voice", s.voice)
+        except ValueError:
+            raise VoicesimError(
+                f"espeak-ng has no voice named {s.voice!r} (see: espeak-ng --voices=en)"
+            ) from None
+        self.engine.setProperty("rate", int(round(s.rate)))
+        self.engine.setProperty("pitch", int(round(s.pitch)))
+        self.engine.setProperty("volume", float(s.volume))
+        with tempfile.TemporaryDirectory() as tmp:
+            for _attempt in range(3):
+                out = os.path.join(tmp, f"line{_attempt}.wav")
+                with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to"
+                    self.engine.save_to_file(text, out)
+                    self.engine.runAndWait()
+                    audio = self._wait_for(out)
+                if audio is not None:
+                    return audio, ESPEAK_RATE
+        raise VoicesimError(f"espeak-ng produced no audio for the line {text[:60]!r}")
+
+    def _wait_for(self, path: str, timeout: float = 5.0) -> np.ndarray | None:
+        """pyttsx3 writes the file from espeak's callback, which can land after runAndWait."""
+        import soundfile as sf
+
+        driver = self.engine.proxy._driver
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(path) and not getattr(driver, "_speaking", False):
+                try:
+                    audio, _ = sf.read(path, dtype="float32")
+                    return audio
+                except (sf.LibsndfileError, RuntimeError):
+                    pass  # still being written
+            time.sleep(0.01)
+        return None
+
+
+class _Hibari:
+    """The hibari neural voice (24 kHz). Rate maps to its speed factor; pitch is not supported."""
+
+    def __init__(self, voice: str) -> None:
+        try:
+            from hibari import Hibari
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"hibari-tts is not installed ({exc}); run: make setup"
+            ) from None
+        try:
+            self.tts = Hibari(voice=voice, threads=1)
+        except RuntimeError as exc:
+            raise VoicesimError(
+                f"hibari voice {voice!r} is not available offline ({exc})"
+            ) from None
+        import hibari
+
+        self.version = getattr(hibari, "__version__", "hibari")
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        speed = float(np.clip(s.rate / DEFAULT_WPM, 0.5, 2.0))
+        audio = self.tts(text, speed=speed, seed=0) * float(s.volume)
+        return np.asarray(audio, dtype=np.float32), 24_000
+
+
+class Synthesizer:
+    """Renders text with any engine; results are cached on disk and trimmed to the speech."""
+
+    def __init__(self, cache: Path | None = None) -> None:
+        self.cache = cache or cache_dir()
+        self._engines: dict[tuple[str, str], _Espeak | _Hibari] = {}
+        self._lock = threading.Lock()
+
+    def _engine(self, s: VoiceSettings) -> _Espeak | _Hibari:
+        if s.engine not in ENGINES:
+            raise VoicesimError(
+                f"unknown voice engine {s.engine!r} (choose from {', '.join(ENGINES)})"
+            )
+        key = (s.engine, s.voice if s.engine == "hibari" else "")
+        if key not in self._engines:
+            self._engines[key] = _Espeak() if s.engine == "espeak" else _Hibari(s.voice)
+        return self._engines[key]
+
+    def render_native(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        """The line at the engine's own rate, for playback at full quality."""
+        import soundfile as sf
+
+        key = hashlib.sha256(json.dumps([asdict(s), text], sort_keys=True).encode()).hexdigest()
+        path = self.cache / s.engine / f"{key[:32]}.wav"
+        if path.exists():
+            try:
+                audio, rate = sf.read(str(path), dtype="float32")
+                return audio, rate
+            except (sf.LibsndfileError, RuntimeError):
+                path.unlink(missing_ok=True)  # a torn cache entry: render again
+        with self._lock:
+            audio, rate = self._engine(s).render(text, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.wav")
+        sf.write(str(tmp), audio, rate, subtype="PCM_16")
+        os.replace(tmp, path)
+        return audio, rate
+
+    def render(self, text: str, s: VoiceSettings) -> np.ndarray:
+        """The line in the analysis format (16 kHz mono), trimmed to where speech is audible."""
+        audio, rate = self.render_native(text, s)
+        return trim_silence(resample(audio, rate, RATE))
