@@ -6,6 +6,7 @@ Only the source knows whether the call is simulated, live or recorded; the pipel
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,14 +33,33 @@ class SimulatedLine:
     microphone hears the trainee's voice over a faint noise floor, as a headset mic would.
     """
 
-    def __init__(self, customer: Playout, trainee: Playout, noise_db: float = -62.0, seed: int = 0):
+    def __init__(
+        self,
+        customer: Playout,
+        trainee: Playout,
+        noise_db: float = -62.0,
+        seed: int = 0,
+        realtime: bool = False,
+    ):
         self.customer = customer
         self.trainee = trainee
         self.position = 0
         self._noise = 10 ** (noise_db / 20)
         self._rng = np.random.default_rng(seed)
+        # realtime: deliver frames no faster than a sound card would (for latency measurements).
+        self.realtime = realtime
+        self._t0: float | None = None
 
     def read(self, n: int) -> Frame:
+        if self.realtime:
+            if self._t0 is None:
+                self._t0 = time.monotonic()
+            due = self._t0 + (self.position + n) / RATE
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(
+                    delay
+                )  # the source blocks, as a device read would; the pipeline never does
         start = self.position
         customer = self.customer.read(start, n)
         mic = self.trainee.read(start, n)

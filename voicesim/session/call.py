@@ -25,7 +25,7 @@ from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
 from ..persona.persona import Persona
 from ..rubric.rubric import Rubric
 from ..rubric.scorer import Scorecard, score_call
-from ..speech.transcriber import TranscriberOptions, TranscriberWorker, describe_model
+from ..speech.transcriber import JobStat, TranscriberOptions, TranscriberWorker, describe_model
 from ..speech.tts import Synthesizer
 from ..speech.vad import VadConfig
 from .pipeline import Pipeline, sec
@@ -57,6 +57,7 @@ class CallResult:
     duration_s: float
     scorecard: Scorecard
     events: list[Event]
+    transcription: list[JobStat] = field(default_factory=list)
 
 
 class Conductor:
@@ -230,7 +231,7 @@ def run_call(
         recorder.close()
     if interrupted:
         raise KeyboardInterrupt
-    return CallResult(recorder.dir, end_state, sec(end), scorecard, events)
+    return CallResult(recorder.dir, end_state, sec(end), scorecard, events, list(worker.completed))
 
 
 def session_meta(

@@ -116,13 +116,19 @@ def simulate(
     listeners: list[Listener] = (),
     transcriber: Transcriber | None = None,
     synth: Synthesizer | None = None,
+    realtime: bool = False,
 ) -> CallResult:
-    """Run a whole simulated call and write its session directory."""
+    """Run a whole simulated call and write its session directory.
+
+    By default the virtual clock runs as fast as the machine allows and pauses only when the
+    customer needs a transcript to answer. ``realtime`` paces the line like a sound card and
+    never pauses for Whisper, as a live drill would.
+    """
     options = options or CallOptions()
     synth = synth or Synthesizer()
     transcriber = transcriber or Transcriber(options.transcriber)
     customer, trainee = Playout(), Playout()
-    line = SimulatedLine(customer, trainee, seed=options.seed)
+    line = SimulatedLine(customer, trainee, seed=options.seed, realtime=realtime)
     engine = DialogueEngine(persona, rubric.library, seed=options.seed)
     driver = TraineeDriver(script, synth, trainee, line)
     recorder = SessionRecorder(out_dir)
@@ -151,7 +157,7 @@ def simulate(
             meta,
             options,
             listeners=[forward, *listeners],
-            wait=worker.wait_idle,
+            wait=None if realtime else worker.wait_idle,
         )
     finally:
         worker.close()

@@ -149,6 +149,19 @@ class JobResult:
     decode_s: float  # time in Whisper
 
 
+@dataclass
+class JobStat:
+    key: int
+    audio_s: float
+    queued_s: float
+    decode_s: float
+
+    @property
+    def latency_s(self) -> float:
+        """From the endpoint (submission) to the final transcript."""
+        return self.queued_s + self.decode_s
+
+
 class TranscriberWorker:
     """Runs the Transcriber on its own thread so the audio path never waits for Whisper."""
 
@@ -159,6 +172,7 @@ class TranscriberWorker:
         self.results: queue.Queue[JobResult] = queue.Queue()
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._on_result = on_result
+        self.completed: list[JobStat] = []  # per-utterance timing, for benchmarks and the backlog
         self._pending = 0
         self._lock = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="transcriber", daemon=True)
@@ -186,6 +200,9 @@ class TranscriberWorker:
                 tr, err = None, f"{type(exc).__name__}: {exc}"
             done = time.perf_counter()
             result = JobResult(job.key, tr, err, began - job.submitted, done - began)
+            self.completed.append(
+                JobStat(job.key, job.audio.size / RATE, result.queued_s, result.decode_s)
+            )
             self.results.put(result)
             if self._on_result:
                 self._on_result(result)
@@ -201,7 +218,3 @@ class TranscriberWorker:
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join(timeout=30)
-
-
-def audio_seconds(audio: np.ndarray) -> float:
-    return audio.size / RATE
