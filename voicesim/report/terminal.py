@@ -74,15 +74,11 @@ def print_scorecard(card: Scorecard, console: Console | None = None, evidence: b
     for fam in card.families:
         first = True
         for c in fam.criteria:
-            ev = (
-                "; ".join(
-                    f'{clock(e.start or 0)} "{e.words}" ({e.points:+g})' for e in c.evidence[:3]
-                )
-                if evidence
-                else ""
-            )
-            if len(c.evidence) > 3:
-                ev += f"; +{len(c.evidence) - 3} more"
+            # Show what moved the score; repeats beyond a criterion's cap add nothing.
+            scored = [e for e in c.evidence if e.points != 0] if evidence else []
+            ev = "; ".join(f'{clock(e.start or 0)} "{e.words}" ({e.points:+g})' for e in scored[:2])
+            if len(scored) > 2:
+                ev += f"; +{len(scored) - 2} more"
             table.add_row(
                 fam.name if first else "",
                 f"{fam.score:.0f}" if first else "",

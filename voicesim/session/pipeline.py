@@ -253,9 +253,19 @@ class Pipeline:
         if result.transcript is None:
             data.update(text="", words=[], error=result.error)
         else:
-            data.update(
-                text=result.transcript.text, words=[w.to_dict() for w in result.transcript.words]
-            )
+            # Whisper guesses word edges inside the padding; the VAD knows where speech was.
+            lo, hi = sec(utt.start), sec(utt.end)
+            words = []
+            for w in result.transcript.words:
+                start = min(max(w.start, lo), hi)
+                words.append(
+                    {
+                        **w.to_dict(),
+                        "start": round(start, 3),
+                        "end": round(max(start, min(w.end, hi)), 3),
+                    }
+                )
+            data.update(text=result.transcript.text, words=words)
         self.state.finals[result.key] = data
         return Event(FINAL, sec(utt.start), data)
 

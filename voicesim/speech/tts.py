@@ -167,6 +167,8 @@ class Synthesizer:
         tmp = path.with_suffix(".tmp.wav")
         sf.write(str(tmp), audio, rate, subtype="PCM_16")
         os.replace(tmp, path)
+        # Read back what was stored: a cold and a warm cache must give bit-identical calls.
+        audio, rate = sf.read(str(path), dtype="float32")
         return audio, rate
 
     def render(self, text: str, s: VoiceSettings) -> np.ndarray:
