@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--seed", type=int, default=0, help="seed for the customer's choices (default 0)"
     )
+    sim.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace the virtual line at speaking speed, as a live drill runs (default: as fast as possible)",
+    )
     sim.add_argument("--quiet", action="store_true", help="print only the scorecard")
     sim.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
     _add_model_options(sim)
@@ -115,7 +120,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     listeners = [] if args.quiet else [LivePrinter(console)]
     try:
-        result = simulate(persona, script, rubric, out, options, listeners=listeners)
+        result = simulate(
+            persona, script, rubric, out, options, listeners=listeners, realtime=args.realtime
+        )
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; the session so far is saved in {out}")
         return 130
