@@ -16,15 +16,21 @@ import yaml
 from .errors import ConfigError
 
 
-def _node_at(root: yaml.Node | None, path: Sequence[Any]) -> yaml.Node | None:
-    """Walk the composed YAML node tree along a JSON path; stop at the deepest node found."""
+def _node_at(
+    root: yaml.Node | None, path: Sequence[Any], key_line: bool = False
+) -> yaml.Node | None:
+    """Walk the composed YAML node tree along a JSON path; stop at the deepest node found.
+
+    With ``key_line`` the last step returns the mapping key rather than its value, so an error
+    about a key points at the key's own line even when its value starts on the next one.
+    """
     node = root
-    for key in path:
+    for depth, key in enumerate(path):
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == str(key)), None)
-            if nxt is None:
+            pair = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if pair is None:
                 return node
-            node = nxt
+            node = pair[0] if key_line and depth == len(path) - 1 else pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
         else:
@@ -79,14 +85,18 @@ def parse_yaml(text: str, schema: dict[str, Any], name: str) -> tuple[dict[str, 
                 path.append(extra[0])
                 message = f"unknown field (allowed: {', '.join(sorted(err.schema['properties']))})"
         elif err.validator == "required":
-            message = err.message.replace("is a required property", "is missing")
-        node = _node_at(root, path)
+            missing = sorted(set(err.validator_value) - set(err.instance))
+            message = f"required field {missing[0]!r} is missing" if missing else err.message
+            node = _node_at(root, path)
+            line = node.start_mark.line + 1 if node is not None else None
+            raise ConfigError(name, message, line=line, field=_field_name([*path, *missing[:1]]))
+        node = _node_at(root, path, key_line=err.validator == "additionalProperties")
         line = node.start_mark.line + 1 if node is not None else None
         raise ConfigError(name, message, line=line, field=_field_name(path))
     return data, root
 
 
-def line_of(root: yaml.Node, path: Sequence[Any]) -> int | None:
-    """The 1-based line of the value at ``path``, for semantic errors found after schema checks."""
-    node = _node_at(root, path)
+def line_of(root: yaml.Node, path: Sequence[Any], key_line: bool = False) -> int | None:
+    """The 1-based line at ``path`` (its key with ``key_line``), for errors found after schema checks."""
+    node = _node_at(root, path, key_line)
     return node.start_mark.line + 1 if node is not None else None

@@ -74,9 +74,12 @@ def trim_silence(audio: np.ndarray, rate: int = RATE, floor_db: float = -45.0) -
     n = audio.size // hop
     if n == 0:
         return audio
+    peak = float(np.max(np.abs(audio)))
+    if peak < 1e-5:  # below -100 dBFS: nothing audible at all
+        return audio[:0]
     frames = audio[: n * hop].reshape(n, hop)
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
-    level = 20 * np.log10(rms / (np.max(np.abs(audio)) + 1e-12))
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) + 1e-12
+    level = 20 * np.log10(rms / peak)
     loud = np.flatnonzero(level > floor_db)
     if loud.size == 0:
         return audio[:0]

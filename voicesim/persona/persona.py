@@ -153,7 +153,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
                 raise ConfigError(
                     str(path),
                     f"unknown move {move!r} (known: {', '.join(sorted(allowed))})",
-                    line_of(root, ["reactions", move]),
+                    line_of(root, ["reactions", move], key_line=True),
                     f"reactions.{move}",
                 )
         for i, move in enumerate(data["resolutions"]["accept"]):

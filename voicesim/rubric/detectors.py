@@ -39,6 +39,7 @@ STOPWORDS = set(
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+QUOTES = '"\u201c\u201d'
 _CLAUSE_BREAK = re.compile(r"[.,;:!?\u2014]")
 
 
@@ -85,15 +86,16 @@ def tokenize(words: Sequence[str]) -> tuple[str, list[Token]]:
     quoted = False
     for i, raw in enumerate(words):
         w = normalise(raw)
+        # Walk the word: a quote mark toggles the state for the tokens after it, so in
+        # `said "calm down"` both "calm" and "down" are quoted, and so is `"relax"`.
+        state_at: list[bool] = []
         for ch in w:
-            if ch == '"' or ch in "\u201c\u201d":
+            if ch in QUOTES:
                 quoted = not quoted
-        piece_start = pos
+            state_at.append(quoted)
         for m in _WORD.finditer(w):
-            tokens.append(
-                Token(m.group(), piece_start + m.start(), piece_start + m.end(), clause, quoted, i)
-            )
-        # a quote that closes in this word still applies to its own tokens
+            inside = state_at[m.start()]
+            tokens.append(Token(m.group(), pos + m.start(), pos + m.end(), clause, inside, i))
         if _CLAUSE_BREAK.search(w):
             clause += 1
         text_parts.append(w)

@@ -84,6 +84,7 @@ class Endpointer:
         self._unvoiced_run = 0
         self._buffer: list[np.ndarray] = []
         self._buffer_start = 0
+        self._preroll_from = 0
         self._count = 0
 
     @property
@@ -134,17 +135,19 @@ class Endpointer:
             return self._finish(forced=False)
         if self._last_voiced_end - self._onset >= self.cfg.max_utterance_s * self.rate:
             out = self._finish(forced=True)
-            return out + [self._begin(self._pos)]
+            # The speech goes on: no pre-roll, or Whisper would hear the last words twice.
+            return out + [self._begin(self._pos, preroll=False)]
         return []
 
-    def _begin(self, onset: int) -> VadEvent:
+    def _begin(self, onset: int, preroll: bool = True) -> VadEvent:
         self.in_speech = True
         self._onset = onset
         self._unvoiced_run = 0
-        pre = onset - self.cfg.preroll_ms * self.rate // 1000
+        pre = onset - (self.cfg.preroll_ms * self.rate // 1000 if preroll else 0)
         kept = [(s, f) for s, f in self._history if s + f.size > pre]
         self._buffer = [f for _, f in kept]
         self._buffer_start = kept[0][0] if kept else onset
+        self._preroll_from = pre
         voiced = [s for s, v in self._recent if v]
         self._last_voiced_end = (voiced[-1] + self.frame) if voiced else onset
         return VadEvent("start", onset)
@@ -154,7 +157,7 @@ class Endpointer:
         self._recent.clear()
         end = self._last_voiced_end
         audio = np.concatenate(self._buffer) if self._buffer else np.zeros(0, np.float32)
-        pre = max(self._buffer_start, self._onset - self.cfg.preroll_ms * self.rate // 1000)
+        pre = max(self._buffer_start, self._preroll_from)
         stop = min(self._buffer_start + audio.size, end + self.cfg.tail_ms * self.rate // 1000)
         audio = audio[pre - self._buffer_start : stop - self._buffer_start]
         self._buffer = []

@@ -1,0 +1,48 @@
+"""Shared fixtures: the reference data folder, one Whisper model per session, a private cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Point VOICESIM_CACHE at a session temp dir so no test writes in the user's home."""
+    cache = tmp_path_factory.mktemp("voicesim-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VOICESIM_CACHE", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The reference recordings folder (../shared/data from the project root)."""
+    if not (SHARED_DATA / "speech").is_dir():
+        pytest.skip(
+            f"reference data not found at {SHARED_DATA} (expected ../shared/data next to the "
+            "project root, with speech/jfk.flac, phone_call.wav, ...)"
+        )
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def speech_dir(shared_data) -> Path:
+    return shared_data / "speech"
+
+
+@pytest.fixture(scope="session")
+def transcriber():
+    """One Transcriber with default options (the bundled tiny.en), loaded once per session."""
+    from voicesim.speech.transcriber import Transcriber
+
+    return Transcriber()

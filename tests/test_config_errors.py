@@ -1,0 +1,249 @@
+"""Config mistakes name the file, the line and the field; the CLI turns them into one line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from voicesim.cli import main
+from voicesim.errors import ConfigError, VoicesimError
+from voicesim.persona.persona import load_persona
+from voicesim.rubric.rubric import DEFAULT_RUBRIC, load_rubric
+from voicesim.session.script import load_script
+
+PERSONA = Path(__file__).resolve().parents[1] / "personas" / "damaged-blender.yaml"
+
+
+@pytest.fixture(scope="module")
+def persona_text() -> str:
+    return PERSONA.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def known_moves() -> set[str]:
+    return set(load_rubric().library.detectors)
+
+
+def _line_of(text: str, needle: str) -> int:
+    """1-based line of the first line that starts with ``needle``."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith(needle):
+            return n
+    raise AssertionError(f"{needle!r} not in the test text")
+
+
+def _sub_line(text: str, pattern: str, new: str) -> str:
+    """Replace the first whole line matching ``pattern`` (a regex) with ``new``."""
+    out, n = re.subn(pattern, new, text, count=1, flags=re.MULTILINE)
+    assert n == 1, f"{pattern!r} not found in the persona file"
+    return out
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _persona_error(path: Path, known_moves=None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_persona(path, known_moves)
+    err = info.value
+    assert isinstance(err, VoicesimError) and err.exit_code == 2
+    assert "\n" not in str(err)
+    return err
+
+
+def test_unmodified_persona_loads(persona_text, known_moves, tmp_path):
+    p = load_persona(_write(tmp_path, "copy.yaml", persona_text), known_moves)
+    assert p.id == "damaged-blender"
+
+
+def test_malformed_yaml_gives_line(persona_text, tmp_path):
+    text = _sub_line(persona_text, r"^  rate: .*$", "    rate: 165")
+    path = _write(tmp_path, "bad-indent.yaml", text)
+    err = _persona_error(path)
+    bad_line = _line_of(text, "    rate: 165")
+    assert f"{path}:{bad_line}:" in str(err)
+    assert err.line == bad_line
+    assert "invalid YAML" in str(err)
+
+
+def test_missing_required_field(persona_text, tmp_path):
+    lines = persona_text.splitlines(keepends=True)
+    i = next(k for k, line in enumerate(lines) if line.startswith("opening:"))
+    j = next(k for k in range(i + 1, len(lines)) if not lines[k].startswith(" "))
+    text = "".join(lines[:i] + lines[j:])
+    assert "\nopening:" not in text
+    path = _write(tmp_path, "no-opening.yaml", text)
+    err = _persona_error(path)
+    # The mapping that lacks the field is the top level, which starts at its first key.
+    first_key = _line_of(text, "format:")
+    assert str(err).startswith(f"{path}:{first_key}:")
+    assert "'opening' is missing" in str(err)
+    assert err.field == "opening"
+
+
+def test_wrong_type(persona_text, tmp_path):
+    text = _sub_line(persona_text, r"^  start: .*$", '  start: "high"')
+    path = _write(tmp_path, "mood-type.yaml", text)
+    err = _persona_error(path)
+    line = _line_of(text, '  start: "high"')
+    assert str(err).startswith(f"{path}:{line}: mood.start: ")
+    assert "'high' is not of type 'number'" in str(err)
+    assert (err.line, err.field) == (line, "mood.start")
+
+
+def test_unknown_field(persona_text, tmp_path):
+    text = persona_text.replace("format: 1\n", "colour: red\nformat: 1\n", 1)
+    path = _write(tmp_path, "colour.yaml", text)
+    err = _persona_error(path)
+    line = _line_of(text, "colour: red")
+    assert str(err).startswith(f"{path}:{line}: colour: unknown field")
+    assert "opening" in str(err)  # lists what is allowed
+    assert err.field == "colour"
+
+
+def test_unknown_reaction_move_inline(persona_text, known_moves, tmp_path):
+    text = persona_text.replace("reactions:\n", "reactions:\n  flattery: {mood: -0.1}\n", 1)
+    path = _write(tmp_path, "flattery-inline.yaml", text)
+    err = _persona_error(path, known_moves)
+    line = _line_of(text, "  flattery:")
+    assert str(err).startswith(f"{path}:{line}: reactions.flattery: unknown move 'flattery'")
+    assert "empathy" in str(err)  # lists the known moves
+    # Without the move library the file is schema-valid.
+    load_persona(path)
+
+
+def test_unknown_reaction_move_block(persona_text, known_moves, tmp_path):
+    text = persona_text.replace("reactions:\n", "reactions:\n  flattery:\n    mood: -0.1\n", 1)
+    path = _write(tmp_path, "flattery.yaml", text)
+    err = _persona_error(path, known_moves)
+    line = _line_of(text, "  flattery:")
+    assert "reactions.flattery" in str(err)
+    assert str(err).startswith(f"{path}:{line}: reactions.flattery:")
+
+
+def test_rubric_unknown_detector_in_criterion(tmp_path):
+    src = DEFAULT_RUBRIC.read_text(encoding="utf-8")
+    old = "detectors: [greeting, gratitude, please]"
+    assert old in src
+    text = src.replace(old, "detectors: [greeting, gratitude, pleese]", 1)
+    path = _write(tmp_path, "rubric.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_rubric(path)
+    line = _line_of(text, "        detectors: [greeting, gratitude, pleese]")
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:{line}: families.tone.criteria[0].detectors[2]: ")
+    assert "unknown detector 'pleese'" in msg and "please" in msg
+
+
+SCRIPT_OK = """format: 1
+name: test trainee
+turns:
+  - say: Hello, thanks for calling.
+    after: 0.4
+  - say: I'm so sorry about that.
+"""
+
+
+def test_trainee_script_after_and_interrupt_rejected(tmp_path):
+    assert len(load_script(_write(tmp_path, "ok.yaml", SCRIPT_OK)).turns) == 2
+    text = SCRIPT_OK + "    after: 0.3\n    interrupt: 1.0\n"
+    path = _write(tmp_path, "both.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_script(path)
+    err = info.value
+    assert err.field == "turns[1]"
+    assert err.line == _line_of(text, "  - say: I'm so sorry")
+    assert str(err).startswith(f"{path}:{err.line}: turns[1]:")
+    assert "after" in str(err) and "interrupt" in str(err)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("voicesim: error: ")
+    assert "Traceback" not in out + err
+    return lines[0]
+
+
+def test_cli_unknown_persona(capsys, tmp_path):
+    code = main(
+        [
+            "simulate",
+            "--persona",
+            "no-such-person",
+            "--trainee",
+            "model-agent",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert code == 2
+    line = _one_error_line(capsys)
+    assert "no-such-person" in line
+    assert "available:" in line and "damaged-blender" in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_unknown_trainee_script(capsys, tmp_path):
+    code = main(
+        [
+            "simulate",
+            "--persona",
+            "damaged-blender",
+            "--trainee",
+            "no-such-script",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert code == 2
+    line = _one_error_line(capsys)
+    assert "no-such-script" in line and "model-agent" in line
+
+
+def test_cli_persona_with_bad_yaml(capsys, persona_text, tmp_path):
+    text = _sub_line(persona_text, r"^  rate: .*$", " rate: 165")
+    path = _write(tmp_path, "broken.yaml", text)
+    code = main(
+        [
+            "simulate",
+            "--persona",
+            str(path),
+            "--trainee",
+            "model-agent",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert code == 2
+    line = _one_error_line(capsys)
+    assert f"{path}:{_line_of(text, ' rate: 165')}:" in line
+
+
+def test_cli_no_command_prints_help(capsys):
+    assert main([]) == 2
+    out, _ = capsys.readouterr()
+    assert "usage: voicesim" in out and "simulate" in out
+
+
+def test_cli_missing_required_option_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--trainee", "model-agent"])
+    assert info.value.code == 2
+    _, err = capsys.readouterr()
+    assert "--persona" in err
+
+
+def test_cli_bad_vad_aggressiveness_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--persona", "x", "--trainee", "y", "--vad-aggressiveness", "7"])
+    assert info.value.code == 2
