@@ -83,7 +83,167 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
     _add_model_options(sim)
     sim.set_defaults(func=cmd_simulate)
+
+    per = sub.add_parser(
+        "personas",
+        help="list, show, validate or hear the customer personas",
+        description="Customer personas live in personas/*.yaml (and in the folders named by "
+        "VOICESIM_PERSONAS, separated by ':'). See README.md for the file format.",
+        epilog=EPILOG,
+    )
+    per_sub = per.add_subparsers(dest="personas_command", metavar="ACTION", required=True)
+    p_list = per_sub.add_parser("list", help="one line per persona: id, name, difficulty, lesson")
+    p_list.set_defaults(func=cmd_personas_list)
+    p_show = per_sub.add_parser("show", help="everything about one persona")
+    p_show.add_argument("persona", metavar="ID", help="persona id or YAML file")
+    p_show.set_defaults(func=cmd_personas_show)
+    p_val = per_sub.add_parser(
+        "validate",
+        help="check persona files against the schema and the rubric's move names",
+        description="Validate persona files (default: every persona). Exit code 2 if any fails.",
+    )
+    p_val.add_argument("files", nargs="*", metavar="FILE", help="persona files or ids")
+    p_val.add_argument("--rubric", metavar="FILE", help="rubric whose moves reactions may name")
+    p_val.set_defaults(func=cmd_personas_validate)
+    p_say = per_sub.add_parser(
+        "say",
+        help="render a persona's opening line(s) to a WAV file",
+        description="Render the persona's opening lines with its own voice to a WAV file "
+        "(16-bit, the voice engine's own rate), one after another with a short pause.",
+    )
+    p_say.add_argument("persona", metavar="ID", help="persona id or YAML file")
+    p_say.add_argument("--out", metavar="FILE", help="WAV file to write (default: <id>.wav)")
+    p_say.add_argument(
+        "--mood", type=float, metavar="0-1", help="speak at this mood (default: start)"
+    )
+    p_say.set_defaults(func=cmd_personas_say)
     return parser
+
+
+def _load_persona_arg(name: str, rubric_path: str | None = None):
+    from .persona.persona import find_persona, load_persona
+    from .rubric.rubric import load_rubric
+
+    rubric = load_rubric(rubric_path)
+    return load_persona(find_persona(name), set(rubric.library.detectors))
+
+
+def cmd_personas_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .errors import ConfigError
+    from .persona.persona import persona_files
+
+    table = Table(show_header=True, header_style="bold")
+    for col in ("id", "name", "difficulty", "voice"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("lesson")
+    broken = 0
+    for path in persona_files():
+        try:
+            p = _load_persona_arg(str(path))
+        except ConfigError as exc:
+            broken += 1
+            table.add_row(path.stem, "[red]invalid[/red]", "", "", str(exc))
+            continue
+        table.add_row(
+            p.id, p.name, "*" * p.difficulty, f"{p.voice.engine}:{p.voice.voice}", p.lesson
+        )
+    Console(highlight=False).print(table)
+    return 2 if broken else 0
+
+
+def cmd_personas_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    p = _load_persona_arg(args.persona)
+    c = Console(highlight=False)
+    m = p.mood
+    c.print(
+        f"[bold]{p.name}[/] ({p.id} v{p.version}), difficulty {p.difficulty}/5  [dim]{p.path}[/dim]"
+    )
+    c.print(f"[bold]lesson[/]: {p.lesson}")
+    c.print(f"[bold]situation[/]: {p.summary}")
+    for k, v in p.facts.items():
+        c.print(f"  {k}: {v}")
+    c.print(
+        f"[bold]voice[/]: {p.voice.engine} {p.voice.voice}, {p.voice.rate:g} wpm, "
+        f"pitch {p.voice.pitch:g}, volume {p.voice.volume:g}"
+    )
+    esc = f", demands a manager at {m.escalate_at}" if m.escalate_at is not None else ""
+    c.print(
+        f"[bold]mood[/]: starts {m.start}, baseline {m.baseline}, at most {m.max_step} per turn, "
+        f"drift {m.drift}; accepts a resolution at or below {m.resolve_below}; hangs up at "
+        f"{m.hang_up_at}{esc}; patience {m.patience_s:g} s, hangs up after {m.max_silences} silences"
+    )
+    c.print(
+        f"[bold]talked over[/]: {p.talked_over.behavior}"
+        + (f" after {p.talked_over.yield_after_s:g} s" if p.talked_over.behavior == "stop" else "")
+    )
+    if p.interrupts:
+        c.print(
+            f"[bold]interrupts[/] a trainee talking over {p.interrupts.after_s:g} s "
+            f"when mood >= {p.interrupts.mood_at_least}"
+        )
+    c.print(
+        f"[bold]accepts[/]: {', '.join(p.accept)}"
+        + (f" (only after: {', '.join(p.requires)})" if p.requires else "")
+        + (f"; refuses: {', '.join(p.refuse)}" if p.refuse else "")
+    )
+    c.print("[bold]opening[/]:")
+    for line in p.opening:
+        c.print(f"  - {line}")
+    c.print("[bold]reactions[/] (mood change, lines):")
+    for move, r in p.reactions.items():
+        c.print(f"  {move}: {r.mood:+g}" + (f" - {r.say[0]!r}" if r.say else ""))
+    c.print(f"[bold]end states[/]: {', '.join(p.endings)}; time limit {p.time_limit_s:g} s")
+    return 0
+
+
+def cmd_personas_validate(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .persona.persona import persona_files
+
+    targets = args.files or [str(p) for p in persona_files()]
+    failed = 0
+    for name in targets:
+        try:
+            p = _load_persona_arg(name, args.rubric)
+            print(f"ok    {p.path}")
+        except ConfigError as exc:
+            failed += 1
+            print(f"error {exc}")
+    print(f"{len(targets) - failed} valid, {failed} invalid")
+    return 2 if failed else 0
+
+
+def cmd_personas_say(args: argparse.Namespace) -> int:
+    import numpy as np
+    import soundfile as sf
+
+    from .speech.tts import Synthesizer
+
+    p = _load_persona_arg(args.persona)
+    voice = p.voice
+    if args.mood is not None:
+        from .persona.engine import DialogueEngine
+        from .rubric.rubric import load_rubric
+
+        engine = DialogueEngine(p, load_rubric().library)
+        engine.mood = min(1.0, max(0.0, args.mood))
+        voice = engine._voice()
+    synth = Synthesizer()
+    parts, rate = [], None
+    for line in p.opening:
+        audio, rate = synth.render_native(line, voice)
+        parts += [audio, np.zeros(int(0.6 * rate), dtype=np.float32)]
+    out = Path(args.out or f"{p.id}.wav")
+    sf.write(str(out), np.concatenate(parts), rate, subtype="PCM_16")
+    print(
+        f"wrote {out} ({len(p.opening)} opening line(s), {sum(x.size for x in parts) / rate:.1f} s)"
+    )
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -55,12 +55,6 @@ class Playout:
                 return clip
         return None
 
-    def starting_in(self, start: int, n: int) -> list[Clip]:
-        return [c for c in self.clips if start <= c.start < start + n]
-
-    def ending_in(self, start: int, n: int) -> list[Clip]:
-        return [c for c in self.clips if start < c.end <= start + n]
-
     def busy_until(self) -> int:
         """The sample after the last scheduled audio (0 when nothing was scheduled)."""
         return max((c.end for c in self.clips), default=0)

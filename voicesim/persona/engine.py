@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ..rubric.detectors import Context, DetectorLibrary
+from ..rubric.detectors import Context, DetectorLibrary, tokenize
 from ..speech.tts import VoiceSettings
 from .persona import Persona
 
@@ -45,6 +45,7 @@ class DialogueEngine:
         self.end_state: str | None = None
         self.silences = 0
         self.said: list[str] = []
+        self.seen: set[str] = set()  # every move the trainee has made so far in the call
 
     # -- lines -------------------------------------------------------------------------------
     def _pick(self, options: list[str]) -> str:
@@ -97,37 +98,69 @@ class DialogueEngine:
         )
 
     def respond(self, turn: TraineeTurn) -> CustomerLine:
-        """The customer's answer to one trainee turn."""
+        """The customer's answer to one trainee turn.
+
+        Order of precedence: hanging up or demanding a manager; reacting to a negative move;
+        closing once a resolution was agreed; accepting, refusing or deferring an offer; giving
+        an asked-for fact; reacting to the move that moved the mood most; a default line.
+        """
         p = self.persona
         self.silences = 0
         found = self.library.moves(turn.text, self.context())
-        moves = sorted(found & set(p.reactions) | (found & set(p.accept)))
+        self.seen |= found
+        known = set(p.reactions) | set(p.accept) | set(p.refuse) | set(p.requires)
+        moves = sorted(found & known)
         reactions = [m for m in moves if m in p.reactions]
         if turn.interrupted and "interrupted" in p.reactions:
             reactions.append("interrupted")
-        self._shift(sum(p.reactions[m].mood for m in reactions))
+        refused = [m for m in p.refuse if m in found]
+        self._shift(
+            sum(p.reactions[m].mood for m in reactions) + sum(p.refuse[m].mood for m in refused)
+        )
         if self.mood >= p.mood.hang_up_at:
             return self._end("hung_up", moves)
+        if p.mood.escalate_at is not None and self.mood >= p.mood.escalate_at:
+            return self._end("escalated", moves)
         negative = [m for m in NEGATIVE_FIRST if m in reactions]
-        if self.agreed and not negative:
+        if negative or (turn.interrupted and "interrupted" in reactions):
+            chosen = negative[0] if negative else "interrupted"
+            if p.reactions[chosen].say:
+                return self._line(p.reactions[chosen].say, chosen, moves)
+        if self.agreed:
             return self._end("resolved", moves)
+        if refused:
+            return self._line(p.refuse[refused[0]].say or p.opening, f"refused {refused[0]}", moves)
         offered = [m for m in p.accept if m in found]
-        if offered and not negative:
-            if self.mood <= p.mood.resolve_below:
+        if offered:
+            missing = [m for m in p.requires if m not in self.seen]
+            if missing and "not_ready" in p.reactions:
+                return self._line(p.reactions["not_ready"].say, "not_ready", moves)
+            if not missing and self.mood <= p.mood.resolve_below:
                 self.agreed = True
                 return self._line(p.agreed, offered[0], moves)
             if "premature_solution" in p.reactions:
                 return self._line(
                     p.reactions["premature_solution"].say, "premature_solution", moves
                 )
+        for answer in p.answers:
+            if answer.detector.find(*_tokens(turn.text), self.context()):
+                return self._line(answer.say, "answer", moves)
         speaking = [m for m in reactions if p.reactions[m].say]
         if speaking:
             # The move that moved the customer most is the one they answer.
-            chosen = max(speaking, key=lambda m: (m in negative, abs(p.reactions[m].mood)))
+            chosen = max(speaking, key=lambda m: abs(p.reactions[m].mood))
             return self._line(p.reactions[chosen].say, chosen, moves)
         default = p.reactions.get("default")
         options = default.say if default and default.say else p.opening
         return self._line(options, "default", moves)
+
+    def interject(self) -> CustomerLine | None:
+        """The customer cuts into a trainee who has talked too long, if upset enough."""
+        inter = self.persona.interrupts
+        if inter is None or self.mood < inter.mood_at_least:
+            return None
+        self._shift(inter.mood)
+        return self._line(inter.say, "interjection")
 
     def on_silence(self) -> CustomerLine:
         """The trainee has said nothing for longer than the customer's patience."""
@@ -142,3 +175,7 @@ class DialogueEngine:
 
     def on_time_limit(self) -> CustomerLine:
         return self._end("time_limit")
+
+
+def _tokens(text: str) -> tuple[str, list]:
+    return tokenize(text.split())

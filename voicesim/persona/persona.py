@@ -1,4 +1,8 @@
-"""Persona files: who the customer is, how they sound, what upsets or calms them."""
+"""Persona files: who the customer is, how they sound, what upsets or calms them.
+
+A persona is data, not code: trainers write new customers in YAML. The schema below is the
+contract; ``load_persona`` reports any mistake as ``file:line: field: message``.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,34 @@ from typing import Any
 
 from ..config import line_of, load_yaml
 from ..errors import ConfigError, VoicesimError
+from ..rubric.detectors import Detector
 from ..speech.tts import ENGINES, VoiceSettings
 
 PERSONA_DIR = Path(__file__).resolve().parents[2] / "personas"
 END_STATES = ("resolved", "hung_up", "escalated", "time_limit")
-AUDIO_REACTIONS = ("interrupted", "silence", "default", "premature_solution")
+# Reactions to the call itself rather than to a detected move of the trainee.
+AUDIO_REACTIONS = ("interrupted", "silence", "default", "premature_solution", "not_ready")
 
 _LINES = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+_MOOD_DELTA = {"type": "number", "minimum": -1, "maximum": 1}
 _REACTION = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"mood": {"type": "number", "minimum": -1, "maximum": 1}, "say": _LINES},
+    "properties": {"mood": _MOOD_DELTA, "say": _LINES},
 }
+_VOICE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["engine"],
+    "properties": {
+        "engine": {"enum": list(ENGINES)},
+        "voice": {"type": "string"},
+        "rate": {"type": "number", "minimum": 80, "maximum": 400},
+        "pitch": {"type": "number", "minimum": 0, "maximum": 100},
+        "volume": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+_UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -44,18 +64,7 @@ SCHEMA: dict[str, Any] = {
         "version": {"type": ["integer", "string"]},
         "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
         "lesson": {"type": "string"},
-        "voice": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["engine"],
-            "properties": {
-                "engine": {"enum": list(ENGINES)},
-                "voice": {"type": "string"},
-                "rate": {"type": "number", "minimum": 80, "maximum": 400},
-                "pitch": {"type": "number", "minimum": 0, "maximum": 100},
-                "volume": {"type": "number", "minimum": 0, "maximum": 1},
-            },
-        },
+        "voice": _VOICE,
         "situation": {
             "type": "object",
             "additionalProperties": False,
@@ -64,6 +73,22 @@ SCHEMA: dict[str, Any] = {
                 "summary": {"type": "string"},
                 "facts": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
                 "complaint_terms": {"type": "array", "items": {"type": "string"}},
+                "answers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["asked", "say"],
+                        "properties": {
+                            "asked": {
+                                "type": "array",
+                                "items": {"type": "string", "minLength": 1},
+                                "minItems": 1,
+                            },
+                            "say": _LINES,
+                        },
+                    },
+                },
             },
         },
         "opening": _LINES,
@@ -72,14 +97,35 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["start"],
             "properties": {
-                "start": {"type": "number", "minimum": 0, "maximum": 1},
-                "baseline": {"type": "number", "minimum": 0, "maximum": 1},
+                "start": _UNIT,
+                "baseline": _UNIT,
                 "max_step": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                "drift": {"type": "number", "minimum": 0, "maximum": 1},
-                "resolve_below": {"type": "number", "minimum": 0, "maximum": 1},
-                "hang_up_at": {"type": "number", "minimum": 0, "maximum": 1},
+                "drift": _UNIT,
+                "resolve_below": _UNIT,
+                "hang_up_at": _UNIT,
+                "escalate_at": _UNIT,
                 "patience_s": {"type": "number", "exclusiveMinimum": 0},
                 "max_silences": {"type": "integer", "minimum": 1},
+            },
+        },
+        "talked_over": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["behavior"],
+            "properties": {
+                "behavior": {"enum": ["stop", "talk_on"]},
+                "yield_after_s": {"type": "number", "minimum": 0, "maximum": 5},
+            },
+        },
+        "interrupts": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["after_s", "say"],
+            "properties": {
+                "mood_at_least": _UNIT,
+                "after_s": {"type": "number", "exclusiveMinimum": 0},
+                "mood": _MOOD_DELTA,
+                "say": _LINES,
             },
         },
         "time_limit_s": {"type": "number", "exclusiveMinimum": 0},
@@ -90,6 +136,8 @@ SCHEMA: dict[str, Any] = {
             "required": ["accept", "agreed"],
             "properties": {
                 "accept": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "requires": {"type": "array", "items": {"type": "string"}},
+                "refuse": {"type": "object", "additionalProperties": _REACTION},
                 "agreed": _LINES,
             },
         },
@@ -111,14 +159,39 @@ class Reaction:
 
 @dataclass
 class MoodModel:
+    """0 calm .. 1 furious. Thresholds decide what the customer does at each level."""
+
     start: float
     baseline: float = 0.5
     max_step: float = 0.3
     drift: float = 0.05
-    resolve_below: float = 0.45
+    resolve_below: float = 0.45  # accepts a resolution only at or below this
     hang_up_at: float = 0.95
-    patience_s: float = 8.0
+    escalate_at: float | None = None  # demands a manager (and the call ends escalated)
+    patience_s: float = 8.0  # silence before "are you still there?"
     max_silences: int = 3
+
+
+@dataclass
+class TalkedOver:
+    behavior: str = "talk_on"  # "stop": yields to the trainee ("let me finish!" comes after)
+    yield_after_s: float = 0.0  # how long the trainee must talk before the customer stops
+
+
+@dataclass
+class Interjection:
+    after_s: float  # trainee talking this long in one turn ...
+    mood_at_least: float = 0.0  # ... while the customer is at least this upset
+    mood: float = 0.05
+    say: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    """A fact the customer gives when asked (order number, dates...)."""
+
+    detector: Detector
+    say: list[str]
 
 
 @dataclass
@@ -136,34 +209,52 @@ class Persona:
     accept: list[str]
     agreed: list[str]
     endings: dict[str, list[str]]
+    requires: list[str] = field(default_factory=list)
+    refuse: dict[str, Reaction] = field(default_factory=dict)
+    answers: list[Answer] = field(default_factory=list)
+    talked_over: TalkedOver = field(default_factory=TalkedOver)
+    interrupts: Interjection | None = None
     difficulty: int = 2
     lesson: str = ""
     time_limit_s: float = 300.0
     path: str = ""
 
 
+def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> None:
+    for i, move in enumerate(moves):
+        if move not in allowed:
+            key = [*where, move] if isinstance(moves, dict) else [*where, i]
+            field_name = ".".join(str(w) for w in where) + (
+                f".{move}" if isinstance(moves, dict) else f"[{i}]"
+            )
+            raise ConfigError(
+                str(path),
+                f"unknown move {move!r} (known: {', '.join(sorted(allowed))})",
+                line_of(root, key, key_line=isinstance(moves, dict)),
+                field_name,
+            )
+
+
 def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Persona:
-    """Load and validate one persona file; reaction keys must name detector moves."""
+    """Load and validate one persona file; with ``known_moves``, move names are checked too."""
     path = Path(path)
     data, root = load_yaml(path, SCHEMA)
+    res = data["resolutions"]
     if known_moves is not None:
-        allowed = known_moves | set(AUDIO_REACTIONS)
-        for move in data["reactions"]:
-            if move not in allowed:
-                raise ConfigError(
-                    str(path),
-                    f"unknown move {move!r} (known: {', '.join(sorted(allowed))})",
-                    line_of(root, ["reactions", move], key_line=True),
-                    f"reactions.{move}",
-                )
-        for i, move in enumerate(data["resolutions"]["accept"]):
-            if move not in known_moves:
-                raise ConfigError(
-                    str(path),
-                    f"unknown move {move!r}",
-                    line_of(root, ["resolutions", "accept", i]),
-                    f"resolutions.accept[{i}]",
-                )
+        _check_moves(
+            path, root, ["reactions"], data["reactions"], known_moves | set(AUDIO_REACTIONS)
+        )
+        _check_moves(path, root, ["resolutions", "accept"], res["accept"], known_moves)
+        _check_moves(path, root, ["resolutions", "requires"], res.get("requires", []), known_moves)
+        _check_moves(path, root, ["resolutions", "refuse"], res.get("refuse", {}), known_moves)
+    m = data["mood"]
+    if "hang_up_at" in m and m["start"] >= m["hang_up_at"]:
+        raise ConfigError(
+            str(path),
+            "the customer would hang up before saying a word (start must be below hang_up_at)",
+            line_of(root, ["mood", "start"]),
+            "mood.start",
+        )
     v = data["voice"]
     voice = VoiceSettings(
         engine=v["engine"],
@@ -172,24 +263,37 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
         pitch=v.get("pitch", 50),
         volume=v.get("volume", 1.0),
     )
-    m = data["mood"]
+    situation = data["situation"]
+    answers = [
+        Answer(Detector(id=f"asked:{i}", phrases=a["asked"], negatable=False), list(a["say"]))
+        for i, a in enumerate(situation.get("answers", []))
+    ]
+    inter = data.get("interrupts")
     return Persona(
         id=data["id"],
         name=data["name"],
         version=str(data["version"]),
         voice=voice,
-        summary=data["situation"]["summary"],
-        facts=dict(data["situation"].get("facts", {})),
-        complaint_terms=list(data["situation"].get("complaint_terms", [])),
+        summary=situation["summary"],
+        facts=dict(situation.get("facts", {})),
+        complaint_terms=list(situation.get("complaint_terms", [])),
         opening=list(data["opening"]),
         mood=MoodModel(start=m["start"], **{k: m[k] for k in m if k != "start"}),
         reactions={
             k: Reaction(r.get("mood", 0.0), list(r.get("say", [])))
             for k, r in data["reactions"].items()
         },
-        accept=list(data["resolutions"]["accept"]),
-        agreed=list(data["resolutions"]["agreed"]),
+        accept=list(res["accept"]),
+        agreed=list(res["agreed"]),
         endings={k: list(v) for k, v in data["endings"].items()},
+        requires=list(res.get("requires", [])),
+        refuse={
+            k: Reaction(r.get("mood", 0.0), list(r.get("say", [])))
+            for k, r in res.get("refuse", {}).items()
+        },
+        answers=answers,
+        talked_over=TalkedOver(**data.get("talked_over", {})),
+        interrupts=Interjection(**inter) if inter else None,
         difficulty=data.get("difficulty", 2),
         lesson=data.get("lesson", ""),
         time_limit_s=float(data.get("time_limit_s", 300)),
@@ -200,6 +304,16 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
 def persona_dirs() -> list[Path]:
     extra = os.environ.get("VOICESIM_PERSONAS")
     return ([Path(p) for p in extra.split(os.pathsep) if p] if extra else []) + [PERSONA_DIR]
+
+
+def persona_files() -> list[Path]:
+    """Every persona file in the persona folders (first folder wins for a repeated id)."""
+    seen: dict[str, Path] = {}
+    for d in persona_dirs():
+        if d.is_dir():
+            for p in sorted(d.glob("*.y*ml")):
+                seen.setdefault(p.stem, p)
+    return [seen[k] for k in sorted(seen)]
 
 
 def find_persona(name: str) -> Path:
@@ -213,5 +327,5 @@ def find_persona(name: str) -> Path:
         for ext in (".yaml", ".yml"):
             if (d / f"{name}{ext}").exists():
                 return d / f"{name}{ext}"
-    known = sorted(x.stem for d in persona_dirs() if d.is_dir() for x in d.glob("*.y*ml"))
+    known = [x.stem for x in persona_files()]
     raise VoicesimError(f"unknown persona {name!r}; available: {', '.join(known) or 'none'}")

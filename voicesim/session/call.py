@@ -80,6 +80,8 @@ class Conductor:
         self.patience = int(engine.persona.mood.patience_s * RATE)
         self.time_limit = int(engine.persona.time_limit_s * RATE)
         self.backchannel_words = backchannel_words
+        self.yield_after = int(engine.persona.talked_over.yield_after_s * RATE)
+        self.interjected_turn: int | None = None
         self.lines = 0
         self.timed_out = False
 
@@ -104,10 +106,41 @@ class Conductor:
     def finished(self) -> bool:
         return self.engine.end_state is not None
 
+    def _barge_in(self, now: int) -> None:
+        """A persona that yields stops talking once the trainee talks over it."""
+        talked_over = self.engine.persona.talked_over
+        onset = self.pipeline.trainee_onset
+        if talked_over.behavior != "stop" or onset is None:
+            return
+        clip = self.playout.playing_at(now - 1)
+        if clip is not None and onset > clip.start and now - onset >= self.yield_after:
+            clip.stop = now  # the playout (and a live device) goes quiet from this sample
+
+    def _interject(self, now: int) -> list[Event]:
+        """The customer cuts into a trainee monologue (once per turn)."""
+        inter = self.engine.persona.interrupts
+        st = self.pipeline.state
+        if (
+            inter is None
+            or st.turn_started is None
+            or self.interjected_turn == st.turn_started
+            or self.playout.busy_until() > now
+            or not self.pipeline.endpointer.in_speech
+            or now - st.turn_started < inter.after_s * RATE
+        ):
+            return []
+        self.interjected_turn = st.turn_started
+        line = self.engine.interject()
+        return [self.say(line, now)] if line else []
+
     def step(self, now: int) -> tuple[str, list[Event]]:
         """'idle', 'wait' (needs transcripts first), 'said', or 'done' (call is over)."""
         if self.finished:
             return ("done" if self.playout.busy_until() <= now else "idle"), []
+        self._barge_in(now)
+        interjection = self._interject(now)
+        if interjection:
+            return "said", interjection
         if self.playout.busy_until() > now or self.pipeline.endpointer.hearing:
             return "idle", []
         st = self.pipeline.state

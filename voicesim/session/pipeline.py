@@ -50,6 +50,7 @@ class PipelineState:
     last_trainee_end: int = 0
     turn_utterances: list[int] = field(default_factory=list)  # utterance keys since last line
     turn_interrupted: bool = False
+    turn_started: int | None = None  # onset of the trainee's first speech in this turn
     finals: dict[int, dict] = field(default_factory=dict)  # utterance key -> final event data
 
 
@@ -74,22 +75,24 @@ class Pipeline:
         self._overlaps: list[_Overlap] = []
         self._silence_from: int | None = None  # customer stopped here and nobody spoke since
         self._utterances: dict[int, Utterance] = {}
+        self._playing: list[Clip] = []  # customer clips started and not yet ended
         self.position = 0
 
     # -- per frame ----------------------------------------------------------------------------
     def process(self, frame: Frame) -> list[Event]:
         events: list[Event] = []
-        for clip in sorted(
-            self.customer.starting_in(frame.start, frame.mic.size), key=lambda c: c.start
-        ):
-            events += self._customer_starts(clip)
+        for clip in sorted(self.customer.clips, key=lambda c: c.start):
+            if clip not in self._playing and frame.start <= clip.start < frame.end:
+                self._playing.append(clip)
+                events += self._customer_starts(clip)
         for vad_event in self.endpointer.process(frame.mic):
             if vad_event.kind == "start":
                 events += self._speech_starts(vad_event.sample)
             else:
                 events += self._speech_ends(vad_event.sample, vad_event.utterance)
         events += self._track_overlaps(frame.end)
-        for clip in self.customer.ending_in(frame.start, frame.mic.size):
+        for clip in [c for c in self._playing if c.end <= frame.end]:
+            self._playing.remove(clip)  # a clip cut short (barge-in) ends here too
             events += self._customer_ends(clip)
         self.position = frame.end
         events += self.collect()
@@ -100,6 +103,7 @@ class Pipeline:
         st = self.state
         st.turn_utterances = []
         st.turn_interrupted = False
+        st.turn_started = None
         if self._onset is not None:  # the customer starts while the trainee is talking
             self._overlaps.append(_Overlap(clip, clip.start, "customer"))
         events.append(
@@ -128,6 +132,8 @@ class Pipeline:
     def _speech_starts(self, onset: int) -> list[Event]:
         events = self._end_silence(onset)
         self._onset = onset
+        if self.state.turn_started is None:
+            self.state.turn_started = onset
         clip = self.customer.playing_at(onset)
         if clip is not None:
             same = [ov for ov in self._overlaps if ov.clip is clip]
@@ -268,6 +274,11 @@ class Pipeline:
             data.update(text=result.transcript.text, words=words)
         self.state.finals[result.key] = data
         return Event(FINAL, sec(utt.start), data)
+
+    @property
+    def trainee_onset(self) -> int | None:
+        """Onset of the trainee speech under way, if any."""
+        return self._onset
 
     @property
     def awaiting(self) -> int:
