@@ -134,7 +134,7 @@ def test_rubric_unknown_detector_in_criterion(tmp_path):
     path = _write(tmp_path, "rubric.yaml", text)
     with pytest.raises(ConfigError) as info:
         load_rubric(path)
-    line = _line_of(text, "        detectors: [greeting, gratitude, pleese]")
+    line = next(n for n, ln in enumerate(text.splitlines(), 1) if "pleese]" in ln)
     msg = str(info.value)
     assert msg.startswith(f"{path}:{line}: families.tone.criteria[0].detectors[2]: ")
     assert "unknown detector 'pleese'" in msg and "please" in msg

@@ -118,7 +118,7 @@ def test_model_agent_outscores_poor_agent_in_every_family(calls):
     _, bad, _ = _load(calls["poor-agent"])
     good_f = {f["id"]: f["score"] for f in good["families"]}
     bad_f = {f["id"]: f["score"] for f in bad["families"]}
-    assert set(good_f) == {"tone", "interruptions", "resolution"}
+    assert {"tone", "interruptions", "resolution", "outcome"} == set(good_f)
     for fam in good_f:
         assert good_f[fam] > bad_f[fam], fam
     assert good["passed"] and not bad["passed"]

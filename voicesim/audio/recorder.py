@@ -67,3 +67,15 @@ class SessionRecorder:
         self._events.flush()
         os.fsync(self._events.fileno())
         self._events.close()
+
+
+def load_call_audio(session_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The (customer, trainee) channels of a session's call.wav, also while it is being written."""
+    import soundfile as sf
+
+    audio, rate = sf.read(str(Path(session_dir) / "call.wav"), dtype="float32", always_2d=True)
+    if rate != RATE or audio.shape[1] != 2:
+        raise ValueError(
+            f"call.wav must be {RATE} Hz stereo (got {rate} Hz, {audio.shape[1]} channels)"
+        )
+    return audio[:, 0], audio[:, 1]

@@ -83,7 +83,7 @@ def print_scorecard(card: Scorecard, console: Console | None = None, evidence: b
                 fam.name if first else "",
                 f"{fam.score:.0f}" if first else "",
                 c.id,
-                f"{c.earned:g}/{c.points:g}",
+                f"{c.earned:g}/{c.points:g}" if c.applies else "[dim]n/a[/dim]",
                 ev or "[dim]-[/dim]",
             )
             first = False

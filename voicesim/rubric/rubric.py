@@ -11,7 +11,20 @@ from ..errors import ConfigError
 from .detectors import Detector, DetectorLibrary
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default.yaml")
-TIMELINE_EVENTS = ("trainee_overtalk", "dead_air")
+TIMELINE_EVENTS = (
+    "trainee_overtalk",
+    "cutoff",
+    "backchannel",
+    "dead_air",
+    "long_monologue",
+    "raised_voice",
+    "agitated_pitch",
+    "flat_pitch",
+    "filler_cluster",
+    "pace",
+)
+OUTCOMES = ("resolved", "mood_improved")
+_MOVES = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 
 _DETECTOR = {
     "type": "object",
@@ -32,15 +45,40 @@ _CRITERION = {
         "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
         "description": {"type": "string"},
         "kind": {"enum": ["reward", "penalty"]},
-        "detectors": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "detectors": _MOVES,
         "event": {"enum": list(TIMELINE_EVENTS)},
+        "metric": {"enum": ["talk_ratio"]},
+        "order": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["before", "first"],
+            "properties": {"before": _MOVES, "first": _MOVES},
+        },
+        "outcome": {"enum": list(OUTCOMES)},
+        "when": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "customer_said": _MOVES,
+                "trainee_said": _MOVES,
+                "end_state": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            },
+        },
         "unless": {"type": "array", "items": {"type": "string"}},
         "target": {"type": "integer", "minimum": 1},
         "per_hit": {"type": "number", "exclusiveMinimum": 0},
         "points": {"type": "number", "exclusiveMinimum": 0},
     },
-    "oneOf": [{"required": ["detectors"]}, {"required": ["event"]}],
+    "oneOf": [
+        {"required": ["detectors"]},
+        {"required": ["event"]},
+        {"required": ["metric"]},
+        {"required": ["order"]},
+        {"required": ["outcome"]},
+    ],
 }
+_RANGE = {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -59,6 +97,13 @@ SCHEMA: dict[str, Any] = {
                 "dead_air_s": {"type": "number", "exclusiveMinimum": 0},
                 "response_gap_s": {"type": "number", "exclusiveMinimum": 0},
                 "backchannel_max_words": {"type": "integer", "minimum": 1},
+                "monologue_s": {"type": "number", "exclusiveMinimum": 0},
+                "talk_ratio": _RANGE,
+                "wpm_range": _RANGE,
+                "raised_voice_lu": {"type": "number", "exclusiveMinimum": 0},
+                "agitated_pitch_st": {"type": "number", "exclusiveMinimum": 0},
+                "flat_pitch_st": {"type": "number", "exclusiveMinimum": 0},
+                "filler_cluster": {"type": "integer", "minimum": 1},
             },
         },
         "detectors": {"type": "object", "additionalProperties": _DETECTOR, "minProperties": 1},
@@ -82,10 +127,17 @@ SCHEMA: dict[str, Any] = {
 
 @dataclass
 class Thresholds:
-    overtalk_min_s: float = 0.5
-    dead_air_s: float = 3.0
-    response_gap_s: float = 1.0
+    overtalk_min_s: float = 0.5  # both talking at least this long is overtalk
+    dead_air_s: float = 3.0  # silence after the customer stops
+    response_gap_s: float = 1.0  # a trainee pause this long ends their turn
     backchannel_max_words: int = 3
+    monologue_s: float = 45.0  # one trainee turn longer than this is a monologue
+    talk_ratio: tuple[float, float] = (0.3, 0.6)  # trainee share of the talk, support-call norm
+    wpm_range: tuple[float, float] = (110.0, 190.0)  # words per minute within a turn
+    raised_voice_lu: float = 6.0  # louder than the trainee's own median by this many LU
+    agitated_pitch_st: float = 4.0  # higher than the trainee's own median by this many semitones
+    flat_pitch_st: float = 1.5  # a 2 s+ utterance varying less than this is monotone
+    filler_cluster: int = 3  # this many fillers in one utterance
 
 
 @dataclass
@@ -96,9 +148,18 @@ class Criterion:
     description: str = ""
     detectors: list[str] = field(default_factory=list)
     event: str | None = None
+    metric: str | None = None
+    before: list[str] = field(default_factory=list)  # order: these moves ...
+    first: list[str] = field(default_factory=list)  # ... before the first of these
+    outcome: str | None = None
+    when: dict[str, list[str]] = field(default_factory=dict)  # applies only in calls where ...
     unless: list[str] = field(default_factory=list)
     target: int = 1
     per_hit: float = 0.0
+
+    @property
+    def order(self) -> bool:
+        return bool(self.first)
 
 
 @dataclass
@@ -150,13 +211,19 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         criteria = []
         for i, c in enumerate(fam["criteria"]):
             where = ["families", fam_id, "criteria", i]
-            for key in ("detectors", "unless"):
-                for j, name in enumerate(c.get(key, [])):
+            named = [(key, c.get(key, [])) for key in ("detectors", "unless")]
+            named += [(f"order.{k}", c.get("order", {}).get(k, [])) for k in ("before", "first")]
+            named += [
+                (f"when.{k}", c.get("when", {}).get(k, []))
+                for k in ("customer_said", "trainee_said")
+            ]
+            for key, names in named:
+                for j, name in enumerate(names):
                     if name not in detectors:
                         raise ConfigError(
                             str(path),
                             f"unknown detector {name!r} (defined: {', '.join(sorted(detectors))})",
-                            line_of(root, [*where, key, j]),
+                            line_of(root, [*where, *key.split("."), j]),
                             f"families.{fam_id}.criteria[{i}].{key}[{j}]",
                         )
             if c["id"] in seen:
@@ -182,6 +249,11 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
                     description=c.get("description", ""),
                     detectors=list(c.get("detectors", [])),
                     event=c.get("event"),
+                    metric=c.get("metric"),
+                    before=list(c.get("order", {}).get("before", [])),
+                    first=list(c.get("order", {}).get("first", [])),
+                    outcome=c.get("outcome"),
+                    when={k: list(v) for k, v in c.get("when", {}).items()},
                     unless=list(c.get("unless", [])),
                     target=int(c.get("target", 1)),
                     per_hit=float(c.get("per_hit", 0)),
@@ -193,7 +265,12 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         version=str(data["version"]),
         name=data.get("name", data["id"]),
         pass_mark=float(data["pass_mark"]),
-        thresholds=Thresholds(**data.get("thresholds", {})),
+        thresholds=Thresholds(
+            **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in data.get("thresholds", {}).items()
+            }
+        ),
         library=DetectorLibrary(detectors),
         families=families,
         path=str(path),

@@ -1,13 +1,18 @@
 """Scoring a call from its timeline: every point won or lost carries its evidence.
 
-The scorer reads only events (the same ones in ``events.jsonl``), so a live drill, a simulated
-call and a recorded call are scored by one code path.
+The scorer reads events (the same ones in ``events.jsonl``) and, when given, the trainee's
+recorded audio for tone of voice; so a live drill, a simulated call and a recorded call are
+scored by one code path. Each criterion draws its evidence from one *finder*: detector hits in
+the trainee's words, timeline events, voice measurements, the talk ratio, the order of moves,
+or the call's outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from ..events import (
     CALL_END,
@@ -22,6 +27,7 @@ from ..events import (
     Event,
 )
 from ..persona.persona import Persona
+from .acoustic import UtteranceVoice, baseline, utterance_voices
 from .detectors import Context, Hit
 from .rubric import Criterion, Rubric
 
@@ -43,10 +49,11 @@ class CriterionScore:
     id: str
     description: str
     kind: str
-    points: float
+    points: float  # what the criterion is worth (0 when it does not apply to this call)
     earned: float
     hits: int
     evidence: list[Evidence] = field(default_factory=list)
+    applies: bool = True
 
 
 @dataclass
@@ -68,6 +75,7 @@ class Scorecard:
     families: list[FamilyScore]
     outcome: dict
     stats: dict
+    voice: list[dict] = field(default_factory=list)  # per-utterance voice measurements
 
     def to_dict(self) -> dict:
         return {"format": SCORECARD_FORMAT, **asdict(self)}
@@ -75,92 +83,408 @@ class Scorecard:
     def family(self, fid: str) -> FamilyScore:
         return next(f for f in self.families if f.id == fid)
 
+    def criterion(self, cid: str) -> CriterionScore:
+        return next(c for f in self.families for c in f.criteria if c.id == cid)
+
 
 @dataclass
-class _Utterance:
+class Utterance:
+    """One trainee final transcript with its detector hits."""
+
     event: Event
-    turn: int
-    context: Context
+    turn: int  # index of the customer line it answers (0 before the customer spoke)
     hits: list[Hit]
 
+    @property
+    def start(self) -> float:
+        return self.event.t
 
-def _utterances(events: list[Event], rubric: Rubric, persona: Persona | None) -> list[_Utterance]:
-    customer_said: list[str] = []
+    @property
+    def end(self) -> float:
+        return float(self.event.get("end", self.event.t))
+
+    @property
+    def text(self) -> str:
+        return self.event.get("text", "")
+
+
+@dataclass
+class CallView:
+    """Everything the finders read, derived once from the events."""
+
+    events: list[Event]
+    rubric: Rubric
+    utterances: list[Utterance]
+    customer: list[tuple[Event, set[str]]]  # customer lines and the moves found in them
+    voices: list[UtteranceVoice] | None
+    end_state: str | None
+    moods: list[dict]
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.type == kind]
+
+
+def build_view(
+    events: list[Event], rubric: Rubric, persona: Persona | None, trainee_audio: np.ndarray | None
+) -> CallView:
+    lib = rubric.library
     extra = persona.complaint_terms if persona else []
+    customer_said: list[str] = []
+    customer: list[tuple[Event, set[str]]] = []
+    utts: list[Utterance] = []
     turn = 0
-    out: list[_Utterance] = []
     timeline = sorted(
         (e for e in events if e.type in (FINAL, CUSTOMER_LINE_START)),
         key=lambda e: (e.t, e.type != CUSTOMER_LINE_START),
     )
     for ev in timeline:
-        if ev.type == CUSTOMER_LINE_START:
-            customer_said.append(ev.get("text", ""))
+        if ev.type == CUSTOMER_LINE_START or ev.get("who", "trainee") == "customer":
+            text = ev.get("text", "")
+            customer_said.append(text)
+            customer.append((ev, lib.moves(text)))
             turn += 1
-            continue
-        if ev.get("who", "trainee") != "trainee":
             continue
         words = ev.get("words") or []
         if words:
-            tokens = [w["w"] for w in words]
-            times = [(w["start"], w["end"]) for w in words]
+            tokens, times = [w["w"] for w in words], [(w["start"], w["end"]) for w in words]
         else:
             tokens, times = ev.get("text", "").split(), None
         ctx = Context.from_text(*customer_said, extra_terms=extra)
-        hits = rubric.library.detect(tokens, times, ctx)
-        out.append(_Utterance(ev, turn, ctx, hits))
-    return out
+        utts.append(Utterance(ev, turn, lib.detect(tokens, times, ctx)))
+    voices = None
+    if trainee_audio is not None and trainee_audio.size:
+        voices = utterance_voices(trainee_audio, [u.event.to_dict() for u in utts])
+    end = next((e for e in events if e.type == CALL_END), None)
+    moods = [
+        {"t": round(e.t, 2), "mood": e["mood"], "reason": e.get("reason")}
+        for e in events
+        if e.type == MOOD
+    ]
+    return CallView(
+        events, rubric, utts, customer, voices, end.get("end_state") if end else None, moods
+    )
 
 
-def _criterion(
-    c: Criterion, utts: list[_Utterance], events: list[Event], rubric: Rubric
-) -> CriterionScore:
-    found: list[Evidence] = []
-    if c.detectors:
-        blocked_turns = {u.turn for u in utts if any(h.move in c.unless for h in u.hits)}
-        for u in utts:
-            if u.turn in blocked_turns:
-                continue
-            for h in u.hits:
-                if h.move in c.detectors:
-                    start = h.start if h.start is not None else u.event.t
-                    end = h.end if h.end is not None else u.event.get("end", u.event.t)
-                    found.append(Evidence(c.id, 0.0, h.words, start, end, f"{h.move}: {h.rule}"))
-    elif c.event == "trainee_overtalk":
-        for ev in events:
-            if ev.type != OVERTALK or ev.get("by") != "trainee":
-                continue
-            said = _said_during(utts, ev.t, ev["end"])
-            if said and rubric.library.is_backchannel(
-                said, rubric.thresholds.backchannel_max_words
-            ):
-                continue  # "mm-hmm" over the customer is listening, not interrupting
+# -- finders: criterion -> evidence (points are assigned afterwards) ---------------------------
+Finder = Callable[[CallView, Criterion], list[Evidence]]
+
+
+def _ev(c: Criterion, words: str, start: float | None, end: float | None, rule: str) -> Evidence:
+    return Evidence(c.id, 0.0, words, start, end, rule)
+
+
+def _detector_hits(view: CallView, c: Criterion) -> list[Evidence]:
+    excused = {u.turn for u in view.utterances if any(h.move in c.unless for h in u.hits)}
+    found = []
+    for u in view.utterances:
+        if u.turn in excused:
+            continue
+        for h in u.hits:
+            if h.move in c.detectors:
+                start = h.start if h.start is not None else u.start
+                end = h.end if h.end is not None else u.end
+                found.append(_ev(c, h.words, start, end, f"{h.move}: {h.rule}"))
+    return found
+
+
+def _said_during(view: CallView, start: float, end: float) -> str:
+    texts = [u.text for u in view.utterances if u.start < end and u.end > start]
+    return " ".join(t for t in texts if t).strip()
+
+
+def _trainee_overtalk(view: CallView, c: Criterion) -> list[Evidence]:
+    th, lib = view.rubric.thresholds, view.rubric.library
+    found = []
+    for ev in view.of(OVERTALK):
+        if ev.get("by") != "trainee":
+            continue
+        said = _said_during(view, ev.t, ev["end"])
+        if said and lib.is_backchannel(said, th.backchannel_max_words):
+            continue  # "mm-hmm" over the customer is listening, not interrupting
+        found.append(
+            _ev(
+                c,
+                said or "(speech)",
+                ev.t,
+                ev["end"],
+                f"talked over the customer for {ev['duration']:.1f} s",
+            )
+        )
+    return found
+
+
+def _cutoff(view: CallView, c: Criterion) -> list[Evidence]:
+    return [
+        _ev(
+            c,
+            _said_during(view, e.t - 1.0, e.t + 1.0) or "(speech)",
+            e.t,
+            e.t,
+            "the customer stopped mid-sentence because the trainee started talking",
+        )
+        for e in view.of(CUSTOMER_LINE_END)
+        if e.get("cut")
+    ]
+
+
+def _backchannel(view: CallView, c: Criterion) -> list[Evidence]:
+    lib, th = view.rubric.library, view.rubric.thresholds
+    playing = [(e.t, e.get("end", e.t)) for e in view.of(CUSTOMER_LINE_START)]
+    return [
+        _ev(c, u.text, u.start, u.end, "a listening signal while the customer talked")
+        for u in view.utterances
+        if lib.is_backchannel(u.text, th.backchannel_max_words)
+        and any(a <= u.start < b for a, b in playing)
+    ]
+
+
+def _dead_air(view: CallView, c: Criterion) -> list[Evidence]:
+    th = view.rubric.thresholds
+    found = []
+    for ev in view.of(SILENCE):
+        if ev["duration"] < th.dead_air_s:
+            continue
+        before = [u for u in view.utterances if u.end <= ev.t + 0.01 and u.end > ev.t - 30]
+        if before and any(h.move == "hold" for h in before[-1].hits):
+            continue  # the trainee announced the pause ("one moment while I check")
+        found.append(
+            _ev(
+                c,
+                "(silence)",
+                ev.t,
+                ev["end"],
+                f"{ev['duration']:.1f} s of dead air after the customer",
+            )
+        )
+    return found
+
+
+def _long_monologue(view: CallView, c: Criterion) -> list[Evidence]:
+    limit = view.rubric.thresholds.monologue_s
+    found = []
+    for turn in sorted({u.turn for u in view.utterances}):
+        us = [u for u in view.utterances if u.turn == turn]
+        span = us[-1].end - us[0].start
+        if span > limit:
             found.append(
-                Evidence(
-                    c.id,
-                    0.0,
-                    said or "(speech)",
-                    ev.t,
-                    ev["end"],
-                    f"talked over the customer for {ev['duration']:.1f} s",
+                _ev(
+                    c,
+                    us[0].text[:60],
+                    us[0].start,
+                    us[-1].end,
+                    f"talked for {span:.0f} s without letting the customer in (limit {limit:g} s)",
                 )
             )
-    elif c.event == "dead_air":
-        for ev in events:
-            if ev.type == SILENCE and ev["duration"] >= rubric.thresholds.dead_air_s:
+    return found
+
+
+def _voice_findings(view: CallView, c: Criterion) -> list[Evidence]:
+    """raised_voice, agitated_pitch, flat_pitch, filler_cluster: against the trainee's baseline."""
+    th = view.rubric.thresholds
+    voices = view.voices or []
+    found = []
+    loud = baseline([v.loudness_lufs for v in voices])
+    pitch = baseline([v.pitch_median_hz for v in voices])
+    for v in voices:
+        if c.event == "raised_voice" and loud is not None and v.loudness_lufs is not None:
+            if v.loudness_lufs - loud >= th.raised_voice_lu:
                 found.append(
-                    Evidence(
-                        c.id,
-                        0.0,
-                        "(silence)",
-                        ev.t,
-                        ev["end"],
-                        f"{ev['duration']:.1f} s of dead air after the customer",
+                    _ev(
+                        c,
+                        v.text,
+                        v.start,
+                        v.end,
+                        f"{v.loudness_lufs - loud:+.1f} LU louder "
+                        f"than the trainee's own level ({loud:.1f} LUFS)",
                     )
                 )
+        elif c.event == "agitated_pitch" and pitch and v.pitch_median_hz:
+            st = 12 * np.log2(v.pitch_median_hz / pitch)
+            if st >= th.agitated_pitch_st:
+                found.append(
+                    _ev(
+                        c,
+                        v.text,
+                        v.start,
+                        v.end,
+                        f"pitch {st:+.1f} semitones above the trainee's own ({pitch:.0f} Hz)",
+                    )
+                )
+        elif c.event == "flat_pitch" and v.pitch_range_st is not None and v.end - v.start >= 2.0:
+            if v.pitch_range_st < th.flat_pitch_st:
+                found.append(
+                    _ev(
+                        c,
+                        v.text,
+                        v.start,
+                        v.end,
+                        f"monotone: pitch varies only {v.pitch_range_st:.1f} semitones",
+                    )
+                )
+        elif c.event == "filler_cluster" and len(v.fillers) >= th.filler_cluster:
+            found.append(
+                _ev(
+                    c,
+                    v.text,
+                    v.start,
+                    v.end,
+                    f"{len(v.fillers)} fillers in one breath ({', '.join(v.fillers)})",
+                )
+            )
+    return found
+
+
+def _pace(view: CallView, c: Criterion) -> list[Evidence]:
+    lo, hi = view.rubric.thresholds.wpm_range
+    found = []
+    for turn in sorted({u.turn for u in view.utterances}):
+        words = [w for u in view.utterances if u.turn == turn for w in (u.event.get("words") or [])]
+        if len(words) < 12:
+            continue  # too little speech to judge a pace
+        span = words[-1]["end"] - words[0]["start"]
+        wpm = 60 * len(words) / span if span > 0 else 0
+        if not lo <= wpm <= hi:
+            found.append(
+                _ev(
+                    c,
+                    f"{len(words)} words",
+                    words[0]["start"],
+                    words[-1]["end"],
+                    f"{wpm:.0f} words per minute (aim for {lo:g}-{hi:g})",
+                )
+            )
+    return found
+
+
+def _talk_ratio(view: CallView, c: Criterion) -> list[Evidence]:
+    stats = call_stats(view.events)
+    lo, hi = view.rubric.thresholds.talk_ratio
+    r = stats["talk_ratio"]
+    if stats["trainee_talk_s"] + stats["customer_talk_s"] == 0:
+        return []
+    ok = lo <= r <= hi
+    return (
+        [
+            _ev(
+                c,
+                f"trainee {r:.0%} of the talk",
+                0.0,
+                stats["duration_s"],
+                f"talk ratio {r:.2f} {'within' if ok else 'outside'} {lo:g}-{hi:g}",
+            )
+        ]
+        if ok
+        else []
+    )
+
+
+def _order(view: CallView, c: Criterion) -> list[Evidence]:
+    """Person before issue: a `before` move precedes the first `first` move."""
+    before = [
+        (h.start if h.start is not None else u.start, h, u)
+        for u in view.utterances
+        for h in u.hits
+        if h.move in c.before
+    ]
+    first = [
+        (h.start if h.start is not None else u.start, h, u)
+        for u in view.utterances
+        for h in u.hits
+        if h.move in c.first
+    ]
+    if not first:
+        return []
+    t_first = min(t for t, _, _ in first)
+    earlier = [x for x in before if x[0] <= t_first]
+    if not earlier:
+        return []
+    t, h, _ = min(earlier, key=lambda x: x[0])
+    return [
+        _ev(
+            c,
+            h.words,
+            t,
+            t_first,
+            f"{h.move} ({h.words!r}) came before the first {', '.join(c.first)}",
+        )
+    ]
+
+
+def _outcome(view: CallView, c: Criterion) -> list[Evidence]:
+    end = next((e for e in view.events if e.type == CALL_END), None)
+    t = end.t if end else None
+    if c.outcome == "resolved":
+        return (
+            [_ev(c, "call resolved", t, t, "the customer ended the call satisfied")]
+            if view.end_state == "resolved"
+            else []
+        )
+    if c.outcome == "mood_improved" and len(view.moods) >= 2:
+        first, last = view.moods[0]["mood"], view.moods[-1]["mood"]
+        if last < first:
+            return [
+                _ev(
+                    c,
+                    f"mood {first:.2f} -> {last:.2f}",
+                    view.moods[0]["t"],
+                    view.moods[-1]["t"],
+                    "the customer ended calmer than they started",
+                )
+            ]
+    return []
+
+
+EVENT_FINDERS: dict[str, Finder] = {
+    "trainee_overtalk": _trainee_overtalk,
+    "cutoff": _cutoff,
+    "backchannel": _backchannel,
+    "dead_air": _dead_air,
+    "long_monologue": _long_monologue,
+    "raised_voice": _voice_findings,
+    "agitated_pitch": _voice_findings,
+    "flat_pitch": _voice_findings,
+    "filler_cluster": _voice_findings,
+    "pace": _pace,
+}
+
+
+def _applies(view: CallView, c: Criterion) -> bool:
+    if (
+        c.event in ("raised_voice", "agitated_pitch", "flat_pitch", "filler_cluster")
+        and view.voices is None
+    ):
+        return False  # no audio to judge the voice by
+    if c.order and not any(h.move in c.first for u in view.utterances for h in u.hits):
+        return False  # nothing was offered, so nothing came first
+    when = c.when or {}
+    if "customer_said" in when and not any(
+        set(when["customer_said"]) & moves for _, moves in view.customer
+    ):
+        return False
+    if "trainee_said" in when and not any(
+        h.move in when["trainee_said"] for u in view.utterances for h in u.hits
+    ):
+        return False
+    if "end_state" in when and view.end_state not in when["end_state"]:
+        return False
+    return True
+
+
+def _score(c: Criterion, view: CallView) -> CriterionScore:
+    if not _applies(view, c):
+        return CriterionScore(c.id, c.description, c.kind, 0.0, 0.0, 0, [], applies=False)
+    if c.detectors:
+        found = _detector_hits(view, c)
+    elif c.event:
+        found = EVENT_FINDERS[c.event](view, c)
+    elif c.metric == "talk_ratio":
+        found = _talk_ratio(view, c)
+    elif c.order:
+        found = _order(view, c)
+    else:
+        found = _outcome(view, c)
     if c.kind == "reward":
-        step = c.points / c.target
-        earned = 0.0
+        step, earned = c.points / c.target, 0.0
         for e in found:
             e.points = round(min(step, c.points - earned), 2)
             earned += e.points
@@ -173,15 +497,6 @@ def _criterion(
     return CriterionScore(
         c.id, c.description, c.kind, c.points, round(earned, 2), len(found), found
     )
-
-
-def _said_during(utts: list[_Utterance], start: float, end: float) -> str:
-    texts = [
-        u.event.get("text", "")
-        for u in utts
-        if u.event.t < end and u.event.get("end", u.event.t) > start
-    ]
-    return " ".join(t for t in texts if t).strip()
 
 
 def _spans(events: list[Event], start_type: str, end_type: str) -> list[tuple[float, float]]:
@@ -205,11 +520,16 @@ def call_stats(events: list[Event]) -> dict:
     c_talk = sum(b - a for a, b in customer)
     overtalk = [e for e in events if e.type == OVERTALK]
     silences = [e["duration"] for e in events if e.type == SILENCE]
-    n_words = sum(
-        len(e.get("words") or e.get("text", "").split())
-        for e in events
-        if e.type == FINAL and e.get("who", "trainee") == "trainee"
-    )
+    finals = [e for e in events if e.type == FINAL and e.get("who", "trainee") == "trainee"]
+    n_words = sum(len(e.get("words") or e.get("text", "").split()) for e in finals)
+    latencies = []
+    for line_end in (e for e in events if e.type == CUSTOMER_LINE_END and not e.get("cut")):
+        nxt = next((e.t for e in events if e.type == SPEECH_START and e.t >= line_end.t), None)
+        nxt_line = next(
+            (e.t for e in events if e.type == CUSTOMER_LINE_START and e.t > line_end.t), None
+        )
+        if nxt is not None and (nxt_line is None or nxt < nxt_line):
+            latencies.append(nxt - line_end.t)
     return {
         "duration_s": round(duration, 2),
         "trainee_talk_s": round(t_talk, 2),
@@ -221,28 +541,27 @@ def call_stats(events: list[Event]) -> dict:
         "longest_silence_s": round(max(silences, default=0.0), 2),
         "trainee_words": n_words,
         "words_per_minute": round(60 * n_words / t_talk, 1) if t_talk else 0.0,
+        "response_latency_median_s": round(float(np.median(latencies)), 2) if latencies else None,
     }
 
 
 def score_call(
-    events: Iterable[Event], rubric: Rubric, persona: Persona | None = None
+    events: Iterable[Event],
+    rubric: Rubric,
+    persona: Persona | None = None,
+    trainee_audio: np.ndarray | None = None,
 ) -> Scorecard:
+    """Score a call. ``trainee_audio`` (16 kHz mono, call clock) enables tone-of-voice criteria."""
     events = list(events)
-    utts = _utterances(events, rubric, persona)
+    view = build_view(events, rubric, persona, trainee_audio)
     families = []
     for fam in rubric.families:
-        crits = [_criterion(c, utts, events, rubric) for c in fam.criteria]
+        crits = [_score(c, view) for c in fam.criteria]
         total = sum(c.points for c in crits)
-        score = 100.0 * sum(c.earned for c in crits) / total if total else 0.0
+        score = 100.0 * sum(c.earned for c in crits) / total if total else 100.0
         families.append(FamilyScore(fam.id, fam.name, fam.weight, round(score, 1), crits))
     weight = sum(f.weight for f in families)
     overall = round(sum(f.score * f.weight for f in families) / weight, 1) if weight else 0.0
-    moods = [
-        {"t": round(e.t, 2), "mood": e["mood"], "reason": e.get("reason")}
-        for e in events
-        if e.type == MOOD
-    ]
-    end = next((e for e in events if e.type == CALL_END), None)
     return Scorecard(
         rubric={"id": rubric.id, "version": rubric.version, "name": rubric.name},
         persona={"id": persona.id, "version": persona.version, "name": persona.name}
@@ -253,9 +572,10 @@ def score_call(
         passed=overall >= rubric.pass_mark,
         families=families,
         outcome={
-            "end_state": end.get("end_state") if end else None,
-            "final_mood": moods[-1]["mood"] if moods else None,
-            "mood": moods,
+            "end_state": view.end_state,
+            "final_mood": view.moods[-1]["mood"] if view.moods else None,
+            "mood": view.moods,
         },
         stats=call_stats(events),
+        voice=[v.to_dict() for v in view.voices or []],
     )

@@ -18,7 +18,7 @@ from typing import Protocol
 from .. import __version__
 from ..audio.formats import RATE
 from ..audio.playout import Playout
-from ..audio.recorder import SESSION_FORMAT, SessionRecorder
+from ..audio.recorder import SESSION_FORMAT, SessionRecorder, load_call_audio
 from ..audio.sources import Frame
 from ..events import CALL_END, CALL_START, MOOD, SCORE, Event
 from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
@@ -237,7 +237,8 @@ def run_call(
         emit(pipeline.collect())
         end_state = engine.end_state or ("interrupted" if interrupted else "time_limit")
         emit([Event(CALL_END, sec(end), {"end_state": end_state, "duration": round(sec(end), 4)})])
-        scorecard = score_call(events, rubric, engine.persona)
+        _, trainee_audio = load_call_audio(recorder.dir)
+        scorecard = score_call(events, rubric, engine.persona, trainee_audio)
         emit(
             [
                 Event(
