@@ -117,7 +117,153 @@ def build_parser() -> argparse.ArgumentParser:
         "--mood", type=float, metavar="0-1", help="speak at this mood (default: start)"
     )
     p_say.set_defaults(func=cmd_personas_say)
+    rub = sub.add_parser(
+        "rubric",
+        help="show, validate or try out a rubric",
+        description="Rubrics are YAML files of criteria in families, thresholds and the detector "
+        "phrase library (default: the built-in rubric). See README.md for the format.",
+        epilog=EPILOG,
+    )
+    rub_sub = rub.add_subparsers(dest="rubric_command", metavar="ACTION", required=True)
+    r_show = rub_sub.add_parser("show", help="print a rubric's families, criteria and thresholds")
+    r_show.add_argument("rubric", nargs="?", metavar="FILE", help="rubric YAML (default: built-in)")
+    r_show.add_argument(
+        "--detectors", action="store_true", help="also list every detector's phrases"
+    )
+    r_show.set_defaults(func=cmd_rubric_show)
+    r_val = rub_sub.add_parser("validate", help="check rubric files; exit code 2 if any fails")
+    r_val.add_argument("files", nargs="*", metavar="FILE", help="rubric files (default: built-in)")
+    r_val.set_defaults(func=cmd_rubric_validate)
+    r_text = rub_sub.add_parser(
+        "score-text",
+        help="run the rubric's detectors on agent utterances (one JSON line per utterance)",
+        description="Reads agent utterances, one per line, or JSON lines with 'text' and an "
+        "optional 'customer' (what the customer said before, so that reflecting the problem "
+        "back can be recognised). Prints one JSON object per utterance with every criterion hit "
+        "and its evidence. For rubric authors and calibration.",
+    )
+    r_text.add_argument(
+        "input",
+        nargs="?",
+        default="-",
+        metavar="FILE",
+        help="text or JSONL file (default: standard input)",
+    )
+    r_text.add_argument("--rubric", metavar="FILE", help="rubric YAML (default: built-in)")
+    r_text.add_argument("--customer", metavar="TEXT", help="customer context for every utterance")
+    r_text.set_defaults(func=cmd_rubric_score_text)
     return parser
+
+
+def cmd_rubric_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .rubric.rubric import load_rubric
+
+    r = load_rubric(args.rubric)
+    c = Console(highlight=False)
+    c.print(
+        f"[bold]{r.name}[/] ({r.id} v{r.version}), pass mark {r.pass_mark:g}  [dim]{r.path}[/dim]"
+    )
+    th = ", ".join(f"{k} {v}" for k, v in vars(r.thresholds).items())
+    c.print(f"[bold]thresholds[/]: {th}")
+    table = Table(show_header=True, header_style="bold")
+    for col in ("family", "criterion", "kind", "points", "source", "description"):
+        table.add_column(col, no_wrap=col == "criterion")
+    for fam in r.families:
+        for i, cr in enumerate(fam.criteria):
+            if cr.detectors:
+                source = "words: " + ", ".join(cr.detectors)
+            elif cr.event:
+                source = f"timeline: {cr.event}"
+            elif cr.metric:
+                source = f"metric: {cr.metric}"
+            elif cr.order:
+                source = f"order: {'/'.join(cr.before)} before {'/'.join(cr.first)}"
+            else:
+                source = f"outcome: {cr.outcome}"
+            if cr.unless:
+                source += f" (unless {', '.join(cr.unless)})"
+            if cr.when:
+                source += (
+                    " (when " + "; ".join(f"{k} {', '.join(v)}" for k, v in cr.when.items()) + ")"
+                )
+            pts = f"{cr.points:g}" + (
+                f" (-{cr.per_hit:g}/hit)" if cr.kind == "penalty" else f" /{cr.target}"
+            )
+            table.add_row(
+                f"{fam.name} x{fam.weight:g}" if i == 0 else "",
+                cr.id,
+                cr.kind,
+                pts,
+                source,
+                cr.description,
+            )
+    c.print(table)
+    if args.detectors:
+        for det in r.library.detectors.values():
+            what = (
+                f"reflect, {det.min_terms}+ complaint terms"
+                if det.kind == "reflect"
+                else ", ".join(det.phrases)
+            )
+            c.print(f"[bold]{det.id}[/]{'' if det.negatable else ' (not negatable)'}: {what}")
+    return 0
+
+
+def cmd_rubric_validate(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .rubric.rubric import DEFAULT_RUBRIC, load_rubric
+
+    failed = 0
+    targets = args.files or [str(DEFAULT_RUBRIC)]
+    for name in targets:
+        try:
+            r = load_rubric(name)
+            n = sum(len(f.criteria) for f in r.families)
+            print(
+                f"ok    {name} ({r.id} v{r.version}: {len(r.families)} families, {n} criteria, "
+                f"{len(r.library.detectors)} detectors)"
+            )
+        except ConfigError as exc:
+            failed += 1
+            print(f"error {exc}")
+    print(f"{len(targets) - failed} valid, {failed} invalid")
+    return 2 if failed else 0
+
+
+def cmd_rubric_score_text(args: argparse.Namespace) -> int:
+    import json
+
+    from .rubric.rubric import load_rubric
+    from .rubric.textscore import score_text
+
+    rubric = load_rubric(args.rubric)
+    try:
+        stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise VoicesimError(f"cannot read {args.input}: {exc.strerror}") from None
+    with stream:
+        for n, raw in enumerate(stream, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            customer = args.customer or ""
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise VoicesimError(f"{args.input}:{n}: not valid JSON ({exc.msg})") from None
+                if not isinstance(obj.get("text"), str):
+                    raise VoicesimError(
+                        f"{args.input}:{n}: a JSON line needs a string field 'text'"
+                    )
+                text, customer = obj["text"], obj.get("customer") or customer
+            else:
+                text = line
+            print(json.dumps(score_text(text, rubric, customer), ensure_ascii=False))
+    return 0
 
 
 def _load_persona_arg(name: str, rubric_path: str | None = None):

@@ -68,7 +68,7 @@ def print_scorecard(card: Scorecard, console: Console | None = None, evidence: b
     table = Table(show_header=True, header_style="bold")
     table.add_column("family")
     table.add_column("score", justify="right")
-    table.add_column("criterion")
+    table.add_column("criterion", no_wrap=True)
     table.add_column("points", justify="right")
     table.add_column("evidence")
     for fam in card.families:

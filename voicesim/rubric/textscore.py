@@ -1,0 +1,24 @@
+"""Text-only scoring for rubric authors: which criteria does one agent utterance hit, and why?"""
+
+from __future__ import annotations
+
+from .detectors import Context
+from .rubric import Rubric
+
+
+def score_text(text: str, rubric: Rubric, customer: str = "") -> dict:
+    """Every detector hit in ``text`` and the word-based criteria it counts toward."""
+    hits = rubric.library.detect(
+        text.split(), None, Context.from_text(customer) if customer else None
+    )
+    moves = sorted({h.move for h in hits})
+    criteria: dict[str, list[dict]] = {}
+    for fam in rubric.families:
+        for c in fam.criteria:
+            wanted = set(c.detectors) | set(c.before) | set(c.first)
+            found = [h for h in hits if h.move in wanted]
+            if c.detectors and c.unless and any(h.move in c.unless for h in hits):
+                found = []  # excused in the same turn (e.g. a refusal with an alternative)
+            if found:
+                criteria[c.id] = [{"family": fam.id, "kind": c.kind, **h.to_dict()} for h in found]
+    return {"text": text, "moves": moves, "criteria": criteria, "hits": [h.to_dict() for h in hits]}
