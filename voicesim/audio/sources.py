@@ -67,6 +67,10 @@ class SimulatedLine:
         self.position += n
         return Frame(start=start, customer=customer, mic=mic)
 
+    def play_floor(self) -> int:
+        """Nothing is played ahead of the pipeline on a virtual line."""
+        return self.position
+
     @property
     def rate(self) -> int:
         return RATE

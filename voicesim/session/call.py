@@ -34,9 +34,15 @@ Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of 
 
 
 class Source(Protocol):
-    position: int
+    """Anything that delivers call frames: the simulated line, a live device, a recording."""
+
+    position: int  # call-clock sample of the next frame `read` returns
 
     def read(self, n: int) -> Frame: ...
+
+    def play_floor(self) -> int:
+        """The first sample not yet handed to the speaker: new or cut audio starts here."""
+        ...
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Conductor:
 
     def __init__(
         self,
+        floor: Callable[[], int],
         engine: DialogueEngine,
         synth: Synthesizer,
         playout: Playout,
@@ -72,6 +79,7 @@ class Conductor:
         reply_gap_s: float,
         backchannel_words: int = 3,
     ):
+        self.floor = floor
         self.engine = engine
         self.synth = synth
         self.playout = playout
@@ -86,6 +94,7 @@ class Conductor:
         self.timed_out = False
 
     def say(self, line: CustomerLine, at: int) -> Event:
+        at = max(at, self.floor())  # a live device may already have played past `at`
         audio = self.synth.render(line.text, line.voice)
         self.playout.schedule(
             at, audio, line=self.lines, text=line.text, reason=line.reason, mood=line.mood
@@ -114,7 +123,7 @@ class Conductor:
             return
         clip = self.playout.playing_at(now - 1)
         if clip is not None and onset > clip.start and now - onset >= self.yield_after:
-            clip.stop = now  # the playout (and a live device) goes quiet from this sample
+            clip.stop = max(now, self.floor())  # the speaker goes quiet from this sample
 
     def _interject(self, now: int) -> list[Event]:
         """The customer cuts into a trainee monologue (once per turn)."""
@@ -181,7 +190,9 @@ def run_call(
     th = rubric.thresholds
     gap = options.reply_gap_s if options.reply_gap_s is not None else th.response_gap_s
     pipeline = Pipeline(playout, worker, options.vad, th.overtalk_min_s, th.dead_air_s, gap)
-    conductor = Conductor(engine, synth, playout, pipeline, gap, th.backchannel_max_words)
+    conductor = Conductor(
+        source.play_floor, engine, synth, playout, pipeline, gap, th.backchannel_max_words
+    )
     events: list[Event] = []
     hop = RATE * options.frame_ms // 1000
     hard_stop = int((engine.persona.time_limit_s + 60) * RATE)
