@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast bench bench-quick lint format clean
+.PHONY: setup setup-test demo test test-fast bench bench-quick lint format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -10,10 +10,13 @@ setup:
 demo: setup
 	$(VENV)/bin/voicesim simulate --persona damaged-blender --trainee model-agent
 
-test: setup
+setup-test:
+	@bash scripts/setup.sh --test
+
+test: setup-test
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup-test
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup

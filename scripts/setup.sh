@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Set up voicesim on a fresh Debian/Ubuntu machine: system packages, a virtualenv, the package.
 # Idempotent: a second run only checks and returns.
+#   scripts/setup.sh          what voicesim needs to run
+#   scripts/setup.sh --test   plus what the tests need (a browser for the report tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(espeak-ng libportaudio2 libsndfile1)
+TEST_PACKAGES=(chromium)
+if [ "${1:-}" = "--test" ]; then
+  SYSTEM_PACKAGES+=("${TEST_PACKAGES[@]}")
+fi
 VENV=${VOICESIM_VENV:-.venv}
 
 missing=()

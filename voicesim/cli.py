@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     r_text.add_argument("--rubric", metavar="FILE", help="rubric YAML (default: built-in)")
     r_text.add_argument("--customer", metavar="TEXT", help="customer context for every utterance")
     r_text.set_defaults(func=cmd_rubric_score_text)
+
+    from .report.commands import register as register_review
+
+    register_review(sub, EPILOG)
     return parser
 
 

@@ -230,11 +230,20 @@ def _cutoff(view: CallView, c: Criterion) -> list[Evidence]:
 def _backchannel(view: CallView, c: Criterion) -> list[Evidence]:
     lib, th = view.rubric.library, view.rubric.thresholds
     playing = [(e.t, e.get("end", e.t)) for e in view.of(CUSTOMER_LINE_START)]
+    # "Okay, okay. What's the order number?" over the customer opens an interruption: the
+    # "okay" in it is no listening signal.
+    grabs = [
+        (e.t, e["end"])
+        for e in view.of(OVERTALK)
+        if e.get("by") == "trainee"
+        and not lib.is_backchannel(_said_during(view, e.t, e["end"]), th.backchannel_max_words)
+    ]
     return [
         _ev(c, u.text, u.start, u.end, "a listening signal while the customer talked")
         for u in view.utterances
         if lib.is_backchannel(u.text, th.backchannel_max_words)
         and any(a <= u.start < b for a, b in playing)
+        and not any(a - 0.05 <= u.start < b for a, b in grabs)
     ]
 
 
@@ -456,6 +465,10 @@ def _applies(view: CallView, c: Criterion) -> bool:
         return False  # no audio to judge the voice by
     if c.order and not any(h.move in c.first for u in view.utterances for h in u.hits):
         return False  # nothing was offered, so nothing came first
+    if c.outcome == "resolved" and view.end_state in (None, "recorded"):
+        return False  # a recording has no persona end state
+    if c.outcome == "mood_improved" and len(view.moods) < 2:
+        return False  # no mood was tracked (a recording)
     when = c.when or {}
     if "customer_said" in when and not any(
         set(when["customer_said"]) & moves for _, moves in view.customer

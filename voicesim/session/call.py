@@ -176,26 +176,34 @@ class Conductor:
 def run_call(
     source: Source,
     playout: Playout,
-    engine: DialogueEngine,
+    engine: DialogueEngine | None,
     rubric: Rubric,
     worker: TranscriberWorker,
-    synth: Synthesizer,
+    synth: Synthesizer | None,
     recorder: SessionRecorder,
     meta: dict,
     options: CallOptions,
     listeners: list[Listener] = (),
     wait: Callable[[], None] | None = None,
 ) -> CallResult:
-    """Run one call to its end state; the session directory is complete even on Ctrl-C."""
+    """Run one call to its end; the session directory is complete even on Ctrl-C.
+
+    With a dialogue ``engine`` the customer reacts (drill, simulation) and the call ends at the
+    persona's end state. Without one (a recording) the customer's audio is already on the
+    ``playout`` and the call ends when the source is exhausted.
+    """
     th = rubric.thresholds
     gap = options.reply_gap_s if options.reply_gap_s is not None else th.response_gap_s
     pipeline = Pipeline(playout, worker, options.vad, th.overtalk_min_s, th.dead_air_s, gap)
-    conductor = Conductor(
-        source.play_floor, engine, synth, playout, pipeline, gap, th.backchannel_max_words
-    )
+    conductor = None
+    if engine is not None:
+        conductor = Conductor(
+            source.play_floor, engine, synth, playout, pipeline, gap, th.backchannel_max_words
+        )
+    persona = engine.persona if engine else None
     events: list[Event] = []
     hop = RATE * options.frame_ms // 1000
-    hard_stop = int((engine.persona.time_limit_s + 60) * RATE)
+    hard_stop = int((persona.time_limit_s + 60) * RATE) if persona else None
 
     def emit(evs: list[Event]) -> None:
         for ev in evs:
@@ -212,11 +220,16 @@ def run_call(
             Event(
                 CALL_START,
                 0.0,
-                {"persona": engine.persona.id, "rubric": rubric.id, "sample_rate": RATE},
+                {
+                    "persona": persona.id if persona else None,
+                    "rubric": rubric.id,
+                    "sample_rate": RATE,
+                },
             )
         ]
     )
-    emit([conductor.say(engine.opening(), int(options.lead_in_s * RATE))])
+    if conductor is not None:
+        emit([conductor.say(engine.opening(), int(options.lead_in_s * RATE))])
     interrupted = False
     end_at = None
     try:
@@ -225,6 +238,10 @@ def run_call(
             recorder.write(frame)
             emit(pipeline.process(frame))
             now = frame.end
+            if conductor is None:
+                if getattr(source, "exhausted", False):
+                    break
+                continue
             if end_at is not None:
                 if now >= end_at:
                     break
@@ -237,7 +254,7 @@ def run_call(
             emit(evs)
             if state == "done":
                 end_at = now + int(options.tail_s * RATE)
-            elif now >= hard_stop:
+            elif hard_stop is not None and now >= hard_stop:
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -246,10 +263,15 @@ def run_call(
         emit(pipeline.flush(end))
         worker.wait_idle(timeout=120)
         emit(pipeline.collect())
-        end_state = engine.end_state or ("interrupted" if interrupted else "time_limit")
+        if interrupted:
+            end_state = "interrupted"
+        elif engine is None:
+            end_state = "recorded"
+        else:
+            end_state = engine.end_state or "time_limit"
         emit([Event(CALL_END, sec(end), {"end_state": end_state, "duration": round(sec(end), 4)})])
         _, trainee_audio = load_call_audio(recorder.dir)
-        scorecard = score_call(events, rubric, engine.persona, trainee_audio)
+        scorecard = score_call(events, rubric, persona, trainee_audio)
         emit(
             [
                 Event(
@@ -301,6 +323,29 @@ def session_meta(
         "source": source,
         "voices": voices,
         "seed": options.seed,
+        "audio": {"file": "call.wav", "sample_rate": RATE, "channels": ["customer", "trainee"]},
+        "vad": asdict(options.vad),
+    }
+
+
+def session_meta_recorded(
+    rubric: Rubric, options: CallOptions, files: list[str], customer_channel: str | None
+) -> dict:
+    """meta.json for a scored recording: no persona; the source names the files."""
+    return {
+        "format": SESSION_FORMAT,
+        "software": {"voicesim": __version__, "python": platform.python_version()},
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "persona": None,
+        "rubric": {"id": rubric.id, "version": rubric.version, "file": rubric.path},
+        "model": {
+            "name": describe_model(options.transcriber),
+            "device": options.transcriber.device,
+            "compute_type": options.transcriber.compute_type,
+        },
+        "source": {"kind": "recorded", "files": files, "customer_channel": customer_channel},
+        "voices": None,
+        "seed": None,
         "audio": {"file": "call.wav", "sample_rate": RATE, "channels": ["customer", "trainee"]},
         "vad": asdict(options.vad),
     }

@@ -1,0 +1,326 @@
+"""Commands for reviewing calls: report, replay, score (recordings) and sessions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import sys
+from pathlib import Path
+
+from ..errors import VoicesimError
+
+
+def register(sub: argparse._SubParsersAction, epilog: str) -> None:
+    rep = sub.add_parser(
+        "report",
+        help="write a session's report.html (self-contained, works offline)",
+        description="Write report.html for a session: a timeline with waveforms, overtalk, dead "
+        "air, backchannels, the customer's mood and the rubric's evidence; the transcript with "
+        "evidence highlighted; the scorecard; and the call audio. Works for sessions cut short "
+        "by a crash (up to the last saved second).",
+        epilog=epilog,
+    )
+    rep.add_argument("session", metavar="SESSION", help="session directory")
+    rep.add_argument("--out", metavar="FILE", help="where to write (default: SESSION/report.html)")
+    rep.set_defaults(func=cmd_report)
+
+    rp = sub.add_parser(
+        "replay",
+        help="play a session in the terminal with captions in time",
+        description="Play the call audio with the captions, mood and events as they happened. "
+        "Keys: space pause/resume, n next event, b back 5 s, q quit.",
+        epilog=epilog,
+    )
+    rp.add_argument("session", metavar="SESSION", help="session directory")
+    rp.add_argument(
+        "--no-audio", action="store_true", help="captions only (no sound device needed)"
+    )
+    rp.add_argument(
+        "--speed", type=float, default=1.0, help="playback speed for --no-audio (default 1)"
+    )
+    rp.add_argument("--device", help="output device (name or index; see `voicesim devices`)")
+    rp.set_defaults(func=cmd_replay)
+
+    sc = sub.add_parser(
+        "score",
+        help="score existing call recordings (stereo, or two mono files)",
+        description="Score an existing two-sided call recording the same way as a drill: the "
+        "customer's side is transcribed too, so the rubric knows the complaint. A stereo file "
+        "holds one side per channel (--customer-channel); two mono files go with --customer and "
+        "--trainee. Any common format and rate (8 kHz telephone audio included). A folder is "
+        "scored file by file with a progress bar and a CSV summary. Each recording gets a "
+        "session directory with report.html.",
+        epilog=epilog,
+    )
+    sc.add_argument(
+        "recordings", nargs="*", metavar="RECORDING", help="stereo recordings or folders"
+    )
+    sc.add_argument("--customer-channel", default="left", help="left (default) or right")
+    sc.add_argument("--customer", metavar="FILE", help="the customer's side, a mono file")
+    sc.add_argument("--trainee", metavar="FILE", help="the trainee's side, a mono file")
+    sc.add_argument("--rubric", metavar="FILE", help="rubric YAML (default: built-in)")
+    sc.add_argument(
+        "--out",
+        metavar="DIR",
+        help="session directory (one recording) or the folder "
+        "for the sessions (several); default under sessions/",
+    )
+    sc.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="summary CSV for several recordings (default: OUT/summary.csv)",
+    )
+    sc.add_argument("--quiet", action="store_true", help="no transcript while scoring")
+    sc.set_defaults(func=cmd_score)
+
+    se = sub.add_parser(
+        "sessions",
+        help="list recorded sessions, or export them as JSON or CSV",
+        description="List sessions under a folder (default: sessions/) with persona, date, score "
+        "and pass/fail; `export` writes one or many sessions' scorecards as JSON or CSV.",
+        epilog=epilog,
+    )
+    se_sub = se.add_subparsers(dest="sessions_command", metavar="ACTION")
+    se.set_defaults(func=cmd_sessions_list, root="sessions")
+    ls = se_sub.add_parser("list", help="list sessions (what `voicesim sessions` alone does)")
+    ls.add_argument(
+        "root", nargs="?", default="sessions", help="folder to search (default sessions/)"
+    )
+    ls.set_defaults(func=cmd_sessions_list)
+    ex = se_sub.add_parser("export", help="export sessions as JSON or CSV")
+    ex.add_argument(
+        "paths", nargs="+", metavar="PATH", help="session directories or folders of them"
+    )
+    ex.add_argument("--format", choices=["json", "csv"], default="json")
+    ex.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    ex.set_defaults(func=cmd_sessions_export)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .html import write_report
+
+    path = write_report(args.session, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+# -- score ------------------------------------------------------------------------------------
+def _summary_row(name: str, result) -> dict:
+    card = result.scorecard
+    row = {
+        "recording": name,
+        "session": str(result.session_dir),
+        "duration_s": round(result.duration_s, 2),
+        "overall": card.overall,
+        "passed": card.passed,
+    }
+    row.update({f"{f.id}": f.score for f in card.families})
+    for key in (
+        "talk_ratio",
+        "overtalk_count",
+        "overtalk_s",
+        "longest_silence_s",
+        "words_per_minute",
+    ):
+        row[key] = card.stats.get(key)
+    return row
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..report.terminal import LivePrinter, print_scorecard
+    from ..rubric.rubric import load_rubric
+    from ..session.recorded import find_recordings, load_recording, score_recording
+    from ..speech.transcriber import Transcriber
+    from .html import write_report
+
+    if args.customer_channel not in ("left", "right"):
+        raise VoicesimError(
+            f"unknown channel {args.customer_channel!r}: use --customer-channel left or right"
+        )
+    rubric = load_rubric(args.rubric)
+    console = Console(highlight=False)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if args.customer or args.trainee:
+        if args.recordings:
+            raise VoicesimError("give either RECORDING files or --customer/--trainee, not both")
+        rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
+        out = Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}")
+        result = score_recording(
+            rec, rubric, out, listeners=[] if args.quiet else [LivePrinter(console)]
+        )
+        write_report(out)
+        print_scorecard(result.scorecard, console)
+        console.print(f"session and report in [bold]{out}[/]")
+        return 0
+    if not args.recordings:
+        raise VoicesimError(
+            "nothing to score: give a recording, a folder, or --customer and --trainee"
+        )
+    files: list[Path] = []
+    for r in args.recordings:
+        p = Path(r)
+        if p.is_dir():
+            found = find_recordings(p)
+            if not found:
+                raise VoicesimError(f"{p}: no audio files in this folder")
+            files += found
+        elif not p.exists():
+            raise VoicesimError(f"{p}: no such file or folder")
+        else:
+            files.append(p)
+    if len(files) == 1 and not Path(args.recordings[0]).is_dir():
+        rec = load_recording(files[0], args.customer_channel)
+        out = Path(args.out or f"sessions/{stamp}-{files[0].stem}")
+        result = score_recording(
+            rec, rubric, out, listeners=[] if args.quiet else [LivePrinter(console)]
+        )
+        write_report(out)
+        print_scorecard(result.scorecard, console)
+        console.print(f"session and report in [bold]{out}[/]")
+        return 0
+    root = Path(args.out or f"sessions/{stamp}-batch")
+    root.mkdir(parents=True, exist_ok=True)
+    transcriber = Transcriber()
+    rows, failures = [], []
+    with Progress(
+        TextColumn("[bold]scoring[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+        for f in files:
+            progress.update(task, description=f.name)
+            try:
+                rec = load_recording(f, args.customer_channel)
+                result = score_recording(rec, rubric, root / f.stem, transcriber=transcriber)
+                write_report(root / f.stem)
+                rows.append(_summary_row(str(f), result))
+            except VoicesimError as exc:  # one bad file must not stop the batch
+                failures.append((f, str(exc)))
+                progress.console.print(f"[red]skipped[/] {exc}")
+            progress.advance(task)
+    summary = Path(args.csv) if args.csv else root / "summary.csv"
+    if rows:
+        with open(summary, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    console.print(
+        f"scored {len(rows)} of {len(files)} recordings; sessions in [bold]{root}[/]"
+        + (f", summary in [bold]{summary}[/]" if rows else "")
+    )
+    return 2 if failures else 0
+
+
+# -- sessions ---------------------------------------------------------------------------------
+def _session_row(path: Path) -> dict:
+    from .session import load_session
+
+    s = load_session(path)
+    card = s.scorecard
+    persona = (s.meta.get("persona") or {}).get("id") or (s.meta.get("source") or {}).get(
+        "kind", ""
+    )
+    row = {
+        "session": str(path),
+        "persona": persona,
+        "created": s.meta.get("created", ""),
+        "source": (s.meta.get("source") or {}).get("kind", ""),
+        "status": s.meta.get("status", ""),
+        "duration_s": round(s.duration_s, 2),
+        "end_state": (card.get("outcome") or {}).get("end_state"),
+        "overall": card.get("overall"),
+        "passed": card.get("passed"),
+    }
+    for fam in card.get("families", []):
+        row[fam["id"]] = fam["score"]
+    return row
+
+
+def _collect(paths: list[str]) -> list[Path]:
+    from .session import find_sessions
+
+    found: list[Path] = []
+    for p in paths:
+        if not Path(p).exists():
+            raise VoicesimError(f"{p}: no such session or folder")
+        found += find_sessions(p)
+    return found
+
+
+def cmd_sessions_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    root = Path(args.root)
+    if not root.exists():
+        print(f"no sessions yet ({root} does not exist)")
+        return 0
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("session", overflow="fold", min_width=24)
+    for col in ("persona", "date", "score", "result", "ended"):
+        table.add_column(col, no_wrap=True)
+    n = 0
+    for path in _collect([str(root)]):
+        try:
+            r = _session_row(path)
+        except VoicesimError as exc:
+            table.add_row(str(path), "", "", "", "[red]unreadable[/]", str(exc))
+            continue
+        n += 1
+        verdict = (
+            "-" if r["passed"] is None else ("[green]pass[/]" if r["passed"] else "[red]fail[/]")
+        )
+        table.add_row(
+            path.name,
+            r["persona"] or "",
+            (r["created"] or "")[:16].replace("T", " "),
+            "-" if r["overall"] is None else f"{r['overall']:.0f}",
+            verdict,
+            r["end_state"] or r["status"],
+        )
+    Console(highlight=False).print(table)
+    print(f"{n} session(s) under {root}")
+    return 0
+
+
+def cmd_sessions_export(args: argparse.Namespace) -> int:
+    from .session import load_session
+
+    paths = _collect(args.paths)
+    if not paths:
+        raise VoicesimError("no sessions found in " + ", ".join(args.paths))
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        if args.format == "json":
+            docs = []
+            for p in paths:
+                s = load_session(p)
+                docs.append({"session": str(p), "meta": s.meta, "scorecard": s.scorecard})
+            json.dump(docs, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        else:
+            rows = [_session_row(p) for p in paths]
+            fields = list(dict.fromkeys(k for r in rows for k in r))
+            writer = csv.DictWriter(out, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"wrote {len(paths)} session(s) to {args.out}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import replay
+
+    return replay(args.session, audio=not args.no_audio, speed=args.speed, device=args.device)

@@ -1,0 +1,175 @@
+"""Scoring an existing two-sided call recording through the same pipeline as a live call.
+
+The recording becomes a source: its trainee side is the "microphone"; its customer side is
+endpointed and transcribed first, and each customer utterance becomes a clip on the customer
+Playout, so overtalk and dead air are measured exactly as in a drill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..audio.formats import RATE, read_audio_file, resample, to_mono
+from ..audio.playout import Playout
+from ..audio.recorder import SessionRecorder
+from ..audio.sources import Frame
+from ..errors import AudioFileError, VoicesimError
+from ..rubric.rubric import Rubric
+from ..speech.transcriber import Transcriber, TranscriberWorker
+from ..speech.vad import Endpointer
+from .call import CallOptions, CallResult, Listener, run_call, session_meta_recorded
+
+CHANNELS = {"left": 0, "right": 1}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".opus"}
+
+
+@dataclass
+class Recording:
+    customer: np.ndarray  # 16 kHz mono float32
+    trainee: np.ndarray
+    files: list[str]
+    customer_channel: str | None  # for a stereo file
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.customer.size, self.trainee.size) / RATE
+
+
+def _two_sides_hint() -> str:
+    return (
+        "voicesim needs the customer and the trainee apart: give a stereo recording with one "
+        "side per channel (and --customer-channel left|right), or two mono files: "
+        "voicesim score --customer CUSTOMER.wav --trainee TRAINEE.wav"
+    )
+
+
+def load_recording(
+    path: str | Path | None = None,
+    customer_channel: str = "left",
+    customer_file: str | Path | None = None,
+    trainee_file: str | Path | None = None,
+) -> Recording:
+    """A stereo file (one side per channel) or two mono files, at any rate, as 16 kHz sides."""
+    if customer_channel not in CHANNELS:
+        raise VoicesimError(f"unknown channel {customer_channel!r}: use left or right")
+    if customer_file or trainee_file:
+        if not (customer_file and trainee_file):
+            raise VoicesimError("give both --customer and --trainee files, or one stereo recording")
+        sides = []
+        for f in (customer_file, trainee_file):
+            data, rate = read_audio_file(f)
+            if data.shape[1] > 1:
+                data = to_mono(data)[:, None]  # a stereo side file: both channels are that side
+            sides.append(resample(data[:, 0], rate))
+        n = max(s.size for s in sides)
+        customer, trainee = (np.pad(s, (0, n - s.size)) for s in sides)
+        return Recording(customer, trainee, [str(customer_file), str(trainee_file)], None)
+    data, rate = read_audio_file(path)
+    if data.shape[1] == 1:
+        raise AudioFileError(
+            f"{path} is mono: both voices are mixed in one channel, so who said "
+            f"what and who talked over whom cannot be told apart. {_two_sides_hint()}"
+        )
+    if data.shape[1] != 2:
+        raise AudioFileError(
+            f"{path} has {data.shape[1]} channels; expected 2 (one per side). {_two_sides_hint()}"
+        )
+    c = CHANNELS[customer_channel]
+    return Recording(
+        resample(data[:, c], rate), resample(data[:, 1 - c], rate), [str(path)], customer_channel
+    )
+
+
+class RecordedLine:
+    """A recording as a call source: frames until the audio runs out."""
+
+    def __init__(self, recording: Recording):
+        n = max(recording.customer.size, recording.trainee.size)
+        self.customer = np.pad(recording.customer, (0, n - recording.customer.size))
+        self.trainee = np.pad(recording.trainee, (0, n - recording.trainee.size))
+        self.position = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position >= self.trainee.size
+
+    def read(self, n: int) -> Frame:
+        a, b = self.position, self.position + n
+        cust, mic = self.customer[a:b], self.trainee[a:b]
+        if cust.size < n:  # the last frame: pad with silence
+            cust, mic = np.pad(cust, (0, n - cust.size)), np.pad(mic, (0, n - mic.size))
+        self.position = b
+        return Frame(start=a, customer=cust, mic=mic)
+
+    def play_floor(self) -> int:
+        return self.position
+
+
+def customer_playout(
+    customer: np.ndarray, transcriber: Transcriber, options: CallOptions
+) -> Playout:
+    """Endpoint and transcribe the customer side; each utterance is a clip on the timeline."""
+    playout = Playout()
+    ep = Endpointer(options.vad)
+    hop = RATE * options.frame_ms // 1000
+    utterances = []
+    for i in range(0, customer.size, hop):
+        utterances += [e.utterance for e in ep.process(customer[i : i + hop]) if e.utterance]
+    utterances += [e.utterance for e in ep.flush() if e.utterance]
+    for n, u in enumerate(utterances):
+        tr = transcriber.transcribe(u.audio, u.audio_start / RATE)
+        playout.schedule(
+            u.start,
+            customer[u.start : u.end],
+            line=n,
+            text=tr.text,
+            reason="recorded",
+            words=[w.to_dict() for w in tr.words],
+        )
+    return playout
+
+
+def score_recording(
+    recording: Recording,
+    rubric: Rubric,
+    out_dir: str | Path,
+    options: CallOptions | None = None,
+    transcriber: Transcriber | None = None,
+    listeners: list[Listener] = (),
+) -> CallResult:
+    """Score a recording and write its session directory (call.wav, events, scorecard)."""
+    options = options or CallOptions()
+    transcriber = transcriber or Transcriber(options.transcriber)
+    if recording.duration_s < 0.5:
+        raise AudioFileError(
+            f"{', '.join(recording.files)}: too short to be a call ({recording.duration_s:.2f} s)"
+        )
+    playout = customer_playout(recording.customer, transcriber, options)
+    worker = TranscriberWorker(transcriber)
+    recorder = SessionRecorder(out_dir)
+    meta = session_meta_recorded(rubric, options, recording.files, recording.customer_channel)
+    try:
+        return run_call(
+            RecordedLine(recording),
+            playout,
+            None,
+            rubric,
+            worker,
+            None,
+            recorder,
+            meta,
+            options,
+            listeners=list(listeners),
+            wait=None,
+        )
+    finally:
+        worker.close()
+
+
+def find_recordings(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+    )
