@@ -122,3 +122,22 @@ def test_missing_model_path_is_a_user_error(tmp_path):
     with pytest.raises(VoicesimError) as info:
         Transcriber(TranscriberOptions(model=str(missing)))
     assert str(missing) in str(info.value)
+
+
+def test_packed_utterances_keep_their_own_words(transcriber, speech_dir):
+    """Several utterances decoded in one Whisper pass get their words back on their own clocks."""
+    audio = load_audio(speech_dir / "jfk.flac")
+    rate = 16000
+    # three pieces of the speech, cut at pauses, placed at very different call times
+    cuts = [(0.2, 3.3), (3.8, 7.2), (7.7, 10.9)]
+    pieces = [
+        (audio[int(a * rate) : int(b * rate)], 100.0 * (i + 1)) for i, (a, b) in enumerate(cuts)
+    ]
+    single = [transcriber.transcribe(a, off) for a, off in pieces]
+    packed = transcriber.transcribe_many(pieces)
+    assert len(packed) == 3
+    for (a, off), one, many in zip(pieces, single, packed, strict=True):
+        assert many.words, "every piece got words back"
+        assert all(off - 0.05 <= w.start <= off + a.size / rate + 0.05 for w in many.words)
+        norm = lambda t: re.sub(r"[^a-z ]", "", t.lower()).split()  # noqa: E731
+        assert norm(many.text) == norm(one.text)

@@ -25,7 +25,13 @@ from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
 from ..persona.persona import Persona
 from ..rubric.rubric import Rubric
 from ..rubric.scorer import Scorecard, score_call
-from ..speech.transcriber import JobStat, TranscriberOptions, TranscriberWorker, describe_model
+from ..speech.transcriber import (
+    DeferredTranscriber,
+    JobStat,
+    TranscriberOptions,
+    TranscriberWorker,
+    describe_model,
+)
 from ..speech.tts import Synthesizer
 from ..speech.vad import VadConfig
 from .pipeline import Pipeline, sec
@@ -94,8 +100,8 @@ class Conductor:
         self.timed_out = False
 
     def say(self, line: CustomerLine, at: int) -> Event:
-        at = max(at, self.floor())  # a live device may already have played past `at`
         audio = self.synth.render(line.text, line.voice)
+        at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
         self.playout.schedule(
             at, audio, line=self.lines, text=line.text, reason=line.reason, mood=line.mood
         )
@@ -178,7 +184,7 @@ def run_call(
     playout: Playout,
     engine: DialogueEngine | None,
     rubric: Rubric,
-    worker: TranscriberWorker,
+    worker: TranscriberWorker | DeferredTranscriber,
     synth: Synthesizer | None,
     recorder: SessionRecorder,
     meta: dict,
@@ -230,6 +236,7 @@ def run_call(
     )
     if conductor is not None:
         emit([conductor.say(engine.opening(), int(options.lead_in_s * RATE))])
+    noticed = getattr(source, "take_events", None)  # a source's own events (live: echo, device)
     interrupted = False
     end_at = None
     try:
@@ -237,6 +244,8 @@ def run_call(
             frame = source.read(hop)
             recorder.write(frame)
             emit(pipeline.process(frame))
+            if noticed is not None:
+                emit(noticed())
             now = frame.end
             if conductor is None:
                 if getattr(source, "exhausted", False):

@@ -25,7 +25,7 @@ from ..events import (
     SPEECH_START,
     Event,
 )
-from ..speech.transcriber import JobResult, TranscriberWorker
+from ..speech.transcriber import DeferredTranscriber, JobResult, TranscriberWorker
 from ..speech.vad import Endpointer, Utterance, VadConfig
 
 
@@ -58,7 +58,7 @@ class Pipeline:
     def __init__(
         self,
         customer: Playout,
-        worker: TranscriberWorker,
+        worker: TranscriberWorker | DeferredTranscriber,
         vad: VadConfig | None = None,
         overtalk_min_s: float = 0.5,
         dead_air_s: float = 3.0,

@@ -18,7 +18,7 @@ from ..audio.recorder import SessionRecorder
 from ..audio.sources import Frame
 from ..errors import AudioFileError, VoicesimError
 from ..rubric.rubric import Rubric
-from ..speech.transcriber import Transcriber, TranscriberWorker
+from ..speech.transcriber import DeferredTranscriber, Transcriber
 from ..speech.vad import Endpointer
 from .call import CallOptions, CallResult, Listener, run_call, session_meta_recorded
 
@@ -119,8 +119,8 @@ def customer_playout(
     for i in range(0, customer.size, hop):
         utterances += [e.utterance for e in ep.process(customer[i : i + hop]) if e.utterance]
     utterances += [e.utterance for e in ep.flush() if e.utterance]
-    for n, u in enumerate(utterances):
-        tr = transcriber.transcribe(u.audio, u.audio_start / RATE)
+    transcripts = transcriber.transcribe_many([(u.audio, u.audio_start / RATE) for u in utterances])
+    for n, (u, tr) in enumerate(zip(utterances, transcripts, strict=True)):
         playout.schedule(
             u.start,
             customer[u.start : u.end],
@@ -148,7 +148,7 @@ def score_recording(
             f"{', '.join(recording.files)}: too short to be a call ({recording.duration_s:.2f} s)"
         )
     playout = customer_playout(recording.customer, transcriber, options)
-    worker = TranscriberWorker(transcriber)
+    worker = DeferredTranscriber(transcriber)  # no one answers the trainee: transcribe at the end
     recorder = SessionRecorder(out_dir)
     meta = session_meta_recorded(rubric, options, recording.files, recording.customer_channel)
     try:
