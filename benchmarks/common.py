@@ -33,3 +33,47 @@ def report(name: str, result: dict, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         print(f"| {key} | {value} |")
     print()
+
+
+def normalise_words(text: str) -> list[str]:
+    """Lower-case words without punctuation, for word error rate."""
+    import re
+
+    text = text.lower().replace("\u2019", "'")
+    return re.findall(r"[a-z0-9']+", text.replace("-", " "))
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: (substitutions + deletions + insertions) / reference words."""
+    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
+
+
+def stm_text(path: Path) -> str:
+    """The reference text of an STM file (file channel speaker start end text), in time order."""
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6:
+            rows.append((float(parts[3]), parts[5]))
+    return " ".join(t for _, t in sorted(rows))
+
+
+def rttm_frames(path: Path, duration_s: float, hop_s: float = 0.01):
+    """Frame-level speech truth (any speaker) from an RTTM file."""
+    import numpy as np
+
+    n = int(duration_s / hop_s)
+    truth = np.zeros(n, dtype=bool)
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "SPEAKER":
+            start, dur = float(parts[3]), float(parts[4])
+            truth[int(start / hop_s) : min(n, int((start + dur) / hop_s))] = True
+    return truth

@@ -159,12 +159,14 @@ def test_long_speech_is_split_at_max_utterance(phone_call):
     assert not utts[-1].forced  # the last piece ends on a real pause
     for u in utts:
         assert u.end - u.start <= cfg.max_utterance_s * RATE + frame
-    for u in forced:
-        assert u.end - u.start >= cfg.max_utterance_s * RATE
-    # Speech continues across a forced cut: the next utterance starts where the last one ended.
+    for u in forced:  # cut at the quietest moment of the utterance's second half
+        assert u.end - u.start >= cfg.max_utterance_s / 2 * RATE - frame
+        assert u.audio.size <= u.end - u.audio_start + cfg.tail_ms * RATE // 1000
+    # Speech continues across a forced cut: nothing between the pieces is lost or heard twice.
     for prev, nxt in zip(utts, utts[1:], strict=False):
         if prev.forced:
-            assert nxt.start == prev.end
+            assert prev.end <= nxt.start and nxt.audio_start == nxt.start
+            assert prev.audio_start + prev.audio.size <= nxt.audio_start
         assert nxt.index == prev.index + 1
     starts = [e.sample for e in events if e.kind == "start"]
     assert starts == [u.start for u in utts]

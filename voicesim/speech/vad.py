@@ -15,6 +15,9 @@ import numpy as np
 
 from ..audio.formats import RATE
 
+SPLIT_SEARCH_S = 3.0  # an over-long utterance is cut at the quietest frame of its last 3 s
+# (or of its second half, for a short limit)
+
 
 @dataclass
 class VadConfig:
@@ -26,7 +29,7 @@ class VadConfig:
     preroll_ms: int = 300  # audio kept before the onset
     tail_ms: int = 200  # audio kept after the last voiced frame
     min_speech_ms: int = 120  # shorter bursts are dropped as clicks
-    max_utterance_s: float = 20.0  # split longer speech so transcripts stay timely
+    max_utterance_s: float = 25.0  # split longer speech (Whisper decodes 30 s windows)
     min_level_db: float = -55.0  # frames quieter than this (dBFS RMS) are never speech
 
     def validate(self) -> None:
@@ -134,10 +137,29 @@ class Endpointer:
         if self._unvoiced_run >= self._hang:
             return self._finish(forced=False)
         if self._last_voiced_end - self._onset >= self.cfg.max_utterance_s * self.rate:
-            out = self._finish(forced=True)
-            # The speech goes on: no pre-roll, or Whisper would hear the last words twice.
-            return out + [self._begin(self._pos, preroll=False)]
+            return self._split()
         return []
+
+    def _split(self) -> list[VadEvent]:
+        """Cut an over-long utterance at its quietest moment in the last few seconds, so the
+        cut falls between words rather than through one; the rest starts the next utterance."""
+        search_s = min(SPLIT_SEARCH_S, self.cfg.max_utterance_s / 2)
+        window = min(len(self._buffer) - 1, int(search_s * self.rate) // self.frame)
+        tail_start = len(self._buffer) - window
+        levels = [float(np.mean(np.square(f))) for f in self._buffer[tail_start:-1]]
+        k = tail_start + int(np.argmin(levels)) + 1 if levels else len(self._buffer)
+        carried = self._buffer[k:]
+        cut = self._pos - self.frame * len(carried)
+        kept_end = self._last_voiced_end
+        self._buffer = self._buffer[:k]
+        self._last_voiced_end = min(kept_end, cut)
+        out = self._finish(forced=True)
+        # The speech goes on: no pre-roll, or Whisper would hear the last words twice.
+        out.append(self._begin(cut, preroll=False))
+        self._buffer = carried
+        self._buffer_start = cut
+        self._last_voiced_end = max(kept_end, cut)
+        return out
 
     def _begin(self, onset: int, preroll: bool = True) -> VadEvent:
         self.in_speech = True
