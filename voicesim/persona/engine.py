@@ -49,6 +49,9 @@ class DialogueEngine:
 
     # -- lines -------------------------------------------------------------------------------
     def _pick(self, options: list[str]) -> str:
+        if not options:  # a reaction that only moves the mood: say the default line
+            default = self.persona.reactions.get("default")
+            options = (default.say if default and default.say else None) or self.persona.opening
         fresh = [o for o in options if o not in self.said] or options
         text = self.rng.choice(fresh)
         self.said.append(text)
