@@ -55,6 +55,10 @@ class Playout:
                 return clip
         return None
 
+    def prune(self, before: int) -> None:
+        """Forget clips that ended before ``before``: a long call must not keep all its audio."""
+        self.clips = [c for c in self.clips if c.end >= before]
+
     def busy_until(self) -> int:
         """The sample after the last scheduled audio (0 when nothing was scheduled)."""
         return max((c.end for c in self.clips), default=0)

@@ -61,6 +61,9 @@ class SimulatedLine:
                     delay
                 )  # the source blocks, as a device read would; the pipeline never does
         start = self.position
+        if start % (RATE * 10) < n:  # every 10 s, forget clips that ended a minute ago
+            self.customer.prune(start - 60 * RATE)
+            self.trainee.prune(start - 60 * RATE)
         customer = self.customer.read(start, n)
         mic = self.trainee.read(start, n)
         mic += (self._rng.standard_normal(n) * self._noise).astype(np.float32)
