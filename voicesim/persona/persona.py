@@ -14,7 +14,7 @@ from typing import Any
 from ..config import line_of, load_yaml
 from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
-from ..speech.tts import ENGINES, VoiceSettings
+from ..speech.tts import VOICE_SCHEMA, VoiceSettings
 
 PERSONA_DIR = Path(__file__).resolve().parents[2] / "personas"
 END_STATES = ("resolved", "hung_up", "escalated", "time_limit")
@@ -28,18 +28,7 @@ _REACTION = {
     "additionalProperties": False,
     "properties": {"mood": _MOOD_DELTA, "say": _LINES},
 }
-_VOICE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["engine"],
-    "properties": {
-        "engine": {"enum": list(ENGINES)},
-        "voice": {"type": "string"},
-        "rate": {"type": "number", "minimum": 80, "maximum": 400},
-        "pitch": {"type": "number", "minimum": 0, "maximum": 100},
-        "volume": {"type": "number", "minimum": 0, "maximum": 1},
-    },
-}
+_VOICE = {**VOICE_SCHEMA, "required": ["engine"]}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -255,14 +244,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
             line_of(root, ["mood", "start"]),
             "mood.start",
         )
-    v = data["voice"]
-    voice = VoiceSettings(
-        engine=v["engine"],
-        voice=v.get("voice", "en-us" if v["engine"] == "espeak" else "heart"),
-        rate=v.get("rate", 170),
-        pitch=v.get("pitch", 50),
-        volume=v.get("volume", 1.0),
-    )
+    voice = VoiceSettings.from_config(data["voice"])
     situation = data["situation"]
     answers = [
         Answer(Detector(id=f"asked:{i}", phrases=a["asked"], negatable=False), list(a["say"]))

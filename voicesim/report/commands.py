@@ -145,18 +145,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     rubric = load_rubric(args.rubric)
     console = Console(highlight=False)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if args.customer or args.trainee:
-        if args.recordings:
-            raise VoicesimError("give either RECORDING files or --customer/--trainee, not both")
-        rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
-        out = Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}")
-        result = score_recording(
-            rec, rubric, out, listeners=[] if args.quiet else [LivePrinter(console)]
-        )
+
+    def score_one(rec, out: Path) -> int:
+        listeners = [] if args.quiet else [LivePrinter(console)]
+        result = score_recording(rec, rubric, out, listeners=listeners)
         write_report(out)
         print_scorecard(result.scorecard, console)
         console.print(f"session and report in [bold]{out}[/]")
         return 0
+
+    if args.customer or args.trainee:
+        if args.recordings:
+            raise VoicesimError("give either RECORDING files or --customer/--trainee, not both")
+        rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
+        return score_one(rec, Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
     if not args.recordings:
         raise VoicesimError(
             "nothing to score: give a recording, a folder, or --customer and --trainee"
@@ -175,14 +177,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             files.append(p)
     if len(files) == 1 and not Path(args.recordings[0]).is_dir():
         rec = load_recording(files[0], args.customer_channel)
-        out = Path(args.out or f"sessions/{stamp}-{files[0].stem}")
-        result = score_recording(
-            rec, rubric, out, listeners=[] if args.quiet else [LivePrinter(console)]
-        )
-        write_report(out)
-        print_scorecard(result.scorecard, console)
-        console.print(f"session and report in [bold]{out}[/]")
-        return 0
+        return score_one(rec, Path(args.out or f"sessions/{stamp}-{files[0].stem}"))
     root = Path(args.out or f"sessions/{stamp}-batch")
     root.mkdir(parents=True, exist_ok=True)
     transcriber = Transcriber()

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import load_yaml
 from ..errors import VoicesimError
-from ..speech.tts import ENGINES, VoiceSettings
+from ..speech.tts import VOICE_SCHEMA, VoiceSettings
 
 SCRIPT_DIR = Path(__file__).resolve().parents[2] / "personas" / "scripts"
 
@@ -27,17 +27,7 @@ SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "description": {"type": "string"},
         "persona": {"type": "string"},
-        "voice": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "engine": {"enum": list(ENGINES)},
-                "voice": {"type": "string"},
-                "rate": {"type": "number", "minimum": 80, "maximum": 400},
-                "pitch": {"type": "number", "minimum": 0, "maximum": 100},
-                "volume": {"type": "number", "minimum": 0, "maximum": 1},
-            },
-        },
+        "voice": VOICE_SCHEMA,
         "turns": {
             "type": "array",
             "minItems": 1,
@@ -96,15 +86,7 @@ class TraineeScript:
 
 def load_script(path: str | Path) -> TraineeScript:
     data, _ = load_yaml(path, SCHEMA)
-    v = data.get("voice", {})
-    engine = v.get("engine", "hibari")
-    voice = VoiceSettings(
-        engine=engine,
-        voice=v.get("voice", "heart" if engine == "hibari" else "en-us"),
-        rate=v.get("rate", 170),
-        pitch=v.get("pitch", 50),
-        volume=v.get("volume", 0.9),
-    )
+    voice = VoiceSettings.from_config(data.get("voice", {}), engine="hibari", volume=0.9)
     turns = [
         ScriptTurn(
             say=t.get("say"),

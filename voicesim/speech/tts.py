@@ -41,6 +41,32 @@ class VoiceSettings:
     def with_changes(self, **kw: float | str) -> VoiceSettings:
         return VoiceSettings(**{**asdict(self), **kw})
 
+    @classmethod
+    def from_config(cls, v: dict, engine: str = "espeak", volume: float = 1.0) -> VoiceSettings:
+        """From a validated `voice:` mapping of a persona or script (see VOICE_SCHEMA)."""
+        engine = v.get("engine", engine)
+        return cls(
+            engine=engine,
+            voice=v.get("voice", DEFAULT_VOICES[engine]),
+            rate=v.get("rate", DEFAULT_WPM),
+            pitch=v.get("pitch", 50),
+            volume=v.get("volume", volume),
+        )
+
+
+DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart"}
+VOICE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "engine": {"enum": list(ENGINES)},
+        "voice": {"type": "string"},
+        "rate": {"type": "number", "minimum": 80, "maximum": 400},  # words per minute
+        "pitch": {"type": "number", "minimum": 0, "maximum": 100},
+        "volume": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+
 
 def cache_dir() -> Path:
     root = os.environ.get("VOICESIM_CACHE") or os.path.join(
