@@ -36,9 +36,16 @@ class CustomerLine:
 
 
 class DialogueEngine:
-    def __init__(self, persona: Persona, library: DetectorLibrary, seed: int = 0):
+    def __init__(
+        self,
+        persona: Persona,
+        library: DetectorLibrary,
+        seed: int = 0,
+        excuses: dict[str, set[str]] | None = None,
+    ):
         self.persona = persona
         self.library = library
+        self.excuses = excuses or {}  # move -> moves that excuse it in the same turn (rubric)
         self.rng = random.Random(seed)
         self.mood = persona.mood.start
         self.agreed = False
@@ -52,7 +59,10 @@ class DialogueEngine:
         if not options:  # a reaction that only moves the mood: say the default line
             default = self.persona.reactions.get("default")
             options = (default.say if default and default.say else None) or self.persona.opening
-        fresh = [o for o in options if o not in self.said] or options
+        fresh = [o for o in options if o not in self.said]
+        if not fresh:  # all used: the one said longest ago, never the same line twice running
+            last = {o: max(i for i, x in enumerate(self.said) if x == o) for o in options}
+            fresh = [min(options, key=lambda o: last[o])]
         text = self.rng.choice(fresh)
         self.said.append(text)
         return text
@@ -103,13 +113,17 @@ class DialogueEngine:
     def respond(self, turn: TraineeTurn) -> CustomerLine:
         """The customer's answer to one trainee turn.
 
-        Order of precedence: hanging up or demanding a manager; reacting to a negative move;
-        closing once a resolution was agreed; accepting, refusing or deferring an offer; giving
-        an asked-for fact; reacting to the move that moved the mood most; a default line.
+        Order of precedence: demanding a manager or hanging up; reacting to a negative move or
+        to being talked over; closing once a resolution was agreed; refusing, accepting or
+        deferring an offer; giving an asked-for fact; reacting to the move that moved the mood
+        most; a default line.
         """
         p = self.persona
         self.silences = 0
         found = self.library.moves(turn.text, self.context())
+        # A move the rubric excuses in context is not made: "I can't refund it, but I can
+        # exchange it" is no bare refusal (the rubric's `unless`, not a list of our own).
+        found = {m for m in found if not (self.excuses.get(m, set()) & found)}
         self.seen |= found
         known = set(p.reactions) | set(p.accept) | set(p.refuse) | set(p.requires)
         moves = sorted(found & known)
@@ -117,12 +131,25 @@ class DialogueEngine:
         if turn.interrupted and "interrupted" in p.reactions:
             reactions.append("interrupted")
         refused = [m for m in p.refuse if m in found]
-        self._shift(
-            sum(p.reactions[m].mood for m in reactions) + sum(p.refuse[m].mood for m in refused)
-        )
+        offered = [m for m in p.accept if m in found]
+        missing = [m for m in p.requires if m not in self.seen]
+        delta = sum(p.reactions[m].mood for m in reactions) + sum(p.refuse[m].mood for m in refused)
+        deferred = None
+        if offered and not refused and not self.agreed:
+            if missing and "not_ready" in p.reactions:
+                deferred = "not_ready"
+            elif self.mood + delta > p.mood.resolve_below and "premature_solution" in p.reactions:
+                deferred = "premature_solution"
+            if deferred:
+                delta += p.reactions[deferred].mood
+        before = self.mood
+        self._shift(delta)
+        esc = p.mood.escalate_at
+        if esc is not None and before < esc <= self.mood:
+            return self._end("escalated", moves)  # the first threshold crossed wins
         if self.mood >= p.mood.hang_up_at:
             return self._end("hung_up", moves)
-        if p.mood.escalate_at is not None and self.mood >= p.mood.escalate_at:
+        if esc is not None and self.mood >= esc:
             return self._end("escalated", moves)
         negative = [m for m in NEGATIVE_FIRST if m in reactions]
         if negative or (turn.interrupted and "interrupted" in reactions):
@@ -133,18 +160,12 @@ class DialogueEngine:
             return self._end("resolved", moves)
         if refused:
             return self._line(p.refuse[refused[0]].say or p.opening, f"refused {refused[0]}", moves)
-        offered = [m for m in p.accept if m in found]
         if offered:
-            missing = [m for m in p.requires if m not in self.seen]
-            if missing and "not_ready" in p.reactions:
-                return self._line(p.reactions["not_ready"].say, "not_ready", moves)
             if not missing and self.mood <= p.mood.resolve_below:
                 self.agreed = True
                 return self._line(p.agreed, offered[0], moves)
-            if "premature_solution" in p.reactions:
-                return self._line(
-                    p.reactions["premature_solution"].say, "premature_solution", moves
-                )
+            if deferred:
+                return self._line(p.reactions[deferred].say, deferred, moves)
         for answer in p.answers:
             if answer.detector.find(*_tokens(turn.text), self.context()):
                 return self._line(answer.say, "answer", moves)

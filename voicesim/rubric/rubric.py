@@ -172,6 +172,8 @@ class Family:
 
 @dataclass
 class Rubric:
+    """A loaded rubric: criteria in families, thresholds, and the detector library."""
+
     id: str
     version: str
     name: str
@@ -275,3 +277,14 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         families=families,
         path=str(path),
     )
+
+
+def excuses(rubric: Rubric) -> dict[str, set[str]]:
+    """Moves that are excused in context, from the rubric's `unless` lists: e.g. a refusal in
+    the same turn as an alternative. The persona engine reacts the way the rubric scores."""
+    out: dict[str, set[str]] = {}
+    for fam in rubric.families:
+        for c in fam.criteria:
+            for d in c.detectors if c.unless else []:
+                out.setdefault(d, set()).update(c.unless)
+    return out

@@ -99,11 +99,17 @@ class Conductor:
         self.lines = 0
         self.timed_out = False
 
-    def say(self, line: CustomerLine, at: int) -> Event:
+    def say(self, line: CustomerLine, at: int, keeps_turn: bool = False) -> Event:
         audio = self.synth.render(line.text, line.voice)
         at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
         self.playout.schedule(
-            at, audio, line=self.lines, text=line.text, reason=line.reason, mood=line.mood
+            at,
+            audio,
+            line=self.lines,
+            text=line.text,
+            reason=line.reason,
+            mood=line.mood,
+            keeps_turn=keeps_turn,
         )
         self.lines += 1
         return Event(
@@ -128,8 +134,11 @@ class Conductor:
         if talked_over.behavior != "stop" or onset is None:
             return
         clip = self.playout.playing_at(now - 1)
-        if clip is not None and onset > clip.start and now - onset >= self.yield_after:
+        if clip is None or clip.stop is not None:
+            return  # a cut already made stays where it is (a live floor runs ahead of `now`)
+        if onset > clip.start and now - onset >= self.yield_after:
             clip.stop = max(now, self.floor())  # the speaker goes quiet from this sample
+            self.pipeline.state.turn_interrupted = True  # so the persona says "let me finish"
 
     def _interject(self, now: int) -> list[Event]:
         """The customer cuts into a trainee monologue (once per turn)."""
@@ -146,7 +155,7 @@ class Conductor:
             return []
         self.interjected_turn = st.turn_started
         line = self.engine.interject()
-        return [self.say(line, now)] if line else []
+        return [self.say(line, now, keeps_turn=True)] if line else []
 
     def step(self, now: int) -> tuple[str, list[Event]]:
         """'idle', 'wait' (needs transcripts first), 'said', or 'done' (call is over)."""

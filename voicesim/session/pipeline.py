@@ -101,9 +101,10 @@ class Pipeline:
     def _customer_starts(self, clip: Clip) -> list[Event]:
         events = self._end_silence(clip.start)
         st = self.state
-        st.turn_utterances = []
-        st.turn_interrupted = False
-        st.turn_started = None
+        if not clip.label.get("keeps_turn"):  # a cut-in does not end the trainee's turn
+            st.turn_utterances = []
+            st.turn_interrupted = False
+            st.turn_started = None
         if self._onset is not None:  # the customer starts while the trainee is talking
             self._overlaps.append(_Overlap(clip, clip.start, "customer"))
         events.append(

@@ -12,8 +12,8 @@ from ..audio.recorder import SessionRecorder
 from ..audio.sources import SimulatedLine
 from ..events import CUSTOMER_LINE_END, CUSTOMER_LINE_START, Event
 from ..persona.engine import DialogueEngine
-from ..persona.persona import Persona
-from ..rubric.rubric import Rubric
+from ..persona.persona import END_STATES, Persona
+from ..rubric.rubric import Rubric, excuses
 from ..speech.transcriber import Transcriber, TranscriberWorker
 from ..speech.tts import Synthesizer
 from .call import CallOptions, CallResult, Listener, run_call, session_meta
@@ -64,6 +64,8 @@ class TraineeDriver:
             self._line_ends(ev)
 
     def _line_starts(self, ev: Event) -> None:
+        if ev.get("reason") in END_STATES or ev.get("reason") == "interjection":
+            return  # a goodbye needs no answer; a cut-in does not end the trainee's turn
         start, end = samples(ev.t), samples(ev["end"])
         p = self.pending
         if p is not None and p.clip is not None and p.clip.start >= start:
@@ -129,7 +131,7 @@ def simulate(
     transcriber = transcriber or Transcriber(options.transcriber)
     customer, trainee = Playout(), Playout()
     line = SimulatedLine(customer, trainee, seed=options.seed, realtime=realtime)
-    engine = DialogueEngine(persona, rubric.library, seed=options.seed)
+    engine = DialogueEngine(persona, rubric.library, seed=options.seed, excuses=excuses(rubric))
     driver = TraineeDriver(script, synth, trainee, line)
     recorder = SessionRecorder(out_dir)
     worker = TranscriberWorker(transcriber)
