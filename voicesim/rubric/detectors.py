@@ -2,6 +2,34 @@
 
 The persona engine asks it which moves a turn made (to react); the scorer asks it where each
 move was made (to award points with evidence). Phrase lists live in the rubric file, never in code.
+
+Phrase syntax (one phrase matches whole words, case-insensitive, in the trainee's own words):
+
+- ``i will``            the words in order, separated by spaces or punctuation;
+- ``*``                 any one word; ``**`` zero to four words and ``***`` zero to eight,
+                        within one clause (``i ** sorry``);
+- ``a|b|c``             one of these words; ``_`` joins words inside one choice
+                        (``i'll|i_will call you``);
+- ``apologi~``          a word starting with ``apologi`` (apologise, apologize, apologies);
+- ``^phrase``           only at the start of a clause (after leading "so", "okay", "well"...);
+                        ``^^phrase`` only at the start of a sentence;
+- ``phrase ?``          only in a clause that ends with a question mark; ``phrase ??`` only in
+                        a sentence that ends with one;
+- ``ctx > words``       the hit is ``words``, and only counts after ``ctx`` (``will *** > today``);
+- ``!phrase``           a veto: a hit that overlaps it does not count ("!i can't believe");
+- ``re:...``            a regular expression over the lower-cased text.
+
+What is never the trainee's own move: words inside quotation marks, and reported speech (what
+follows "you said", "he told you to", "you were told", ... up to the end of the clause), so
+repeating the customer's words does not count. For a negatable detector, a negator ("not",
+"never", "don't", "no", ...) up to five words before the phrase in the same clause, or "not"
+right after it ("I will not"), cancels the hit. Apostrophe-less contractions from a transcriber
+("im", "dont", "thats") are read as the contractions.
+
+Two detectors are read against the whole utterance: "backchannel" counts only when listening
+signals are all that was said ("okay" opening an answer is not one), and "reflect" (the trainee
+covers the customer's complaint terms, synonyms grouped by its phrase list) ignores the words of
+a refusal's clause or of a blaming or dismissive sentence ("blenders do crack, it happens").
 """
 
 from __future__ import annotations
@@ -20,27 +48,107 @@ NEGATORS = {
     "isn't",
     "wasn't",
     "aren't",
+    "weren't",
     "won't",
     "can't",
     "cannot",
     "wouldn't",
     "shouldn't",
     "couldn't",
+    "haven't",
+    "hasn't",
     "nothing",
+    "none",
+    "nobody",
+    "neither",
+    "nor",
 }
-NEGATION_WINDOW = 3  # words before a phrase, within its clause, that can negate it
+# A negator that starts one of these does not negate what follows ("no problem, I'll ...").
+NEGATION_EXEMPT = {
+    ("no", "problem"),
+    ("no", "worries"),
+    ("no", "wonder"),
+    ("no", "doubt"),
+    ("no", "trouble"),
+    ("not", "only"),
+    ("not", "surprised"),
+    ("never", "mind"),
+    ("nothing", "stops"),
+    ("can't", "stress"),
+    ("can't", "thank"),
+}
+NEGATION_WINDOW = 5  # words before a phrase, within its clause, that can negate it
+# A negation does not reach past these ("I can't refund it but I can send a new one").
+SCOPE_BREAKS = {"but", "and", "so", "because", "though", "although", "however", "yet", "while"}
+# Leading words that do not stop a phrase from being at the start of its clause.
+FILLERS = {"so", "and", "but", "okay", "ok", "alright", "well", "oh", "right", "um", "uh", "now"}
+# Reported speech: what follows one of these is somebody else's words (unless "I"/"we" said it).
+REPORTING = {
+    "said",
+    "says",
+    "saying",
+    "told",
+    "tells",
+    "asked",
+    "asks",
+    "mentioned",
+    "wrote",
+    "claimed",
+    "claims",
+    "called",
+}
+FIRST_PERSON = {"i", "we", "i've", "we've", "i'd", "we'd", "i'm", "i'll", "we'll", "let"}
+REPORTED_MAX = 12  # words a reported clause can run without punctuation
 STOPWORDS = set(
     "a an the and or but if so to of in on at for with from by about as is are was were be been "
     "am i you your yours my me we our us it its this that these those there here what which who "
     "how why when where can could would should will just not no do does did have has had get got "
     "very really too also then than out up down over under again more most some any all one two "
-    "let me him her his she he they them their im ive youre dont cant wont".split()
+    "let me him her his she he they them their im ive youre dont cant wont "
+    "i'm i've i'll i'd you're you've you'll it's that's there's don't can't won't didn't isn't "
+    "today time times want wanted need needs needed still even every thing things know said "
+    "going come came sort sorted right well please thank thanks like because since never nobody "
+    "anything something everything someone back after before into onto only frankly hello first "
+    "last call problem now yes yeah okay way keep kept make made take took day "
+    "new see saw look looked thing put give gave say tell way lot much many".split()
 )
+# Transcribers often drop apostrophes; read these as the contractions they are.
+_CONTRACTIONS = {
+    "im": "i'm",
+    "ive": "i've",
+    "id": "i'd",
+    "youre": "you're",
+    "youve": "you've",
+    "youll": "you'll",
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "didnt": "didn't",
+    "cant": "can't",
+    "wont": "won't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "arent": "aren't",
+    "werent": "weren't",
+    "couldnt": "couldn't",
+    "shouldnt": "shouldn't",
+    "wouldnt": "wouldn't",
+    "havent": "haven't",
+    "hasnt": "hasn't",
+    "thats": "that's",
+    "theres": "there's",
+    "whats": "what's",
+    "hows": "how's",
+    "itll": "it'll",
+    "theyre": "they're",
+    "weve": "we've",
+}
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+_WORD_RX = r"[a-z0-9]+(?:['\-][a-z0-9]+)*"
 QUOTES = '"\u201c\u201d'
 _CLAUSE_BREAK = re.compile(r"[.,;:!?\u2014]")
+_SEP = r"[\s,.;:!?\"\u201c\u201d\u2014\-]+"
 
 
 @dataclass
@@ -51,6 +159,17 @@ class Token:
     clause: int  # index of the clause (split at punctuation) the word belongs to
     quoted: bool  # inside quotation marks: the customer's words, not the trainee's
     source: int  # index into the caller's word list (for word timestamps)
+    reported: bool = False  # reported speech ("you said ..."): not the trainee's own words
+    question: bool = False  # its clause ends with a question mark
+    sentence_question: bool = False  # its sentence ends with a question mark
+    clause_start: bool = False  # first word of its clause, leading fillers skipped
+    sentence_start: bool = False  # first word of its sentence (after . ! ?), fillers skipped
+    sentence: int = 0  # index of the sentence (split at . ! ?) the word belongs to
+
+    @property
+    def foreign(self) -> bool:
+        """Somebody else's words: quoted or reported."""
+        return self.quoted or self.reported
 
 
 @dataclass
@@ -77,15 +196,25 @@ def normalise(text: str) -> str:
     return text.translate(_APOSTROPHES).lower()
 
 
+def _expand(word: str) -> str:
+    """One transcribed word, lower-cased, with a dropped apostrophe restored."""
+    w = normalise(word)
+    core = w.strip('.,;:!?"\u201c\u201d()')
+    if core in _CONTRACTIONS:
+        w = w.replace(core, _CONTRACTIONS[core], 1)
+    return w
+
+
 def tokenize(words: Sequence[str]) -> tuple[str, list[Token]]:
     """Join words (Whisper's, or a split sentence) into normalised text with per-token spans."""
     text_parts: list[str] = []
     tokens: list[Token] = []
+    clause_end: dict[int, str] = {}
     pos = 0
     clause = 0
     quoted = False
     for i, raw in enumerate(words):
-        w = normalise(raw)
+        w = _expand(raw)
         # Walk the word: a quote mark toggles the state for the tokens after it, so in
         # `said "calm down"` both "calm" and "down" are quoted, and so is `"relax"`.
         state_at: list[bool] = []
@@ -96,18 +225,158 @@ def tokenize(words: Sequence[str]) -> tuple[str, list[Token]]:
         for m in _WORD.finditer(w):
             inside = state_at[m.start()]
             tokens.append(Token(m.group(), pos + m.start(), pos + m.end(), clause, inside, i))
-        if _CLAUSE_BREAK.search(w):
+        brk = [ch for ch in w if _CLAUSE_BREAK.match(ch)]
+        if brk:
+            clause_end[clause] = brk[-1]
             clause += 1
         text_parts.append(w)
         pos += len(w) + 1
+    _mark(tokens, clause_end)
     return " ".join(text_parts), tokens
 
 
+def _mark(tokens: list[Token], clause_end: dict[int, str]) -> None:
+    """Clause starts, question clauses and reported speech."""
+    prev_clause = -1
+    sentence = -1
+    at_start = at_sentence = False
+    for t in tokens:
+        t.question = clause_end.get(t.clause) == "?"
+        if t.clause != prev_clause:
+            new_sentence = prev_clause < 0 or clause_end.get(prev_clause) in (".", "!", "?")
+            prev_clause, at_start = t.clause, True
+            at_sentence = at_sentence or new_sentence
+            sentence += new_sentence
+        t.sentence = sentence
+        t.clause_start = at_start
+        t.sentence_start = at_sentence
+        if at_start and t.text not in FILLERS:
+            at_start = at_sentence = False
+    last_clause: dict[int, int] = {}
+    for t in tokens:
+        last_clause[t.sentence] = t.clause
+    for t in tokens:
+        t.sentence_question = clause_end.get(last_clause[t.sentence]) == "?"
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if _reports(tokens, i):
+            j = i + 1
+            while j < len(tokens) and tokens[j].clause == t.clause and j - i <= REPORTED_MAX:
+                nxt = tokens[j]
+                if nxt.text in SCOPE_BREAKS and j + 1 < len(tokens):
+                    if tokens[j + 1].text in FIRST_PERSON:
+                        break
+                nxt.reported = True
+                j += 1
+            i = j
+        else:
+            i += 1
+
+
+def _reports(tokens: list[Token], i: int) -> bool:
+    """Does token i open somebody else's words ("you said", "told you to", "were told")?"""
+    t = tokens[i]
+    if t.foreign:
+        return False
+    before = [x.text for x in tokens[max(0, i - 2) : i] if x.clause == t.clause]
+    after = [x.text for x in tokens[i + 1 : i + 3]]
+    if t.text in ("tell", "telling") and after[:2] in (["you", "to"], ["me", "to"]):
+        return True
+    if t.text in ("say", "saying", "tell") and any(
+        b in NEGATORS or b.endswith("n't") for b in before
+    ):
+        return True  # "I'd never say it's not a big deal": the words are not said
+    if t.text not in REPORTING:
+        return False
+    if t.text == "called" and after[:1] != ["you"]:
+        return False  # "I called the depot" reports nothing; "he called you a ..." does
+    if before and before[-1] in ("that", "as", "like"):
+        return False  # "that said", "as I said" (the condescension phrase keeps its words)
+    subject = before[-1] if before else ""
+    if subject in ("i", "we") or (len(before) == 2 and before[0] in ("i", "we")):
+        return False  # the trainee reporting their own words still says them
+    return True
+
+
+# Moves after which the complaint words in the same clause or sentence do not count as
+# reflecting the problem back ("Blenders do sometimes crack, it happens" is no acknowledgement).
+NOT_ACKNOWLEDGING = {
+    "refusal": "clause",
+    "blame": "sentence",
+    "dismissal": "sentence",
+    "defensiveness": "sentence",
+    "condescension": "sentence",
+}
+_ANY_WORD = r"[a-z0-9'\-]+"
+_GAPS = {"**": 4, "***": 8}  # wildcard gaps: up to this many words
+
+
+def _word_rx(part: str) -> str:
+    alts = []
+    for alt in part.split("|"):
+        words = []
+        for w in alt.split("_"):  # "i_will" is the two words "i will"
+            if w.endswith("~"):
+                words.append(re.escape(normalise(w[:-1])) + r"[a-z0-9'\-]*")
+            else:
+                words.append(re.escape(normalise(w)))
+        alts.append(_SEP.join(words))
+    return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+
+@dataclass
+class _Phrase:
+    source: str
+    pattern: re.Pattern[str]
+    anchored: bool = False
+    sentence: bool = False  # anchored at the start of a sentence ("^^")
+    question: bool = False
+    sentence_question: bool = False  # "??": the sentence ends with a question mark
+    veto: bool = False
+    gap: bool = False  # has a "**"/"***" gap: the match must stay within one clause
+
+
 def _compile(phrase: str) -> re.Pattern[str]:
+    return _parse(phrase).pattern
+
+
+def _parse(phrase: str) -> _Phrase:
+    src = phrase
+    veto = phrase.startswith("!")
+    if veto:
+        phrase = phrase[1:].strip()
     if phrase.startswith("re:"):
-        return re.compile(phrase[3:])
-    parts = [r"[a-z0-9'\-]+" if p == "*" else re.escape(normalise(p)) for p in phrase.split()]
-    return re.compile(r"(?<![a-z0-9'])" + r"[\s,.;:!?\"]+".join(parts) + r"(?![a-z0-9'])")
+        return _Phrase(src, re.compile(phrase[3:]), veto=veto)
+    anchored = phrase.startswith("^")
+    sentence = phrase.startswith("^^")
+    phrase = phrase.lstrip("^").strip()
+    parts = phrase.split()
+    question = sentence_q = False
+    if parts and parts[-1] == "??":
+        sentence_q, parts = True, parts[:-1]
+    elif parts and parts[-1] == "?":
+        question, parts = True, parts[:-1]
+    rx = ""
+    focus = False
+    for k, p in enumerate(parts):
+        if p == ">":  # what follows is the hit; what precedes it is context it needs
+            rx += "(?P<hit>"
+            focus = True
+            continue
+        if p in _GAPS:
+            rx += rf"(?:{_ANY_WORD}{_SEP}){{0,{_GAPS[p]}}}"
+            continue
+        rx += _ANY_WORD if p == "*" else _word_rx(p)
+        if k < len(parts) - 1 and parts[k + 1] != ">":
+            rx += _SEP
+        elif k < len(parts) - 1:
+            rx += _SEP
+    if focus:
+        rx += ")"
+    pattern = re.compile(r"(?<![a-z0-9'])" + rx + r"(?![a-z0-9'])")
+    gap = any(p in _GAPS for p in parts)
+    return _Phrase(src, pattern, anchored, sentence, question, sentence_q, veto, gap)
 
 
 @dataclass
@@ -120,42 +389,102 @@ class Detector:
     min_terms: int = 2
 
     def __post_init__(self) -> None:
-        self._patterns = [(p, _compile(p)) for p in self.phrases]
+        parsed = [_parse(p) for p in self.phrases]
+        self._patterns = [(p.source, p.pattern) for p in parsed if not p.veto]
+        self._phrases = [p for p in parsed if not p.veto]
+        self._vetoes = [p for p in parsed if p.veto]
+        # For "reflect": each phrase is a group of words that mean the same complaint term.
+        self._synonyms: dict[str, str] = {}
+        if self.kind == "reflect":
+            for p in self.phrases:
+                words = [_stem(w) for w in re.split(r"[|\s]+", p) if w]
+                for w in words:
+                    self._synonyms.setdefault(w, words[0])
 
     def find(self, text: str, tokens: list[Token], context: Context) -> list[Hit]:
         if self.kind == "reflect":
             return self._reflect(tokens, context)
         hits: list[Hit] = []
         taken: list[tuple[int, int]] = []
-        for phrase, pattern in self._patterns:
-            for m in pattern.finditer(text):
-                span = [t for t in tokens if t.end > m.start() and t.start < m.end()]
-                if not span or any(a < m.end() and m.start() < b for a, b in taken):
+        vetoed: list[tuple[int, int]] = []
+        for v in self._vetoes:
+            for m in v.pattern.finditer(text):
+                span = _span(tokens, m)
+                if span and self._placed(v, span):
+                    vetoed.append((m.start(), m.end()))
+        for ph in self._phrases:
+            for m in ph.pattern.finditer(text):
+                span = _span(tokens, m)
+                a0, b0 = m.span("hit") if "hit" in ph.pattern.groupindex else m.span()
+                if not span or any(a < b0 and a0 < b for a, b in taken + vetoed):
                     continue
-                if all(t.quoted for t in span):
-                    continue  # quoting the customer is not the trainee's own move
-                if self.negatable and self._negated(tokens, span[0]):
+                if any(t.foreign for t in span):
+                    continue  # quoting or reporting the customer is not the trainee's own move
+                if not self._placed(ph, span):
                     continue
-                taken.append((m.start(), m.end()))
+                if self.negatable and self._negated(tokens, span):
+                    continue
+                taken.append((a0, b0))
+                own = [t for t in span if t.end > a0 and t.start < b0]
                 hits.append(
-                    Hit(self.id, m.group(), f'phrase "{phrase}"', span[0].source, span[-1].source)
+                    Hit(
+                        self.id, text[a0:b0], f'phrase "{ph.source}"', own[0].source, own[-1].source
+                    )
                 )
         return hits
 
     @staticmethod
-    def _negated(tokens: list[Token], first: Token) -> bool:
-        idx = tokens.index(first)
-        window = [
-            t for t in tokens[max(0, idx - NEGATION_WINDOW) : idx] if t.clause == first.clause
-        ]
-        return any(t.text in NEGATORS or t.text.endswith("n't") for t in window)
+    def _placed(ph: _Phrase, span: list[Token]) -> bool:
+        if ph.anchored and not span[0].clause_start:
+            return False
+        if ph.sentence and not span[0].sentence_start:
+            return False
+        if ph.gap and span[0].clause != span[-1].clause:
+            return False
+        if ph.sentence_question and not span[-1].sentence_question:
+            return False
+        return not (ph.question and not span[-1].question)
 
-    def _reflect(self, tokens: list[Token], context: Context) -> list[Hit]:
-        terms = context.complaint_terms
+    @staticmethod
+    def _negated(tokens: list[Token], span: list[Token]) -> bool:
+        first, last = span[0], span[-1]
+        idx = tokens.index(first)
+        for k in range(idx - 1, max(-1, idx - 1 - NEGATION_WINDOW), -1):
+            t = tokens[k]
+            if t.clause != first.clause or t.text in SCOPE_BREAKS:
+                break
+            if t.text in NEGATORS or t.text.endswith("n't"):
+                nxt = tokens[k + 1].text if k + 1 < len(tokens) else ""
+                if (t.text, nxt) not in NEGATION_EXEMPT:
+                    return True
+        after = tokens.index(last) + 1
+        return (
+            after < len(tokens)
+            and tokens[after].clause == last.clause
+            and tokens[after].text in ("not", "never")
+        )
+
+    def _canon(self, stem: str) -> str:
+        return self._synonyms.get(stem, stem)
+
+    def _reflect(
+        self, tokens: list[Token], context: Context, skip: frozenset[int] = frozenset()
+    ) -> list[Hit]:
+        terms = {self._canon(t) for t in context.complaint_terms}
         if not terms:
             return []
-        found = [t for t in tokens if not t.quoted and _stem(t.text) in terms]
-        distinct = {_stem(t.text) for t in found}
+        found = []
+        for i, t in enumerate(tokens):
+            # Quoting the customer verbatim is not reflecting; "you're saying the parcel never
+            # came" (reported, in the trainee's words) is.
+            if t.quoted or i in skip:
+                continue
+            for piece in t.text.split("-"):
+                stem = _stem(piece)
+                if piece not in STOPWORDS and self._canon(stem) in terms:
+                    found.append((t, stem))
+                    break
+        distinct = {c for _, c in found}
         if len(distinct) < self.min_terms:
             return []
         words = ", ".join(sorted(distinct))
@@ -164,10 +493,14 @@ class Detector:
                 self.id,
                 words,
                 f"covers {len(distinct)} complaint terms ({words})",
-                found[0].source,
-                found[-1].source,
+                found[0][0].source,
+                found[-1][0].source,
             )
         ]
+
+
+def _span(tokens: list[Token], m: re.Match[str]) -> list[Token]:
+    return [t for t in tokens if t.end > m.start() and t.start < m.end()]
 
 
 @dataclass
@@ -181,15 +514,17 @@ class Context:
         terms = {_stem(t) for t in extra_terms}
         for text in texts:
             for m in _WORD.finditer(normalise(text)):
-                w = m.group()
-                if len(w) > 3 and w not in STOPWORDS and not w.isdigit():
-                    terms.add(_stem(w))
+                for w in m.group().split("-"):
+                    if len(w) >= 3 and w not in STOPWORDS and not w.isdigit():
+                        terms.add(_stem(w))
         return cls(terms)
 
 
 def _stem(word: str) -> str:
     """A light stemmer so that "refunded" reflects "refund" and "boxes" reflects "box"."""
     w = normalise(word).strip("'")
+    if w.endswith("'s"):
+        w = w[:-2]
     for suffix in ("ing", "ed", "es", "s"):
         if w.endswith(suffix) and len(w) - len(suffix) >= 4:
             return w[: -len(suffix)]
@@ -217,16 +552,48 @@ class DetectorLibrary:
         text, tokens = tokenize(words)
         wanted = set(only) if only is not None else None
         hits: list[Hit] = []
-        for det in self.detectors.values():
+        skip: frozenset[int] | None = None
+        for det in sorted(self.detectors.values(), key=lambda d: d.kind == "reflect"):
             if wanted is not None and det.id not in wanted:
                 continue
-            for hit in det.find(text, tokens, context):
+            if det.kind == "reflect":
+                if skip is None:
+                    skip = self._not_acknowledging(text, tokens, context)
+                found = det._reflect(tokens, context, skip)
+            else:
+                found = det.find(text, tokens, context)
+            if det.id == "backchannel" and not _covers(found, tokens):
+                continue  # "okay" opening a real answer is not a listening signal
+            for hit in found:
                 if times:
                     hit.start = times[hit.first_word][0]
                     hit.end = times[hit.last_word][1]
                 hits.append(hit)
         hits.sort(key=lambda h: (h.first_word, h.move))
         return hits
+
+    def _not_acknowledging(
+        self, text: str, tokens: list[Token], context: Context
+    ) -> frozenset[int]:
+        """Tokens whose complaint words do not reflect the problem back: the clause of a refusal
+        ("we don't take sofas back once delivered"), the sentence of a blame or a dismissal."""
+        if not context.complaint_terms:
+            return frozenset()
+        by_source: dict[int, list[int]] = {}
+        for i, t in enumerate(tokens):
+            by_source.setdefault(t.source, []).append(i)
+        skip: set[int] = set()
+        for move, scope in NOT_ACKNOWLEDGING.items():
+            det = self.detectors.get(move)
+            if det is None:
+                continue
+            for hit in det.find(text, tokens, context):
+                anchor = tokens[by_source[hit.first_word][0]]
+                key = "clause" if scope == "clause" else "sentence"
+                skip.update(
+                    i for i, t in enumerate(tokens) if getattr(t, key) == getattr(anchor, key)
+                )
+        return frozenset(skip)
 
     def detect_text(self, text: str, context: Context | None = None) -> list[Hit]:
         return self.detect(text.split(), None, context)
@@ -236,12 +603,14 @@ class DetectorLibrary:
 
     def is_backchannel(self, text: str, max_words: int = 3) -> bool:
         """True for a short listening signal ("mm-hmm", "okay, right") and nothing more."""
-        _, tokens = tokenize(text.split())
-        if not tokens or len(tokens) > max_words or "backchannel" not in self.detectors:
-            return False
-        det = self.detectors["backchannel"]
-        covered = set()
         text_n, toks = tokenize(text.split())
-        for hit in det.find(text_n, toks, Context()):
-            covered.update(range(hit.first_word, hit.last_word + 1))
-        return covered >= {t.source for t in toks}
+        if not toks or len(toks) > max_words or "backchannel" not in self.detectors:
+            return False
+        return _covers(self.detectors["backchannel"].find(text_n, toks, Context()), toks)
+
+
+def _covers(hits: list[Hit], tokens: list[Token]) -> bool:
+    covered: set[int] = set()
+    for hit in hits:
+        covered.update(range(hit.first_word, hit.last_word + 1))
+    return bool(tokens) and covered >= {t.source for t in tokens}

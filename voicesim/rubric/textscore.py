@@ -21,4 +21,12 @@ def score_text(text: str, rubric: Rubric, customer: str = "") -> dict:
                 found = []  # excused in the same turn (e.g. a refusal with an alternative)
             if found:
                 criteria[c.id] = [{"family": fam.id, "kind": c.kind, **h.to_dict()} for h in found]
-    return {"text": text, "moves": moves, "criteria": criteria, "hits": [h.to_dict() for h in hits]}
+    from .tone import politeness_score
+
+    return {
+        "text": text,
+        "moves": moves,
+        "criteria": criteria,
+        "politeness": round(politeness_score(text, rubric.library, hits), 3),
+        "hits": [h.to_dict() for h in hits],
+    }
