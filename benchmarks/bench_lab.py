@@ -1,0 +1,275 @@
+"""The training lab under load: uploads/s and dashboard requests/s with 30 simulated stations
+against a real uvicorn server on 127.0.0.1 (SQLite store), and the dashboard's response time with
+10,000 stored sessions. Request counts are bounded: the run stops by itself."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, percentile, report  # noqa: E402
+
+STATIONS = 30
+PASSWORD = "bench password 1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_session(tmp: Path) -> Path:
+    out = tmp / "session"
+    subprocess.run(
+        [sys.executable, "-m", "voicesim", "simulate", "--persona", "damaged-blender"]
+        + ["--trainee", "poor-agent", "--out", str(out), "--quiet"],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    return out
+
+
+def variant_zip(session: Path, n: int) -> bytes:
+    """The session with a distinct meta.json, so each upload is a new session (no dedup)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("events.jsonl", "scorecard.json", "call.wav"):
+            zf.write(session / name, name)
+        meta = json.loads((session / "meta.json").read_text())
+        meta["bench_variant"] = n
+        zf.writestr("meta.json", json.dumps(meta))
+    return buf.getvalue()
+
+
+def run_stations(fn, per_station: int) -> tuple[float, list[float]]:  # noqa: ANN001
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def station(i: int) -> None:
+        mine = []
+        try:
+            for k in range(per_station):
+                t0 = time.perf_counter()
+                fn(i, k)
+                mine.append(time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=station, args=(i,)) for i in range(STATIONS)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} station(s) failed: {errors[0]}")
+    return wall, latencies
+
+
+def main() -> int:
+    import httpx
+    from sqlalchemy import insert, select
+
+    from voicesim.lab.store import (
+        TRAINEE,
+        TRAINER,
+        Membership,
+        SessionScore,
+        Store,
+        Upload,
+        create_user,
+    )
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer requests")
+    args = ap.parse_args()
+    uploads_each = 2 if args.quick else 5
+    dash_each = 5 if args.quick else 20
+    n_sessions = 10_000
+
+    with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmpdir:
+        tmp = Path(tmpdir)
+        session = make_session(tmp)
+        data = tmp / "lab"
+        store = Store(data)
+        with store.Session() as db:
+            create_user(db, "trainer", PASSWORD, TRAINER)
+            trainees = [create_user(db, f"st{i:02d}", PASSWORD, TRAINEE) for i in range(STATIONS)]
+            db.commit()
+            trainee_ids = [t.id for t in trainees]
+        store.close()
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "voicesim", "lab", "serve", "--port", str(port)]
+            + ["--data", str(data)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(base + "/login", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("lab server did not start") from None
+                    time.sleep(0.2)
+            admin = httpx.Client(base_url=base, timeout=60)
+            tok = admin.post("/api/login", json={"username": "trainer", "password": PASSWORD})
+            admin.headers["Authorization"] = "Bearer " + tok.json()["token"]
+            cohort = admin.post("/api/cohorts", json={"name": "bench"}).json()["id"]
+            # members added directly (the API would create new accounts)
+            store = Store(data)
+            with store.Session() as db:
+                db.add_all(Membership(cohort_id=cohort, user_id=u) for u in trainee_ids)
+                db.commit()
+            store.close()
+            drill = admin.post(
+                f"/api/cohorts/{cohort}/drills",
+                json={"persona": "damaged-blender", "attempts_allowed": 1000},
+            ).json()["id"]
+            clients = []
+            for i in range(STATIONS):
+                c = httpx.Client(base_url=base, timeout=60)
+                t = c.post("/api/login", json={"username": f"st{i:02d}", "password": PASSWORD})
+                c.headers["Authorization"] = "Bearer " + t.json()["token"]
+                clients.append(c)
+            bodies = [
+                [variant_zip(session, i * 1000 + k) for k in range(uploads_each)]
+                for i in range(STATIONS)
+            ]
+            size_kb = len(bodies[0][0]) / 1024
+
+            def upload(i: int, k: int) -> None:
+                r = clients[i].post(
+                    f"/api/sessions?drill={drill}",
+                    content=bodies[i][k],
+                    headers={"Content-Type": "application/zip"},
+                )
+                r.raise_for_status()
+                assert r.json()["duplicate"] is False
+
+            up_wall, up_lat = run_stations(upload, uploads_each)
+            n_up = STATIONS * uploads_each
+
+            def dashboard(i: int, k: int) -> None:
+                r = admin_pool[i].get(f"/api/cohorts/{cohort}/table")
+                r.raise_for_status()
+
+            admin_pool = []
+            for _ in range(STATIONS):
+                c = httpx.Client(base_url=base, timeout=60)
+                c.headers["Authorization"] = admin.headers["Authorization"]
+                admin_pool.append(c)
+            dash_wall, dash_lat = run_stations(dashboard, dash_each)
+            n_dash = STATIONS * dash_each
+
+            # 10,000 stored sessions: rows inserted directly, then the cohort page is timed
+            store = Store(data)
+            with store.Session() as db:
+                fams = {"empathy": 40.0, "ownership": 55.0, "resolution": 62.0, "tone": 71.0}
+                rows = [
+                    {
+                        "owner_id": trainee_ids[n % STATIONS],
+                        "drill_id": drill,
+                        "digest": uuid.uuid4().hex * 2,
+                        "storage_id": uuid.uuid4().hex,
+                        "persona": "damaged-blender",
+                        "overall": float(n % 100),
+                        "families": fams,
+                        "passed": n % 100 >= 70,
+                        "end_state": "resolved",
+                    }
+                    for n in range(n_sessions - n_up)
+                ]
+                db.execute(insert(Upload), rows)
+                ids = db.scalars(select(Upload.id).order_by(Upload.id)).all()
+                owners = dict(db.execute(select(Upload.id, Upload.owner_id)).all())
+                db.execute(
+                    insert(SessionScore),
+                    [
+                        {"upload_id": i, "owner_id": owners[i], "family": f, "score": v}
+                        for i in ids[-len(rows) :]
+                        for f, v in fams.items()
+                    ],
+                )
+                db.commit()
+            store.close()
+            web = httpx.Client(base_url=base, timeout=60)
+            web.post("/login", data={"username": "trainer", "password": PASSWORD})
+            page_times, api_times = [], []
+            for _ in range(5 if args.quick else 20):
+                t0 = time.perf_counter()
+                r = web.get(f"/cohorts/{cohort}")
+                page_times.append(time.perf_counter() - t0)
+                r.raise_for_status()
+                t0 = time.perf_counter()
+                admin.get(f"/api/cohorts/{cohort}/table").raise_for_status()
+                api_times.append(time.perf_counter() - t0)
+            dash10k_wall, dash10k_lat = run_stations(dashboard, max(1, dash_each // 4))
+            n_dash10k = STATIONS * max(1, dash_each // 4)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    result = {
+        "stations": STATIONS,
+        "uploads": n_up,
+        "upload_kb": round(size_kb, 1),
+        "uploads_per_s": round(n_up / up_wall, 1),
+        "upload_p95_ms": round(percentile(up_lat, 95) * 1000, 1),
+        "dashboard_requests": n_dash,
+        "dashboard_per_s": round(n_dash / dash_wall, 1),
+        "dashboard_p95_ms": round(percentile(dash_lat, 95) * 1000, 1),
+        "sessions_stored": n_sessions,
+        "page_10k_median_ms": round(statistics.median(page_times) * 1000, 1),
+        "page_10k_p95_ms": round(percentile(page_times, 95) * 1000, 1),
+        "table_api_10k_median_ms": round(statistics.median(api_times) * 1000, 1),
+        "dashboard_10k_per_s": round(n_dash10k / dash10k_wall, 1),
+        "dashboard_10k_p95_ms": round(percentile(dash10k_lat, 95) * 1000, 1),
+        "cpus": os.cpu_count(),
+    }
+    report(
+        "lab",
+        result,
+        [
+            ("stations (threads, keep-alive clients)", str(STATIONS)),
+            (f"uploads ({size_kb:.0f} KiB zip each)", str(n_up)),
+            ("uploads/s", f"{result['uploads_per_s']}"),
+            ("upload p95", f"{result['upload_p95_ms']} ms"),
+            ("dashboard (cohort table API) requests/s", f"{result['dashboard_per_s']}"),
+            ("dashboard p95", f"{result['dashboard_p95_ms']} ms"),
+            (f"cohort page, {n_sessions} sessions, median", f"{result['page_10k_median_ms']} ms"),
+            (f"cohort page, {n_sessions} sessions, p95", f"{result['page_10k_p95_ms']} ms"),
+            ("cohort table API, 10k sessions, median", f"{result['table_api_10k_median_ms']} ms"),
+            ("dashboard requests/s, 30 stations, 10k sessions", f"{result['dashboard_10k_per_s']}"),
+            ("dashboard p95, 30 stations, 10k sessions", f"{result['dashboard_10k_p95_ms']} ms"),
+        ],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

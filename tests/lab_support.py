@@ -1,0 +1,190 @@
+"""Helpers for the lab tests: a private PostgreSQL cluster, a live uvicorn server, a cutting proxy."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgCluster:
+    """A throw-away PostgreSQL cluster with Debian's binaries, on a unix socket only.
+
+    Root cannot run postgres, so as root the server runs as the ``postgres`` system user
+    (created by Debian's package)."""
+
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        if self.bin is None:
+            raise RuntimeError(
+                "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); "
+                "`make setup-test` installs Debian's postgresql"
+            )
+        self.root = Path(tempfile.mkdtemp(prefix="voicesim-pg-"))
+        self.data = self.root / "data"
+        self.sock = self.root / "sock"
+        self.sock.mkdir()
+        self.port = free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError("running as root and there is no 'postgres' user") from None
+            os.chmod(self.root, 0o755)
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            os.chown(self.sock, pw.pw_uid, pw.pw_gid)
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+            self.user = "postgres"
+        else:
+            self.user = pwd.getpwuid(os.geteuid()).pw_name
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run(
+            [*self.prefix, *cmd], check=True, capture_output=True, text=True, cwd=self.root
+        )
+
+    def start(self) -> PgCluster:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user,
+            "--no-sync", "-E", "UTF8",
+        )  # fmt: skip
+        opts = (
+            f"-c listen_addresses='' -c unix_socket_directories={self.sock} -p {self.port} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-t", "60",
+            "-l", str(self.root / "log"), "start",
+        )  # fmt: skip
+        return self
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql+psycopg://{self.user}@/{dbname}?host={self.sock}&port={self.port}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(
+            host=str(self.sock), port=self.port, user=self.user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LiveServer:
+    """The lab app on uvicorn in a thread, on 127.0.0.1 and a free port."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+class CuttingProxy:
+    """Forwards TCP to ``upstream``; for the first ``cut`` connections it delivers the request
+    but drops the server's answer and closes the connection: an upload interrupted after the
+    server has it."""
+
+    def __init__(self, upstream_port: int, cut: int = 1) -> None:
+        self.upstream = upstream_port
+        self.cut = cut
+        self.connections = 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> CuttingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._stop = True
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            drop = self.connections <= self.cut
+            threading.Thread(target=self._pipe, args=(client, drop), daemon=True).start()
+
+    def _pipe(self, client: socket.socket, drop: bool) -> None:
+        up = socket.create_connection(("127.0.0.1", self.upstream))
+
+        def forward() -> None:
+            try:
+                while data := client.recv(65536):
+                    up.sendall(data)
+            except OSError:
+                pass
+
+        threading.Thread(target=forward, daemon=True).start()
+        try:
+            while data := up.recv(65536):
+                if not drop:
+                    client.sendall(data)
+                else:
+                    break  # the server answered: it has the upload; the station never hears
+        except OSError:
+            pass
+        finally:
+            for s in (client, up):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the forwarding thread too
+                except OSError:
+                    pass
+            client.close()
+            up.close()

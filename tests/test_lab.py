@@ -1,0 +1,556 @@
+"""The training lab: role rules on every endpoint, uploads (type, size, paths, dedup), the
+dashboard, the station's outbox, on SQLite and on a real PostgreSQL server, and a browser test."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from lab_support import CuttingProxy, LiveServer, PgCluster  # noqa: E402
+
+from voicesim.cli import main  # noqa: E402
+from voicesim.lab.app import create_app  # noqa: E402
+from voicesim.lab.archive import pack_session  # noqa: E402
+from voicesim.lab.client import LabClient, enqueue, flush_outbox, upload_session  # noqa: E402
+from voicesim.lab.store import (  # noqa: E402
+    SCHEMA_VERSION,
+    TRAINER,
+    Store,
+    create_user,
+    issue_token,
+    migrate,
+    schema_version,
+)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "correct horse battery"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def session_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("labsim") / "session"
+    argv = ["simulate", "--persona", "damaged-blender", "--trainee", "poor-agent"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    try:
+        cluster = PgCluster()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server for the lab tests: {exc}")
+    try:
+        cluster.start()
+    except subprocess.CalledProcessError as exc:
+        cluster.stop()
+        pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
+    yield cluster
+    cluster.stop()
+
+
+_db_counter = iter(range(10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database(f"lab_{os.getpid()}_{next(_db_counter)}")
+    else:
+        url = None  # the default: an SQLite file in the data folder
+    s = Store(tmp_path / "lab", url)
+    yield s
+    s.close()
+
+
+class Lab:
+    """A TestClient plus a few accounts: trainer, two trainees in one cohort, one drill."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.http = TestClient(create_app(store))
+        with store.Session() as db:
+            create_user(db, "tina", PASSWORD, TRAINER)
+            db.commit()
+        self.trainer = self.login("tina")
+        self.cohort = self.post("/api/cohorts", self.trainer, json={"name": "June"}).json()["id"]
+        for name in ("ann", "bob"):
+            r = self.post(
+                f"/api/cohorts/{self.cohort}/trainees",
+                self.trainer,
+                json={"username": name, "password": PASSWORD},
+            )
+            assert r.status_code == 201, r.text
+        self.drill = self.post(
+            f"/api/cohorts/{self.cohort}/drills",
+            self.trainer,
+            json={"persona": "damaged-blender", "pass_mark": 60, "attempts_allowed": 2},
+        ).json()["id"]
+        self.ann, self.bob = self.login("ann"), self.login("bob")
+
+    def login(self, name: str) -> dict:
+        r = self.http.post("/api/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def post(self, url, headers, **kw):  # noqa: ANN001, ANN003, ANN201
+        return self.http.post(url, headers=headers, **kw)
+
+    def get(self, url, headers=None):  # noqa: ANN001, ANN201
+        return self.http.get(url, headers=headers or {})
+
+    def upload(self, headers, data: bytes, ctype="application/zip", drill=None):  # noqa: ANN001, ANN201
+        q = f"?drill={drill}" if drill else ""
+        return self.http.post(
+            "/api/sessions" + q, headers={**headers, "Content-Type": ctype}, content=data
+        )
+
+
+@pytest.fixture
+def lab(store) -> Lab:
+    return Lab(store)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def _session_members(session_dir: Path) -> dict[str, bytes]:
+    return {
+        n: (session_dir / n).read_bytes()
+        for n in ("events.jsonl", "meta.json", "scorecard.json", "call.wav")
+    }
+
+
+# -- store ---------------------------------------------------------------------------------------
+def test_migrations_are_versioned_and_idempotent(store):
+    assert schema_version(store.engine) == SCHEMA_VERSION
+    assert migrate(store.engine) == SCHEMA_VERSION  # a second run changes nothing
+    with store.Session() as db:
+        u = create_user(db, "pat", PASSWORD, TRAINER)
+        db.commit()
+        assert u.password_hash.startswith("$argon2") and PASSWORD not in u.password_hash
+
+
+# -- roles ---------------------------------------------------------------------------------------
+TRAINER_ONLY = [
+    ("post", "/api/cohorts", {"json": {"name": "x"}}),
+    ("get", "/api/cohorts", {}),
+    ("post", "/api/cohorts/{c}/trainees", {"json": {"username": "eve", "password": PASSWORD}}),
+    ("post", "/api/cohorts/{c}/drills", {"json": {"persona": "damaged-blender"}}),
+    ("get", "/api/cohorts/{c}/table", {}),
+    ("get", "/api/cohorts/{c}/export.csv", {}),
+]
+
+
+def test_unauthenticated_requests_are_refused(lab):
+    for method, url, kw in [
+        *TRAINER_ONLY,
+        ("get", "/api/assignments", {}),
+        ("post", "/api/sessions", {"content": b"PK\x03\x04"}),
+        ("get", "/api/sessions", {}),
+        ("get", "/api/sessions/1", {}),
+        ("get", "/sessions/1/report", {}),
+        ("get", "/api/me", {}),
+    ]:
+        r = getattr(lab.http, method)(url.format(c=lab.cohort), **kw)
+        assert r.status_code == 401, (method, url)
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert lab.get("/api/me", bad).status_code == 401
+    # pages send a visitor to the sign-in form
+    r = lab.http.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_wrong_password_gets_no_token(lab):
+    r = lab.http.post("/api/login", json={"username": "ann", "password": "wrong password"})
+    assert r.status_code == 401 and "token" not in r.json()
+    r = lab.http.post("/api/login", json={"username": "nobody", "password": PASSWORD})
+    assert r.status_code == 401
+
+
+def test_expired_token_is_refused(lab):
+    from sqlalchemy import select
+
+    from voicesim.lab.store import User
+
+    with lab.store.Session() as db:
+        ann = db.scalar(select(User).where(User.username == "ann"))
+        token, _ = issue_token(db, ann, _dt.timedelta(seconds=-1))
+        db.commit()
+    r = lab.get("/api/assignments", {"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert lab.get("/api/assignments", lab.ann).status_code == 200
+
+
+def test_logout_revokes_the_token(lab):
+    assert lab.post("/api/logout", lab.bob).status_code == 200
+    assert lab.get("/api/me", lab.bob).status_code == 401
+
+
+def test_trainee_cannot_use_trainer_endpoints(lab):
+    for method, url, kw in TRAINER_ONLY:
+        r = getattr(lab.http, method)(url.format(c=lab.cohort), headers=lab.ann, **kw)
+        assert r.status_code == 403, (method, url)
+    r = lab.http.get(f"/cohorts/{lab.cohort}", headers=lab.ann, follow_redirects=False)
+    assert r.status_code == 303  # pages go by the sign-in cookie (trainee pages: see below)
+
+
+def test_trainer_cannot_upload_or_list_assignments(lab, session_dir):
+    data, _ = pack_session(session_dir)
+    assert lab.upload(lab.trainer, data).status_code == 403
+    assert lab.get("/api/assignments", lab.trainer).status_code == 403
+
+
+def test_trainee_sees_only_own_sessions(lab, session_dir):
+    data, _ = pack_session(session_dir)
+    r = lab.upload(lab.ann, data, drill=lab.drill)
+    assert r.status_code == 200, r.text
+    ann_session = r.json()["id"]
+    assert r.json()["duplicate"] is False and r.json()["drill"] == lab.drill
+    # bob cannot read it, its report, or see it listed
+    assert lab.get(f"/api/sessions/{ann_session}", lab.bob).status_code == 404
+    assert lab.get(f"/sessions/{ann_session}/report", lab.bob).status_code == 404
+    assert lab.get("/api/sessions", lab.bob).json() == []
+    # ann can, and the trainer can
+    mine = lab.get("/api/sessions", lab.ann).json()
+    assert [s["id"] for s in mine] == [ann_session]
+    assert lab.get(f"/api/sessions/{ann_session}", lab.ann).status_code == 200
+    report = lab.get(f"/sessions/{ann_session}/report", lab.trainer)
+    assert report.status_code == 200 and "voicesim report" in report.text
+    listed = lab.get(f"/api/sessions?cohort={lab.cohort}", lab.trainer).json()
+    assert [s["owner"] for s in listed] == ["ann"]
+
+
+def test_assignments_and_attempt_limit(lab, session_dir, tmp_path):
+    drills = lab.get("/api/assignments", lab.ann).json()
+    assert [(d["id"], d["persona"], d["attempts_left"]) for d in drills] == [
+        (lab.drill, "damaged-blender", 2)
+    ]
+    members = _session_members(session_dir)
+    for i in range(2):  # two different sessions (meta differs) use both attempts
+        meta = members["meta.json"].replace(b"{", b'{"attempt": %d, ' % i, 1)
+        r = lab.upload(lab.ann, _zip({**members, "meta.json": meta}), drill=lab.drill)
+        assert r.status_code == 200, r.text
+    third = members["meta.json"].replace(b"{", b'{"attempt": 9, ', 1)
+    r = lab.upload(lab.ann, _zip({**members, "meta.json": third}), drill=lab.drill)
+    assert r.status_code == 409
+    # a drill of another cohort is not the trainee's
+    other = lab.post("/api/cohorts", lab.trainer, json={"name": "Other"}).json()["id"]
+    d2 = lab.post(
+        f"/api/cohorts/{other}/drills", lab.trainer, json={"persona": "damaged-blender"}
+    ).json()["id"]
+    assert lab.upload(lab.bob, _zip(members), drill=d2).status_code == 404
+
+
+# -- uploads -------------------------------------------------------------------------------------
+def test_retried_upload_arrives_once(lab, session_dir):
+    data, _ = pack_session(session_dir)
+    first = lab.upload(lab.ann, data).json()
+    # the same session again, re-packed as a tar with a folder: the same session
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name in ("events.jsonl", "meta.json", "scorecard.json"):
+            tf.add(session_dir / name, arcname=f"session/{name}")
+    again = lab.upload(lab.ann, buf.getvalue(), ctype="application/gzip")
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True and again.json()["id"] == first["id"]
+    assert len(lab.get("/api/sessions", lab.ann).json()) == 1
+    assert len(list(lab.store.sessions_dir.iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../events.jsonl", "/etc/events.jsonl", "a/../../events.jsonl", "x/y/events.jsonl", "evil.sh"],
+)
+def test_upload_paths_are_checked(lab, session_dir, name):
+    members = _session_members(session_dir)
+    members[name] = b"{}"
+    r = lab.upload(lab.ann, _zip(members))
+    assert r.status_code == 400, r.text
+    assert list(lab.store.sessions_dir.iterdir()) == []
+    assert not (lab.store.data_dir / "events.jsonl").exists()
+
+
+def test_upload_links_and_bad_types_are_refused(lab, session_dir):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("meta.json")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(info)
+        tf.add(session_dir / "events.jsonl", arcname="events.jsonl")
+    assert lab.upload(lab.ann, buf.getvalue(), ctype="application/x-tar").status_code == 400
+    data, _ = pack_session(session_dir)
+    assert lab.upload(lab.ann, data, ctype="text/plain").status_code == 415
+    assert lab.upload(lab.ann, b"just some text, not an archive").status_code == 400
+    assert lab.upload(lab.ann, _zip({"meta.json": b"{}"})).status_code == 400  # no events
+    assert lab.upload(lab.ann, _zip({"events.jsonl": b"not json\n"})).status_code == 400
+
+
+def test_oversized_uploads_are_refused(tmp_path, session_dir):
+    store = Store(tmp_path / "small")
+    http = TestClient(create_app(store, max_upload=4096, max_unpacked=1_000_000))
+    with store.Session() as db:
+        create_user(db, "t", PASSWORD, TRAINER)
+        db.commit()
+    tok = http.post("/api/login", json={"username": "t", "password": PASSWORD}).json()["token"]
+    h = {"Authorization": f"Bearer {tok}"}
+    c = http.post("/api/cohorts", headers=h, json={"name": "c"}).json()["id"]
+    http.post(f"/api/cohorts/{c}/trainees", headers=h, json={"username": "u", "password": PASSWORD})
+    tok = http.post("/api/login", json={"username": "u", "password": PASSWORD}).json()["token"]
+    h = {"Authorization": f"Bearer {tok}", "Content-Type": "application/zip"}
+    data, _ = pack_session(session_dir)
+    assert len(data) > 4096
+    assert http.post("/api/sessions", headers=h, content=data).status_code == 413
+    # a small zip that unpacks big (a zip bomb) is refused too
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("events.jsonl", b"\n" * 2_000_000)
+    assert len(bomb.getvalue()) < 4096
+    assert http.post("/api/sessions", headers=h, content=bomb.getvalue()).status_code == 400
+    store.close()
+
+
+# -- the trainer's views -------------------------------------------------------------------------
+def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
+    data, _ = pack_session(session_dir)
+    up = lab.upload(lab.ann, data, drill=lab.drill).json()
+    view = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()
+    rows = {r["trainee"]: r for r in view["table"]}
+    assert rows["ann"]["attempts"] == 1 and rows["ann"]["best"] == up["overall"]
+    assert rows["ann"]["passed"] == (up["overall"] >= 60)
+    assert rows["bob"]["attempts"] == 0 and rows["bob"]["passed"] is None
+    assert view["progress"][0]["trainee"] == "ann"
+    assert set(view["progress"][0]["families"]) == set(up["families"])
+    assert [w["family"] for w in view["weakest"]] == sorted(
+        up["families"], key=lambda f: (up["families"][f], f)
+    )
+    csv = lab.get(f"/api/cohorts/{lab.cohort}/export.csv", lab.trainer)
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("trainee,drill,persona") and len(lines) == 3
+
+
+def test_dashboard_pages_by_cookie(lab, session_dir):
+    data, _ = pack_session(session_dir)
+    sid = lab.upload(lab.bob, data, drill=lab.drill).json()["id"]
+    web = TestClient(lab.http.app)
+    r = web.post("/login", data={"username": "tina", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
+    page = web.get(f"/cohorts/{lab.cohort}").text
+    assert f'href="/sessions/{sid}/report"' in page and "<svg" in page
+    assert "http://" not in page and "https://" not in page  # nothing from the internet
+    trainee = TestClient(lab.http.app)
+    trainee.post("/login", data={"username": "ann", "password": PASSWORD})
+    assert trainee.get(f"/cohorts/{lab.cohort}").status_code == 403
+    assert f"/sessions/{sid}/report" not in trainee.get("/").text
+
+
+# -- the station's outbox, against a real server -------------------------------------------------
+def test_outbox_keeps_failed_uploads_and_retries(tmp_path, session_dir):
+    store = Store(tmp_path / "lab")
+    app = create_app(store)
+    with store.Session() as db:
+        create_user(db, "t", PASSWORD, TRAINER)
+        db.commit()
+    outbox = tmp_path / "outbox"
+    # the lab is down: the upload stays in the outbox
+    down = LabClient("http://127.0.0.1:9", token="x", timeout=2)
+    out = upload_session(down, session_dir, outbox, backoff=0)
+    assert out.pending and not out.sent and len(list(outbox.glob("*.zip"))) == 1
+    with LiveServer(app) as server:
+        admin = LabClient(server.url)
+        admin.login("t", PASSWORD)
+        h = {"Authorization": f"Bearer {admin.token}"}
+        http = TestClient(app)
+        c = http.post("/api/cohorts", headers=h, json={"name": "c"}).json()["id"]
+        http.post(
+            f"/api/cohorts/{c}/trainees", headers=h, json={"username": "u", "password": PASSWORD}
+        )
+        # the connection is cut after the server has the upload: the station retries, and the
+        # session arrives once
+        station = LabClient(server.url)
+        station.login("u", PASSWORD)
+        with CuttingProxy(server.port, cut=1) as proxy:
+            station.base_url = proxy.url
+            out = flush_outbox(station, outbox, backoff=0)
+            assert proxy.connections == 2
+        assert len(out.sent) == 1 and out.sent[0]["duplicate"] is True
+        assert list(outbox.iterdir()) == []
+        # queued again later (say, after a crash): still one session
+        enqueue(session_dir, outbox)
+        station.base_url = server.url
+        again = flush_outbox(station, outbox)
+        assert again.sent[0]["duplicate"] is True
+        assert len(http.get("/api/sessions", headers=h).json()) == 1
+    store.close()
+
+
+# -- a trainer in a real browser -----------------------------------------------------------------
+def submit(page, label: str) -> None:  # noqa: ANN001
+    with page.expect_navigation():
+        page.click(f"button:has-text('{label}')")
+
+
+def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (`make setup-test` installs it)")
+    store = Store(tmp_path / "lab")
+    with store.Session() as db:
+        create_user(db, "tina", PASSWORD, TRAINER)
+        db.commit()
+    outside: list[str] = []
+    with LiveServer(create_app(store)) as server, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith((server.url, "data:", "blob:")) else outside.append(r.url)
+            ),
+        )
+        page.goto(server.url + "/")
+        assert page.url.endswith("/login")
+        page.fill("input[name=username]", "tina")
+        page.fill("input[name=password]", PASSWORD)
+        submit(page, "Sign in")
+        page.fill("input[name=name]", "Morning shift")
+        submit(page, "Create cohort")
+        assert "Cohort Morning shift" in page.title()
+        page.fill("form[action$='/trainees'] input[name=username]", "ann")
+        page.fill("form[action$='/trainees'] input[name=password]", PASSWORD)
+        submit(page, "Add trainee")
+        page.fill("input[name=persona]", "damaged-blender")
+        page.fill("input[name=pass_mark]", "60")
+        page.fill("input[name=due]", "2030-01-31")
+        submit(page, "Assign drill")
+        assert page.locator("#cohort-table td", has_text="damaged-blender").count() == 1
+        # the trainee's station fetches the drill and uploads the session
+        station = LabClient(server.url)
+        station.login("ann", PASSWORD)
+        (drill,) = station.assignments()
+        assert drill["due"] == "2030-01-31" and drill["pass_mark"] == 60
+        out = upload_session(station, session_dir, tmp_path / "outbox", drill=drill["id"])
+        (answer,) = out.sent
+        page.reload()
+        row = page.locator("#sessions tr", has_text="ann")
+        assert row.locator(".score").inner_text() == f"{answer['overall']:.0f}"
+        assert page.locator("#cohort-table td.last").inner_text() == f"{answer['overall']:.0f}"
+        assert page.locator("svg.progress").count() == 1
+        row.locator("a").click()
+        page.wait_for_load_state()
+        assert page.url.endswith(f"/sessions/{answer['id']}/report")
+        assert page.title().startswith("voicesim report")
+        browser.close()
+    assert not outside  # no CDN, nothing outside the lab
+    store.close()
+
+
+def test_uploaded_meta_cannot_point_the_server_at_its_files(lab, session_dir, tmp_path):
+    import json
+
+    members = _session_members(session_dir)
+    del members["scorecard.json"]  # forces a rescore, which opens the rubric file meta names
+    meta = json.loads(members["meta.json"])
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("id: [not, a, rubric\n")
+    meta["rubric"] = {"id": "x", "file": str(secret)}
+    meta["persona"] = {"id": "damaged-blender", "file": "/etc/passwd"}
+    members["meta.json"] = json.dumps(meta).encode()
+    r = lab.upload(lab.ann, _zip(members))
+    assert r.status_code == 200, r.text
+    (stored,) = lab.store.sessions_dir.iterdir()
+    kept = json.loads((stored / "meta.json").read_text())
+    assert "file" not in kept["rubric"] and "file" not in kept["persona"]
+    assert (stored / "scorecard.json").exists()
+    assert lab.get(f"/sessions/{r.json()['id']}/report", lab.ann).status_code == 200
+
+
+def test_migration_from_version_1_fills_the_family_scores(tmp_path):
+    from sqlalchemy import create_engine, func, insert, select
+
+    from voicesim.lab.store import MIGRATIONS, SessionScore, Upload, User, _schema
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as conn:  # a database left at schema version 1, with one session
+        _schema.create(conn)
+        MIGRATIONS[0](conn)
+        conn.execute(_schema.insert().values(version=1))
+        conn.execute(insert(User).values(id=1, username="a", role="trainee", password_hash="x"))
+        conn.execute(
+            insert(Upload).values(
+                owner_id=1,
+                digest="d",
+                storage_id="0" * 32,
+                overall=50.0,
+                families={"empathy": 40, "tone": 60},
+                passed=False,
+            )
+        )
+    old.dispose()
+    store = Store(tmp_path, url)
+    assert schema_version(store.engine) == SCHEMA_VERSION == 2
+    with store.Session() as db:
+        assert db.scalar(select(func.count(SessionScore.id))) == 2
+        assert db.scalar(select(SessionScore.score).where(SessionScore.family == "tone")) == 60
+    store.close()
+
+
+def test_lab_commands(tmp_path, session_dir, capsys):
+    data = tmp_path / "lab"
+    assert main(["lab", "add-trainer", "tina", "--password", PASSWORD, "--data", str(data)]) == 0
+    assert main(["lab", "add-trainer", "tina", "--password", PASSWORD, "--data", str(data)]) == 2
+    assert main(["lab", "add-trainer", "x", "--password", "short", "--data", str(data)]) == 2
+    store = Store(data)
+    outbox = tmp_path / "outbox"
+    station = ["--user", "ann", "--password", PASSWORD, "--outbox", str(outbox)]
+    # the lab is not there: the session waits in the outbox
+    down = ["lab", "upload", str(session_dir), "--lab", "http://127.0.0.1:9", *station]
+    assert main(down) == 2
+    assert "kept in" in capsys.readouterr().err and len(list(outbox.glob("*.zip"))) == 1
+    with LiveServer(create_app(store)) as server:
+        http = TestClient(server.server.config.app)
+        tok = http.post("/api/login", json={"username": "tina", "password": PASSWORD})
+        h = {"Authorization": f"Bearer {tok.json()['token']}"}
+        c = http.post("/api/cohorts", headers=h, json={"name": "c"}).json()["id"]
+        body = {"username": "ann", "password": PASSWORD}
+        http.post(f"/api/cohorts/{c}/trainees", headers=h, json=body)
+        http.post(f"/api/cohorts/{c}/drills", headers=h, json={"persona": "damaged-blender"})
+        lab = ["--lab", server.url, "--user", "ann", "--password", PASSWORD]
+        assert main(["lab", "drills", *lab]) == 0
+        assert "damaged-blender" in capsys.readouterr().out
+        assert main(["lab", "upload", "--lab", server.url, *station]) == 0  # the retry
+        assert "uploaded session #1" in capsys.readouterr().out
+        assert list(outbox.glob("*.zip")) == []
+    store.close()

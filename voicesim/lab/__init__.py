@@ -1,0 +1,9 @@
+"""The training lab: a server for a room of stations, a store, a trainer dashboard.
+
+* ``store``: SQLAlchemy models, the database (SQLite by default, PostgreSQL by URL) and its
+  versioned schema migrations, password hashing (argon2) and expiring session tokens;
+* ``archive``: checks and unpacks an uploaded session archive (zip or tar);
+* ``app``: the FastAPI app (JSON API and server-rendered dashboard pages);
+* ``client``: the station's uploader with an outbox that keeps failed uploads for retry;
+* ``commands``: ``voicesim lab serve | add-trainer | upload | drills``.
+"""

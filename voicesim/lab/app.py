@@ -1,0 +1,530 @@
+"""The lab server: a FastAPI app with a JSON API (bearer tokens) and server-rendered pages
+(the same tokens, in an HttpOnly, SameSite=Strict cookie). Every endpoint names the role it
+needs; trainees only ever see their own sessions.
+"""
+
+import csv
+import datetime as _dt
+import html
+import io
+import json
+import shutil
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import VoicesimError
+from .archive import ArchiveError, read_archive, session_digest
+from .store import (
+    TOKEN_TTL,
+    TRAINEE,
+    TRAINER,
+    Cohort,
+    Drill,
+    Membership,
+    SessionScore,
+    Store,
+    Upload,
+    User,
+    authenticate,
+    create_user,
+    issue_token,
+    revoke_token,
+    user_for_token,
+)
+
+MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
+MAX_UNPACKED = 256 * 1024 * 1024
+UPLOAD_TYPES = ("application/zip", "application/x-tar", "application/gzip", "application/x-gzip")
+COOKIE = "lab_token"
+
+
+# -- request bodies -----------------------------------------------------------------------------
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class CohortIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+
+
+class TraineeIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class DrillIn(BaseModel):
+    persona: str = Field(min_length=1, max_length=120)
+    rubric: str = Field(default="default", min_length=1, max_length=120)
+    pass_mark: float = Field(default=70, ge=0, le=100)
+    due: _dt.date | None = None
+    attempts_allowed: int = Field(default=3, ge=1, le=1000)
+
+
+def create_app(
+    store: Store,
+    *,
+    token_ttl: _dt.timedelta = TOKEN_TTL,
+    max_upload: int = MAX_UPLOAD,
+    max_unpacked: int = MAX_UNPACKED,
+) -> FastAPI:
+    app = FastAPI(title="voicesim lab", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+
+    def db_session():
+        with store.Session() as db:
+            yield db
+
+    DB = Annotated[Session, Depends(db_session)]
+
+    def current_user(request: Request, db: DB) -> User:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        token = token or request.cookies.get(COOKIE)
+        user = user_for_token(db, token) if token else None
+        if user is None:
+            raise HTTPException(401, "sign in first (missing, unknown or expired token)")
+        return user
+
+    def trainer(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role != TRAINER:
+            raise HTTPException(403, "trainers only")
+        return user
+
+    def trainee(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role != TRAINEE:
+            raise HTTPException(403, "trainees only")
+        return user
+
+    Anyone = Annotated[User, Depends(current_user)]
+    Trainer = Annotated[User, Depends(trainer)]
+    Trainee = Annotated[User, Depends(trainee)]
+
+    # -- API: sign-in -----------------------------------------------------------------------
+    @app.post("/api/login")
+    def api_login(body: LoginIn, db: DB) -> dict:
+        user = authenticate(db, body.username, body.password)
+        if user is None:
+            raise HTTPException(401, "wrong user name or password")
+        token, expires = issue_token(db, user, token_ttl)
+        db.commit()
+        return {"token": token, "role": user.role, "expires": expires.isoformat() + "Z"}
+
+    @app.post("/api/logout")
+    def api_logout(request: Request, user: Anyone, db: DB) -> dict:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        revoke_token(db, token or request.cookies.get(COOKIE, ""))
+        db.commit()
+        return {"ok": True}
+
+    @app.get("/api/me")
+    def api_me(user: Anyone) -> dict:
+        return {"username": user.username, "role": user.role}
+
+    # -- API: trainers ----------------------------------------------------------------------
+    @app.post("/api/cohorts", status_code=201)
+    def api_create_cohort(body: CohortIn, user: Trainer, db: DB) -> dict:
+        return _cohort_dict(_create_cohort(db, body.name, user))
+
+    @app.get("/api/cohorts")
+    def api_cohorts(user: Trainer, db: DB) -> list[dict]:
+        return [_cohort_dict(c) for c in db.scalars(select(Cohort).order_by(Cohort.id))]
+
+    @app.post("/api/cohorts/{cohort_id}/trainees", status_code=201)
+    def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB) -> dict:
+        u = _add_trainee(db, _cohort(db, cohort_id), body.username, body.password)
+        return {"id": u.id, "username": u.username, "role": u.role}
+
+    @app.post("/api/cohorts/{cohort_id}/drills", status_code=201)
+    def api_assign(cohort_id: int, body: DrillIn, user: Trainer, db: DB) -> dict:
+        return _drill_dict(_assign(db, _cohort(db, cohort_id), body))
+
+    @app.get("/api/cohorts/{cohort_id}/table")
+    def api_table(cohort_id: int, user: Trainer, db: DB) -> dict:
+        return cohort_overview(db, _cohort(db, cohort_id))
+
+    @app.get("/api/cohorts/{cohort_id}/export.csv")
+    def api_export(cohort_id: int, user: Trainer, db: DB) -> Response:
+        cohort = _cohort(db, cohort_id)
+        view = cohort_overview(db, cohort)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(
+            ["trainee", "drill", "persona", "pass_mark", "attempts", "attempts_allowed"]
+            + ["best", "last", "passed", "due"]
+        )
+        for row in view["table"]:
+            w.writerow(
+                [row["trainee"], row["drill"], row["persona"], row["pass_mark"], row["attempts"]]
+                + [row["attempts_allowed"], row["best"], row["last"], row["passed"], row["due"]]
+            )
+        name = f"cohort-{cohort.id}.csv"
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    # -- API: trainees ----------------------------------------------------------------------
+    @app.get("/api/assignments")
+    def api_assignments(user: Trainee, db: DB) -> list[dict]:
+        return [_drill_dict(d, _attempts(db, user, d)) for d in _my_drills(db, user)]
+
+    @app.post("/api/sessions")
+    async def api_upload(request: Request, user: Trainee, db: DB, drill: int | None = None):
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in UPLOAD_TYPES:
+            raise HTTPException(
+                415, f"upload a zip or tar of the session ({', '.join(UPLOAD_TYPES)})"
+            )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_upload:
+            raise HTTPException(413, f"upload larger than {max_upload} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_upload:
+                raise HTTPException(413, f"upload larger than {max_upload} bytes")
+            chunks.append(chunk)
+        # unpacking, reading the session and the database work run off the event loop
+        return await run_in_threadpool(_unpack_and_store, db, user, b"".join(chunks), drill)
+
+    # -- API: both roles --------------------------------------------------------------------
+    @app.get("/api/sessions")
+    def api_sessions(user: Anyone, db: DB, cohort: int | None = None, limit: int = 200) -> list:
+        q = select(Upload, User.username).join(User, User.id == Upload.owner_id)
+        if user.role == TRAINEE:
+            q = q.where(Upload.owner_id == user.id)
+        elif cohort is not None:
+            members = select(Membership.user_id).where(Membership.cohort_id == cohort)
+            q = q.where(Upload.owner_id.in_(members))
+        q = q.order_by(Upload.id.desc()).limit(max(1, min(limit, 1000)))
+        return [_upload_dict(u, name) for u, name in db.execute(q)]
+
+    @app.get("/api/sessions/{session_id}")
+    def api_session(session_id: int, user: Anyone, db: DB) -> dict:
+        up = _visible_upload(db, user, session_id)
+        owner = db.get(User, up.owner_id)
+        return _upload_dict(up, owner.username if owner else "")
+
+    @app.get("/sessions/{session_id}/report", response_class=HTMLResponse)
+    def session_report(session_id: int, user: Anyone, db: DB) -> HTMLResponse:
+        from ..report.html import render_report
+        from ..report.session import load_session
+
+        up = _visible_upload(db, user, session_id)
+        try:
+            page = render_report(load_session(store.session_path(up)))
+        except VoicesimError as exc:
+            raise HTTPException(500, f"cannot read this session: {exc}") from None
+        return HTMLResponse(page)
+
+    # -- helpers (closures over the store) --------------------------------------------------
+    def _visible_upload(db: Session, user: User, session_id: int) -> Upload:
+        up = db.get(Upload, session_id)
+        if up is None or (user.role == TRAINEE and up.owner_id != user.id):
+            raise HTTPException(404, "no such session")  # the same answer: no probing
+        return up
+
+    def _unpack_and_store(db: Session, user: User, data: bytes, drill_id: int | None):
+        try:
+            files = read_archive(data, max_unpacked)
+        except ArchiveError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return _store_upload(db, user, files, drill_id)
+
+    def _store_upload(db: Session, user: User, files: dict[str, bytes], drill_id: int | None):
+        from ..report.session import load_session
+
+        digest = session_digest(files)
+        existing = db.scalar(
+            select(Upload).where(Upload.owner_id == user.id, Upload.digest == digest)
+        )
+        if existing is not None:
+            return _upload_dict(existing, user.username) | {"duplicate": True}
+        drill = None
+        if drill_id is not None:
+            drill = db.get(Drill, drill_id)
+            if drill is None or drill not in _my_drills(db, user):
+                raise HTTPException(404, "no such drill assigned to you")
+            if _attempts(db, user, drill) >= drill.attempts_allowed:
+                raise HTTPException(409, "no attempts left for this drill")
+        storage_id = uuid.uuid4().hex
+        up = Upload(owner_id=user.id, digest=digest, storage_id=storage_id, drill_id=drill_id)
+        path = store.session_path(up)
+        path.mkdir()
+        try:
+            for name, content in _server_side(files).items():
+                (path / name).write_bytes(content)
+            session = load_session(path)
+            if not session.events:
+                raise ValueError("no readable events")
+            if not (path / "scorecard.json").exists():  # cut short: keep the recomputed card
+                (path / "scorecard.json").write_text(json.dumps(session.scorecard))
+            card = session.scorecard
+            overall = float(card.get("overall") or 0.0)
+            up.overall = overall
+            up.families = {f["id"]: f["score"] for f in card.get("families", [])}
+            up.passed = overall >= drill.pass_mark if drill else bool(card.get("passed"))
+            up.persona = str(((session.meta.get("persona") or {}).get("id")) or "")[:120]
+            up.end_state = (card.get("outcome") or {}).get("end_state")
+            db.add(up)
+            db.flush()
+            db.add_all(
+                SessionScore(upload_id=up.id, owner_id=user.id, family=f, score=float(v))
+                for f, v in up.families.items()
+            )
+            db.commit()
+        except (VoicesimError, ValueError, KeyError, TypeError) as exc:
+            db.rollback()
+            shutil.rmtree(path, ignore_errors=True)
+            raise HTTPException(400, f"not a readable voicesim session: {exc}") from None
+        except IntegrityError:  # the same session raced in twice: keep the first
+            db.rollback()
+            shutil.rmtree(path, ignore_errors=True)
+            existing = db.scalar(
+                select(Upload).where(Upload.owner_id == user.id, Upload.digest == digest)
+            )
+            return _upload_dict(existing, user.username) | {"duplicate": True}
+        return _upload_dict(up, user.username) | {"duplicate": False}
+
+    # -- pages ------------------------------------------------------------------------------
+    from .pages import add_pages
+
+    add_pages(app, store, db_session, token_ttl)
+    return app
+
+
+# -- shared helpers -------------------------------------------------------------------------------
+def _server_side(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files as the server keeps them: meta.json without the uploader's file paths for
+    the rubric and persona (the session reader would open them on this machine; the server
+    scores and reports with its own built-in rubric), and no uploaded report.html."""
+    out = {k: v for k, v in files.items() if k != "report.html"}
+    if "meta.json" in out:
+        try:
+            meta = json.loads(out["meta.json"])
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("meta.json is not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise ValueError("meta.json is not a JSON object")
+        for key in ("rubric", "persona"):
+            if isinstance(meta.get(key), dict):
+                meta[key] = {k: v for k, v in meta[key].items() if k != "file"}
+            elif key in meta:
+                meta[key] = None
+        out["meta.json"] = json.dumps(meta, ensure_ascii=False).encode()
+    return out
+
+
+def _cohort(db: Session, cohort_id: int) -> Cohort:
+    c = db.get(Cohort, cohort_id)
+    if c is None:
+        raise HTTPException(404, "no such cohort")
+    return c
+
+
+def _create_cohort(db: Session, name: str, user: User) -> Cohort:
+    c = Cohort(name=name.strip(), created_by=user.id)
+    db.add(c)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise HTTPException(409, f"a cohort named {name!r} exists") from None
+    return c
+
+
+def _add_trainee(db: Session, cohort: Cohort, username: str, password: str) -> User:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = create_user(db, username, password, TRAINEE)
+    elif user.role != TRAINEE:
+        raise HTTPException(409, f"{username!r} is a trainer")
+    if db.scalar(
+        select(Membership).where(Membership.cohort_id == cohort.id, Membership.user_id == user.id)
+    ):
+        raise HTTPException(409, f"{username!r} is already in this cohort")
+    db.add(Membership(cohort_id=cohort.id, user_id=user.id))
+    db.commit()
+    return user
+
+
+def _assign(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
+    due = _dt.datetime.combine(body.due, _dt.time()) if body.due else None
+    d = Drill(
+        cohort_id=cohort.id,
+        persona=body.persona,
+        rubric=body.rubric,
+        pass_mark=body.pass_mark,
+        due=due,
+        attempts_allowed=body.attempts_allowed,
+    )
+    db.add(d)
+    db.commit()
+    return d
+
+
+def _my_drills(db: Session, user: User) -> list[Drill]:
+    cohorts = select(Membership.cohort_id).where(Membership.user_id == user.id)
+    return list(db.scalars(select(Drill).where(Drill.cohort_id.in_(cohorts)).order_by(Drill.id)))
+
+
+def _attempts(db: Session, user: User, drill: Drill) -> int:
+    return db.scalar(
+        select(func.count(Upload.id)).where(Upload.owner_id == user.id, Upload.drill_id == drill.id)
+    )
+
+
+def _cohort_dict(c: Cohort) -> dict:
+    return {"id": c.id, "name": c.name}
+
+
+def _drill_dict(d: Drill, attempts: int | None = None) -> dict:
+    out = {
+        "id": d.id,
+        "cohort": d.cohort_id,
+        "persona": d.persona,
+        "rubric": d.rubric,
+        "pass_mark": d.pass_mark,
+        "due": d.due.date().isoformat() if d.due else None,
+        "attempts_allowed": d.attempts_allowed,
+    }
+    if attempts is not None:
+        out["attempts"] = attempts
+        out["attempts_left"] = max(0, d.attempts_allowed - attempts)
+    return out
+
+
+def _upload_dict(u: Upload, owner: str) -> dict:
+    return {
+        "id": u.id,
+        "owner": owner,
+        "drill": u.drill_id,
+        "persona": u.persona,
+        "overall": u.overall,
+        "families": u.families,
+        "passed": u.passed,
+        "end_state": u.end_state,
+        "created": u.created.isoformat() + "Z" if u.created else None,
+        "report": f"/sessions/{u.id}/report",
+    }
+
+
+def cohort_overview(db: Session, cohort: Cohort) -> dict:
+    """The cohort table, each trainee's progress per rubric family, and the weakest skills."""
+    members = list(
+        db.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.cohort_id == cohort.id)
+            .order_by(User.username)
+        )
+    )
+    drills = list(db.scalars(select(Drill).where(Drill.cohort_id == cohort.id).order_by(Drill.id)))
+    ids = [m.id for m in members]
+    # Aggregates in SQL, so that the page stays quick with thousands of stored sessions.
+    stats: dict[tuple[int, int | None], tuple[int, float, int]] = {}
+    firsts_lasts: dict[int, tuple[int, int, int]] = {}
+    totals: dict[str, tuple[float, int]] = {}
+    if ids:
+        q = (
+            select(
+                Upload.owner_id,
+                Upload.drill_id,
+                func.count(Upload.id),
+                func.max(Upload.overall),
+                func.max(Upload.id),
+            )
+            .where(Upload.owner_id.in_(ids))
+            .group_by(Upload.owner_id, Upload.drill_id)
+        )
+        for owner, drill_id, n, best, last_id in db.execute(q):
+            stats[(owner, drill_id)] = (n, best, last_id)
+        q = (
+            select(Upload.owner_id, func.count(Upload.id), func.min(Upload.id), func.max(Upload.id))
+            .where(Upload.owner_id.in_(ids))
+            .group_by(Upload.owner_id)
+        )
+        for owner, n, first_id, last_id in db.execute(q):
+            firsts_lasts[owner] = (n, first_id, last_id)
+        q = (
+            select(SessionScore.family, func.avg(SessionScore.score), func.count(SessionScore.id))
+            .where(SessionScore.owner_id.in_(ids))
+            .group_by(SessionScore.family)
+        )
+        for fam, mean, n in db.execute(q):
+            totals[fam] = (float(mean), int(n))
+    wanted = {v[2] for v in stats.values()} | {
+        i for v in firsts_lasts.values() for i in (v[1], v[2])
+    }
+    rows = (
+        {
+            u_id: (overall, fams)
+            for u_id, overall, fams in db.execute(
+                select(Upload.id, Upload.overall, Upload.families).where(Upload.id.in_(wanted))
+            )
+        }
+        if wanted
+        else {}
+    )
+    table = []
+    for m in members:
+        for d in drills:
+            n, best, last_id = stats.get((m.id, d.id), (0, None, None))
+            table.append(
+                {
+                    "trainee": m.username,
+                    "drill": d.id,
+                    "persona": d.persona,
+                    "pass_mark": d.pass_mark,
+                    "due": d.due.date().isoformat() if d.due else None,
+                    "attempts": n,
+                    "attempts_allowed": d.attempts_allowed,
+                    "best": best,
+                    "last": rows[last_id][0] if last_id else None,
+                    "last_session": last_id,
+                    "passed": best >= d.pass_mark if n else None,
+                }
+            )
+    progress = []
+    for m in members:
+        if m.id not in firsts_lasts:
+            continue
+        n, first_id, last_id = firsts_lasts[m.id]
+        first, last = rows[first_id][1] or {}, rows[last_id][1] or {}
+        progress.append(
+            {
+                "trainee": m.username,
+                "sessions": n,
+                "families": {
+                    f: {"first": first.get(f), "latest": last.get(f)}
+                    for f in sorted(set(first) | set(last))
+                },
+            }
+        )
+    weakest = sorted(
+        ({"family": f, "mean": round(mean, 1), "n": n} for f, (mean, n) in totals.items()),
+        key=lambda r: (r["mean"], r["family"]),
+    )
+    return {
+        "cohort": _cohort_dict(cohort),
+        "trainees": [m.username for m in members],
+        "drills": [_drill_dict(d) for d in drills],
+        "table": table,
+        "progress": progress,
+        "weakest": weakest,
+    }
+
+
+def esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))

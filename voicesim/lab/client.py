@@ -1,0 +1,141 @@
+"""The station side: sign in, list assigned drills, and upload finished sessions.
+
+An upload is first written to an outbox folder (``<digest>.zip`` plus ``<digest>.json`` with the
+drill id), then sent; it leaves the outbox only when the server has answered that it holds the
+session. A failed upload (no network, server down, connection cut) stays there and is retried by
+the next ``upload_session`` or ``flush_outbox``. The server deduplicates by the session's digest,
+so an upload retried after its answer was lost still arrives once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import VoicesimError
+from .archive import pack_session
+
+
+class LabError(VoicesimError):
+    pass
+
+
+@dataclass
+class LabClient:
+    base_url: str
+    token: str | None = None
+    timeout: float = 30.0
+
+    def _request(self, method: str, path: str, body: bytes | None = None, ctype: str = ""):
+        url = self.base_url.rstrip("/") + path
+        req = urllib.request.Request(url, data=body, method=method)
+        if ctype:
+            req.add_header("Content-Type", ctype)
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+            return json.loads(resp.read() or b"null")
+
+    def login(self, username: str, password: str) -> str:
+        payload = json.dumps({"username": username, "password": password}).encode()
+        try:
+            out = self._request("POST", "/api/login", payload, "application/json")
+        except urllib.error.HTTPError as exc:
+            raise LabError(f"lab sign-in failed: {_detail(exc)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise LabError(f"cannot reach the lab at {self.base_url}: {exc}") from None
+        self.token = out["token"]
+        return self.token
+
+    def assignments(self) -> list[dict]:
+        return self._request("GET", "/api/assignments")
+
+    def send(self, archive: bytes, drill: int | None = None) -> dict:
+        q = f"?drill={int(drill)}" if drill is not None else ""
+        return self._request("POST", "/api/sessions" + q, archive, "application/zip")
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        return f"{exc.code} {json.loads(exc.read()).get('detail')}"
+    except (ValueError, AttributeError, OSError):
+        return f"{exc.code} {exc.reason}"
+
+
+@dataclass
+class Outcome:
+    sent: list[dict] = field(default_factory=list)  # server answers, one per session that arrived
+    pending: list[Path] = field(default_factory=list)  # still in the outbox
+    rejected: list[tuple[Path, str]] = field(default_factory=list)  # refused for good (4xx)
+
+
+def enqueue(session_dir: str | Path, outbox: str | Path, drill: int | None = None) -> Path:
+    """Pack a session into the outbox (idempotent: the same session is queued once)."""
+    data, digest = pack_session(session_dir)
+    box = Path(outbox)
+    box.mkdir(parents=True, exist_ok=True)
+    path = box / f"{digest}.zip"
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        (box / f"{digest}.json").write_text(
+            json.dumps({"drill": drill, "source": str(session_dir)})
+        )
+        tmp.replace(path)
+    return path
+
+
+def flush_outbox(
+    client: LabClient, outbox: str | Path, *, retries: int = 3, backoff: float = 0.5
+) -> Outcome:
+    """Send everything in the outbox; what cannot be sent now stays for the next time."""
+    out = Outcome()
+    box = Path(outbox)
+    for path in sorted(box.glob("*.zip")) if box.is_dir() else []:
+        info_path = path.with_suffix(".json")
+        try:
+            drill = json.loads(info_path.read_text()).get("drill")
+        except (OSError, ValueError):
+            drill = None
+        for attempt in range(retries):
+            try:
+                answer = client.send(path.read_bytes(), drill)
+            except urllib.error.HTTPError as exc:
+                if exc.code in (401, 408, 429) or exc.code >= 500:  # worth trying again later
+                    if attempt + 1 < retries:
+                        time.sleep(backoff * 2**attempt)
+                        continue
+                    out.pending.append(path)
+                    break
+                out.rejected.append((path, _detail(exc)))
+                path.rename(path.with_suffix(".rejected"))
+                break
+            except (urllib.error.URLError, OSError, ValueError):  # refused, reset, timed out
+                if attempt + 1 < retries:
+                    time.sleep(backoff * 2**attempt)
+                    continue
+                out.pending.append(path)
+                break
+            else:
+                out.sent.append(answer)
+                path.unlink(missing_ok=True)
+                info_path.unlink(missing_ok=True)
+                break
+    return out
+
+
+def upload_session(
+    client: LabClient,
+    session_dir: str | Path,
+    outbox: str | Path,
+    drill: int | None = None,
+    **kw,
+) -> Outcome:
+    """Queue one session and send the whole outbox (earlier failures included)."""
+    enqueue(session_dir, outbox, drill)
+    return flush_outbox(client, outbox, **kw)

@@ -1,0 +1,146 @@
+"""``voicesim lab``: serve the lab, add a first trainer, upload a session, list drills."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+from ..errors import VoicesimError
+
+DEFAULT_OUTBOX = Path("sessions") / ".lab-outbox"
+
+
+def register(sub: argparse._SubParsersAction, epilog: str) -> None:
+    lab = sub.add_parser(
+        "lab",
+        help="the training lab: a server for a room of stations and a trainer dashboard",
+        description="Run the lab server (trainers create cohorts and assign drills; stations "
+        "upload sessions), add a trainer, or upload a finished session to a lab.",
+        epilog=epilog,
+    )
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    sv = lab_sub.add_parser(
+        "serve",
+        help="start the lab server (default: this machine only, 127.0.0.1:8765)",
+        description="Start the lab server. It listens on 127.0.0.1 unless --host says "
+        "otherwise: use --host 0.0.0.0 (or the room's interface address) to serve a room.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    _store_args(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    at = lab_sub.add_parser("add-trainer", help="create a trainer account (the first one too)")
+    at.add_argument("name", metavar="NAME")
+    at.add_argument("--password", help="password (default: prompt, or VOICESIM_LAB_PASSWORD)")
+    _store_args(at)
+    at.set_defaults(func=cmd_add_trainer)
+
+    up = lab_sub.add_parser(
+        "upload",
+        help="upload a finished session to a lab (kept in an outbox and retried on failure)",
+    )
+    up.add_argument("session", nargs="*", metavar="SESSION", help="session directories")
+    _client_args(up)
+    up.add_argument("--drill", type=int, help="the assigned drill this session is for")
+    up.add_argument(
+        "--outbox", default=str(DEFAULT_OUTBOX), help=f"outbox folder (default {DEFAULT_OUTBOX})"
+    )
+    up.set_defaults(func=cmd_upload)
+
+    dr = lab_sub.add_parser("drills", help="list the drills assigned to you")
+    _client_args(dr)
+    dr.set_defaults(func=cmd_drills)
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="lab-data", help="data folder (default lab-data/)")
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="SQLAlchemy database URL, e.g. postgresql://user@host/db "
+        "(default: an SQLite file DATA/lab.db)",
+    )
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lab", required=True, metavar="URL", help="the lab, e.g. http://host:8765")
+    p.add_argument("--user", required=True, help="your lab user name")
+    p.add_argument("--password", help="password (default: VOICESIM_LAB_PASSWORD, or a prompt)")
+
+
+def _password(args: argparse.Namespace) -> str:
+    pw = args.password or os.environ.get("VOICESIM_LAB_PASSWORD")
+    return pw or getpass.getpass(f"password for {getattr(args, 'user', None) or args.name}: ")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .store import Store
+
+    store = Store(args.data, args.database)
+    print(f"voicesim lab on http://{args.host}:{args.port}/ (data in {store.data_dir})")
+    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_add_trainer(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from .store import TRAINER, Store, create_user
+
+    pw = _password(args)
+    if len(pw) < 8:
+        raise VoicesimError("a password needs at least 8 characters")
+    store = Store(args.data, args.database)
+    try:
+        with store.Session() as db:
+            create_user(db, args.name, pw, TRAINER)
+            db.commit()
+    except IntegrityError:
+        raise VoicesimError(f"user {args.name!r} exists") from None
+    finally:
+        store.close()
+    print(f"trainer {args.name} added")
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from .client import LabClient, LabError, enqueue, flush_outbox
+
+    for s in args.session:  # queue first: nothing is lost if the lab is unreachable
+        enqueue(s, args.outbox, args.drill)
+    client = LabClient(args.lab)
+    try:
+        client.login(args.user, _password(args))
+    except LabError as exc:
+        kept = len(list(Path(args.outbox).glob("*.zip")))
+        raise VoicesimError(
+            f"{exc}; {kept} upload(s) kept in {args.outbox}, run again to retry"
+        ) from None
+    out = flush_outbox(client, args.outbox)
+    for a in out.sent:
+        dup = " (already there)" if a.get("duplicate") else ""
+        print(f"uploaded session #{a['id']}: score {a['overall']:.0f}{dup}")
+    for path, why in out.rejected:
+        print(f"refused {path.name}: {why}")
+    if out.pending:
+        print(f"{len(out.pending)} upload(s) kept in {args.outbox}; run again to retry")
+    return 0 if not out.pending and not out.rejected else 1
+
+
+def cmd_drills(args: argparse.Namespace) -> int:
+    from .client import LabClient
+
+    client = LabClient(args.lab)
+    client.login(args.user, _password(args))
+    for d in client.assignments():
+        print(
+            f"#{d['id']} {d['persona']} (rubric {d['rubric']}, pass {d['pass_mark']:g}, "
+            f"due {d['due'] or '-'}, {d['attempts_left']} of {d['attempts_allowed']} attempts left)"
+        )
+    return 0
