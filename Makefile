@@ -19,10 +19,10 @@ test: setup-test
 test-fast: setup-test
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup
+bench: setup-test
 	$(PY) benchmarks/run_all.py
 
-bench-quick: setup
+bench-quick: setup-test
 	$(PY) benchmarks/run_all.py --quick
 
 lint: setup

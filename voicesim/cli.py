@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report.commands import register as register_review
 
     register_review(sub, EPILOG)
+    from .live.commands import register as register_live
+
+    register_live(sub, EPILOG)
     from .lab.commands import register as register_lab
 
     register_lab(sub, EPILOG)

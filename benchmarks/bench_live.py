@@ -1,0 +1,257 @@
+"""The live drill through a real audio server: transcript latency, barge-in, CPU.
+
+Starts a private PulseAudio with a virtual headset (tests/live_support.py), runs
+`voicesim drill` in a subprocess with a persona that yields when talked over, and speaks the
+trainee's lines into the virtual microphone with paplay: one interruption 1 s into the
+customer's opening (barge-in), then a reply after each of the customer's lines. Measures:
+
+* end-to-end latency from the trainee stopping to the final transcript, two ways: on the audio
+  clock inside the drill (microphone samples captured between the end of the speech and the
+  moment the final transcript was shown: VAD hangover + queue + Whisper + loop), and from
+  outside on the wall clock (end of the paplay'd clip to the final line appearing in
+  events.jsonl, polled every 10 ms);
+* barge-in reaction: from the trainee's speech onset (speech_start) and from the first audible
+  sound on the recorded microphone, to where the customer's playback was cut;
+* CPU of the drill process over the call (utime+stime from /proc, after the model is loaded),
+  in cores and as a share of the machine; the sound server's CPU beside it.
+
+Without PulseAudio (pulseaudio, pulseaudio-utils, libasound2-plugins) it prints a skip line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from common import percentile, report  # noqa: E402
+from live_support import (  # noqa: E402
+    Drill,
+    PulseServer,
+    first_sound,
+    missing_tools,
+    render_trainee,
+)
+
+INTERRUPTION = "Sorry, can I just get your order number first?"
+REPLIES = [
+    "I'm so sorry about the cracked jug. That must be really frustrating.",
+    "Can you tell me what happened when you opened the box?",
+    "I understand. I will send you a new jug today, and it will arrive within two days.",
+    "Is there anything else I can help you with today?",
+    "Thank you for your patience. Have a lovely day.",
+]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def yielding_persona(d: Path) -> Path:
+    text = (HERE.parent / "personas" / "damaged-blender.yaml").read_text()
+    text = text.replace("id: damaged-blender", "id: blender-yields")
+    path = d / "blender-yields.yaml"
+    path.write_text(text + "\ntalked_over:\n  behavior: stop\n")
+    return path
+
+
+def run(tmp: Path, replies: int) -> dict:
+    import soundfile as sf
+
+    server = PulseServer(tmp / "pulse").start()
+    try:
+        clips = {"interrupt": tmp / "interrupt.wav"}
+        durations = {"interrupt": render_trainee(INTERRUPTION, clips["interrupt"])}
+        for i, text in enumerate(REPLIES[:replies]):
+            clips[i] = tmp / f"reply{i}.wav"
+            durations[i] = render_trainee(text, clips[i])
+        out = tmp / "session"
+        drill = Drill(server, out, "--persona", str(yielding_persona(tmp)), max_seconds=240)
+        spoken: list[tuple[float, float]] = []  # (start, end) of each reply, wall clock
+        seen: dict[int, float] = {}  # utterance -> wall time its final appeared
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                for e in drill.events():
+                    if e["type"] == "final" and e["utterance"] not in seen:
+                        seen[e["utterance"]] = time.time()
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            first = drill.wait_for(lambda e: e["type"] == "customer_line_start", timeout=90)
+            cpu0, wall0 = cpu_seconds(drill.proc.pid), time.monotonic()
+            pa0 = cpu_seconds(server.proc.pid)
+            time.sleep(1.0)
+            server.paplay(clips["interrupt"])[0].wait(timeout=30)
+            cpu1, wall1, pa1 = cpu0, wall0, pa0
+            for i in range(replies):
+                end = drill.wait_for(
+                    lambda e, i=i: (
+                        e["type"] == "call_end"
+                        or (e["type"] == "customer_line_end" and e["line"] == i)
+                    ),
+                    timeout=90,
+                )
+                if end["type"] == "call_end":
+                    break  # the customer ended the call (resolved) before the script did
+                time.sleep(0.6)
+                proc, started = server.paplay(clips[i])
+                spoken_end = started + durations[i]
+                got = drill.wait_for(
+                    lambda e, t=end["t"]: (
+                        e["type"] == "call_end" or (e["type"] == "final" and e["t"] > t)
+                    ),
+                    timeout=60,
+                    after=end["_index"],
+                )
+                if got["type"] == "call_end":
+                    break
+                spoken.append((started, spoken_end))
+                proc.wait(timeout=30)
+                # CPU up to here (the drill may end the call by itself after this reply)
+                cpu1, wall1 = cpu_seconds(drill.proc.pid), time.monotonic()
+                pa1 = cpu_seconds(server.proc.pid)
+            if drill.proc.poll() is None:
+                drill.interrupt()
+            else:
+                drill.finish()
+        finally:
+            stop.set()
+            if drill.proc.poll() is None:
+                drill.proc.kill()
+        meta = json.loads((out / "meta.json").read_text())
+        events = drill.events()
+        audio, _ = sf.read(str(out / "call.wav"), dtype="float32")
+    finally:
+        server.stop()
+    # From outside: the last transcript of each reply vs the end of its paplay'd clip.
+    zero = meta["source"]["clock_zero_unix"]
+    finals = [e for e in events if e["type"] == "final"]
+    outside = []
+    for started, ended in spoken:
+        mine = [e for e in finals if started - zero - 0.3 <= e["t"] <= ended - zero + 0.5]
+        if mine and mine[-1]["utterance"] in seen:
+            outside.append(seen[mine[-1]["utterance"]] - ended)
+    cut = next(
+        (e for e in events if e["type"] == "customer_line_end" and e["line"] == 0 and e["cut"]),
+        None,
+    )
+    onset = next(e for e in events if e["type"] == "speech_start" and e["t"] > first["t"])
+    sound = first_sound(audio[:, 1], after=int(first["t"] * 16000)) / 16000
+    return {
+        "inside": [x["s"] for x in meta["source"]["final_latency"]],
+        "decode": [x["decode_s"] for x in meta["source"]["transcription"]],
+        "partial_decode": meta["source"].get("partial_decode_s", []),
+        "partials": sum(e["type"] == "partial" for e in events),
+        "outside": outside,
+        "barge_in_s": None if cut is None else cut["t"] - onset["t"],
+        "barge_in_from_sound_s": None if cut is None else cut["t"] - sound,
+        "cpu_cores": (cpu1 - cpu0) / (wall1 - wall0),
+        "pulse_cores": (pa1 - pa0) / (wall1 - wall0),
+        "call_s": wall1 - wall0,
+        "source": meta["source"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="two replies instead of five")
+    args = ap.parse_args()
+    missing = missing_tools()
+    if missing:
+        print(json.dumps({"benchmark": "live", "skipped": f"missing {', '.join(missing)}"}))
+        return
+    os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
+    with tempfile.TemporaryDirectory() as tmp:
+        r = run(Path(tmp), 2 if args.quick else len(REPLIES))
+    cores = os.cpu_count() or 1
+    inside, outside = r["inside"], r["outside"]
+    src = r["source"]
+    result = {
+        "final_latency_s": {
+            "median": round(statistics.median(inside), 3),
+            "p90": round(percentile(inside, 90), 3),
+            "max": round(max(inside), 3),
+            "n": len(inside),
+        },
+        "final_latency_wall_s": {
+            "median": round(statistics.median(outside), 3) if outside else None,
+            "max": round(max(outside), 3) if outside else None,
+            "n": len(outside),
+        },
+        "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
+        "partials": r["partials"],
+        "partial_decode_s_median": round(statistics.median(r["partial_decode"]), 3)
+        if r["partial_decode"]
+        else None,
+        "barge_in_s": None if r["barge_in_s"] is None else round(r["barge_in_s"], 3),
+        "barge_in_from_sound_s": None
+        if r["barge_in_from_sound_s"] is None
+        else round(r["barge_in_from_sound_s"], 3),
+        "cpu_cores": round(r["cpu_cores"], 3),
+        "cpu_share_of_machine": round(r["cpu_cores"] / cores, 3),
+        "pulseaudio_cores": round(r["pulse_cores"], 3),
+        "machine_cores": cores,
+        "call_s": round(r["call_s"], 1),
+        "device_rate": src.get("device_rate"),
+        "latency": src.get("latency"),
+        "restarts": src.get("restarts"),
+        "xruns": {
+            k: src["device_stats"][k]
+            for k in ("input_overflow", "input_underflow", "output_underflow")
+        },
+    }
+    fl = result["final_latency_s"]
+    report(
+        "live",
+        result,
+        [
+            (
+                "trainee stops -> final transcript (audio clock: VAD hangover + Whisper)",
+                f"median {fl['median']:.2f} s, p90 {fl['p90']:.2f} s, max {fl['max']:.2f} s "
+                f"({fl['n']} utterances)",
+            ),
+            (
+                "end of paplay'd clip -> final in events.jsonl (wall clock)",
+                f"median {result['final_latency_wall_s']['median']} s, max "
+                f"{result['final_latency_wall_s']['max']} s",
+            ),
+            (
+                "Whisper decode per utterance (median)",
+                f"{result['decode_s_median']} s final, {result['partial_decode_s_median']} s "
+                f"partial ({result['partials']} partials shown)",
+            ),
+            (
+                "barge-in: speech onset -> customer cut",
+                f"{result['barge_in_s']} s ({result['barge_in_from_sound_s']} s from first sound)",
+            ),
+            (
+                "CPU of the drill process",
+                f"{result['cpu_cores']:.2f} cores = {result['cpu_share_of_machine']:.0%} of "
+                f"{cores} cores (PulseAudio: {result['pulseaudio_cores']:.2f} cores)",
+            ),
+            (
+                "stream",
+                f"{result['device_rate']} Hz, latency {result['latency']}, "
+                f"{result['restarts']} restarts, xruns {result['xruns']}",
+            ),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

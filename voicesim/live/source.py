@@ -1,0 +1,486 @@
+"""The live source: one full-duplex sounddevice stream, customer out, microphone in.
+
+Playback and capture run in one PortAudio stream, so they share one sample clock. The call
+clock counts microphone samples (converted to the 16 kHz analysis rate); the customer's audio is
+written to the device ``output_delay`` ahead of the microphone, the output buffering of the
+stream, so that a customer sample placed at call-clock sample ``s`` is heard when the microphone
+captures sample ``s``. Overtalk is then measured from what was actually played.
+
+The audio callback only moves frames: it copies the microphone block into a queue and fills the
+output block from device-rate copies of the customer's clips that the reading side prepared,
+honouring a clip's ``stop`` the moment the conductor sets it. It never resamples, decodes or
+waits. ``read(n)`` is where the live call waits: it blocks on the queue and resamples with a
+streaming soxr resampler.
+
+PortAudio's ALSA host API on PulseAudio's ALSA plugin (the usual Linux desktop) has two known
+failure modes for duplex callback streams, both measured here: the stream can die while the
+server settles at start-up, and PortAudio's poll loop can busy-wait a whole CPU core. The
+source watches for both and reopens the stream (the call clock carries on); it prefers 48 kHz
+in 10 ms blocks, the server's own rate, where both are rare.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio.formats import RATE, resample
+from ..audio.playout import Clip, Playout
+from ..audio.sources import Frame
+from ..events import Event
+from .devices import Device, DeviceError, _quiet_stderr, sounddevice
+from .echo import EchoGuard
+
+DEVICE = "device"  # event type: audio device trouble (a stream that died)
+
+PREFERRED_RATES = (48_000, 44_100)  # tried before the device's own default
+FALLBACK_RATES = (32_000, 16_000)
+BLOCK_S = 0.01  # one callback block: 10 ms
+HISTORY_S = 30  # microphone audio kept for partial transcripts
+MAX_RESTARTS = 4  # a stream that dies or spins is reopened at most this often
+RESTART_LATENCIES = (0.05, 0.08, 0.12)  # a stream that died gets more buffering next time
+SPIN_CORES = 0.6  # the callback thread using this much CPU is PortAudio busy-waiting
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class CallStopped(KeyboardInterrupt):
+    """Ends a live call through run_call's interrupt path, so the session is finalised.
+
+    A KeyboardInterrupt on purpose: the call loop already turns one into a complete session
+    (status ``interrupted``); ``reason`` says why (a lost device, the --max-seconds cap).
+    """
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class LiveFrame(Frame):
+    raw_mic: np.ndarray | None = None  # the microphone before echo suppression
+
+
+@dataclass
+class _DevClip:
+    clip: Clip
+    start: int  # device-rate output sample of the clip's first sample
+    audio: np.ndarray  # the clip at the device rate
+
+    def end(self, rate: int) -> int:
+        full = self.start + self.audio.size
+        stop = self.clip.stop  # read live: a barge-in cut applies to the very next block
+        if stop is None:
+            return full
+        return min(full, self.start + int(round((stop - self.clip.start) * rate / RATE)))
+
+
+@dataclass
+class StreamSettings:
+    input_device: Device
+    output_device: Device
+    samplerate: int | None = None  # None: the output device's default rate
+    latency: str | float = "high"
+    margin_ms: float = 8.0  # play_floor safety margin beyond the samples already handed over
+    stall_s: float = 2.0  # no microphone data for this long: the device is gone
+
+
+@dataclass
+class DeviceStats:
+    callbacks: int = 0
+    input_overflow: int = 0  # microphone samples lost
+    input_underflow: int = 0  # no microphone samples yet (PortAudio gave silence)
+    output_underflow: int = 0  # the speaker ran dry
+    spins: int = 0  # streams reopened because PortAudio busy-waited a core
+    late_clips: int = 0  # clips scheduled where the speaker had already played (shifted later)
+    max_backlog_s: float = 0.0  # the most microphone audio waiting to be read
+    restarts: int = 0  # streams reopened because they died before the customer spoke
+    flags: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+class LiveSource:
+    """A Source (``position``, ``read``, ``play_floor``) on a full-duplex audio device."""
+
+    def __init__(
+        self,
+        playout: Playout,
+        settings: StreamSettings,
+        echo: bool = True,
+        max_seconds: float | None = None,
+    ):
+        self.sd = sounddevice()
+        self.playout = playout
+        self.settings = settings
+        self.position = 0
+        self.stats = DeviceStats()
+        self.rate = self._pick_rate()
+        self.block = max(16, int(round(self.rate * BLOCK_S)))
+        self.in_channels = 1 if self._ok("input", 1) else min(2, settings.input_device.inputs)
+        self.out_channels = 1 if self._ok("output", 1) else min(2, settings.output_device.outputs)
+        self._queue: queue.Queue[np.ndarray] = queue.Queue()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._resampler = None
+        self._dev_clips: list[_DevClip] = []
+        self._known: set[int] = set()
+        self._out_pos = 0  # device-rate output samples handed to the device
+        self._in_pos = 0  # device-rate input samples read by the call
+        self._io_in = 0  # device-rate input samples the audio thread received
+        self._anchor: tuple[int, float] | None = None
+        self._muted = False
+        self._started = False
+        self._cb_tid: int | None = None
+        self._spin_mark: tuple[float, float] | None = None
+        self._last_data = 0.0
+        self._notices: list[Event] = []
+        self._producers: list[Callable[[], list[Event]]] = []
+        self.max_samples = int(max_seconds * RATE) if max_seconds else None
+        self.echo = EchoGuard(self._reference) if echo else None
+        self.level_db = -120.0  # microphone level of the last frame (dBFS RMS), for meters
+        self._history = np.zeros(HISTORY_S * RATE, dtype=np.float32)  # the mic as the VAD heard
+        self.error: CallStopped | None = None
+        self._base = 0  # call-clock sample of the current stream's first input sample
+        self._restarts = 0
+        self.stream = self._open_stream()
+        self._margin = int(settings.margin_ms * RATE / 1000)
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _open_stream(self):
+        s = self.settings
+        self._finished = threading.Event()
+        try:
+            with _quiet_stderr():
+                stream = self.sd.Stream(
+                    device=(s.input_device.index, s.output_device.index),
+                    samplerate=self.rate,
+                    channels=(self.in_channels, self.out_channels),
+                    dtype="float32",
+                    latency=s.latency,
+                    blocksize=self.block,
+                    callback=self._callback,
+                    finished_callback=self._finished.set,
+                )
+        except (self.sd.PortAudioError, ValueError) as exc:
+            raise DeviceError(
+                f"cannot open {s.input_device.label()} -> {s.output_device.label()} at "
+                f"{self.rate} Hz: {exc}"
+            ) from None
+        in_lat, out_lat = stream.latency
+        self.input_latency_s = float(in_lat)
+        self.output_latency_s = float(out_lat)
+        # Customer audio is written this far ahead of the microphone position.
+        self.output_delay = int(round(self.output_latency_s * RATE))
+        return stream
+
+    def _ok(self, kind: str, channels: int, rate: float | None = None) -> bool:
+        dev = self.settings.input_device if kind == "input" else self.settings.output_device
+        check = self.sd.check_input_settings if kind == "input" else self.sd.check_output_settings
+        try:
+            with _quiet_stderr():
+                check(
+                    device=dev.index,
+                    channels=channels,
+                    dtype="float32",
+                    samplerate=rate or getattr(self, "rate", None) or dev.samplerate,
+                )
+            return True
+        except (self.sd.PortAudioError, ValueError):
+            return False
+
+    def _pick_rate(self) -> int:
+        s = self.settings
+        wanted = [s.samplerate] if s.samplerate else list(PREFERRED_RATES)
+        wanted += [int(s.output_device.samplerate), int(s.input_device.samplerate)]
+        wanted += list(FALLBACK_RATES)
+        for rate in dict.fromkeys(r for r in wanted if r):
+            if self._ok("input", 1, rate) or self._ok("input", 2, rate):
+                if self._ok("output", 1, rate) or self._ok("output", 2, rate):
+                    return int(rate)
+            if s.samplerate:
+                raise DeviceError(
+                    f"{s.input_device.label()} / {s.output_device.label()} cannot run at "
+                    f"{s.samplerate} Hz"
+                )
+        raise DeviceError(
+            f"no common sample rate for {s.input_device.label()} and {s.output_device.label()}"
+        )
+
+    def describe(self) -> dict:
+        """For meta.json: the devices and the stream as opened."""
+        return {
+            "input_device": self.settings.input_device.name,
+            "output_device": self.settings.output_device.name,
+            "hostapi": self.settings.input_device.hostapi,
+            "device_rate": self.rate,
+            "block": self.block,
+            "channels": [self.in_channels, self.out_channels],
+            "latency": self.settings.latency,
+            "restarts": self._restarts,
+            "input_latency_s": round(self.input_latency_s, 4),
+            "output_latency_s": round(self.output_latency_s, 4),
+            "echo_check": self.echo is not None,
+        }
+
+    # -- the audio callback (PortAudio's thread): moves frames, nothing else ------------------
+    def _callback(self, indata, outdata, frames, time_info, status) -> None:
+        st = self.stats
+        st.callbacks += 1
+        if self._cb_tid is None:
+            self._cb_tid = threading.get_native_id()
+        if status:
+            st.input_overflow += bool(status.input_overflow)
+            st.input_underflow += bool(status.input_underflow)
+            st.output_underflow += bool(status.output_underflow)
+            if len(st.flags) < 50:
+                st.flags.append(f"{self._base / RATE + self._io_in / self.rate:.2f}s {status}")
+        self._queue.put_nowait(indata.copy())
+        self._io_in += frames
+        self._anchor = (self._io_in, time.time())  # wall time this much input had arrived
+        pos, end = self._out_pos, self._out_pos + frames
+        outdata.fill(0.0)
+        if not self._muted:
+            out = outdata[:, 0]
+            for dc in self._dev_clips:
+                a, b = max(pos, dc.start), min(end, dc.end(self.rate))
+                if a < b:
+                    out[a - pos : b - pos] += dc.audio[a - dc.start : b - dc.start]
+            if outdata.shape[1] > 1:
+                outdata[:, 1:] = out[:, None]
+        self._out_pos = end
+
+    def _start_io(self) -> None:
+        self._cb_tid = None
+        self._spin_mark = None
+        try:
+            with _quiet_stderr():
+                self.stream.start()
+        except self.sd.PortAudioError as exc:
+            raise DeviceError(f"cannot start the audio stream: {exc}") from None
+        self._last_data = time.monotonic()
+
+    def _stop_stream(self) -> None:
+        try:
+            with _quiet_stderr():
+                self.stream.abort()
+                self.stream.close()
+        except Exception:  # noqa: BLE001 - a dead device may refuse even that
+            pass
+
+    def _spinning(self) -> bool:
+        """Is PortAudio's callback thread busy-waiting? (checked twice a second)"""
+        tid = self._cb_tid
+        if tid is None:
+            return False
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return False
+        cpu = (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        now = time.monotonic()
+        mark, self._spin_mark = self._spin_mark, (now, cpu)
+        if mark is None or now - mark[0] < 0.5:
+            if mark is not None:
+                self._spin_mark = mark  # keep measuring over at least half a second
+            return False
+        return (cpu - mark[1]) / (now - mark[0]) > SPIN_CORES
+
+    # -- clock mapping --------------------------------------------------------------------------
+    def _played_to(self) -> int:
+        """Call-clock sample of the next output sample the device has not been handed yet."""
+        return self._base + math.ceil(self._out_pos * RATE / self.rate) + self.output_delay
+
+    def play_floor(self) -> int:
+        """New or cut customer audio can start here: past what the speaker already holds."""
+        return max(self.position, self._played_to() + self._margin)
+
+    def _reference(self, start: int, n: int) -> np.ndarray:
+        """The customer as played on the call clock (zero before the call)."""
+        if start >= 0:
+            return self.playout.read(start, n)
+        out = np.zeros(n, dtype=np.float32)
+        if start + n > 0:
+            out[-start:] = self.playout.read(0, start + n)
+        return out
+
+    def _sync_clips(self) -> None:
+        """Give the callback a device-rate copy of every newly scheduled customer clip."""
+        fresh = [c for c in self.playout.clips if id(c) not in self._known]
+        if not fresh:
+            return
+        keep = [dc for dc in self._dev_clips if dc.end(self.rate) > self._out_pos]
+        for clip in fresh:
+            self._known.add(id(clip))
+            audio = resample(clip.audio, RATE, self.rate)
+            if clip.start < self._played_to():
+                # The speaker already played past the planned start (the conductor was slow):
+                # start it where it can still be heard whole, so the timeline stays true.
+                self.stats.late_clips += 1
+                clip.start = self._played_to() + self._margin
+            start = int(round((clip.start - self._base - self.output_delay) * self.rate / RATE))
+            keep.append(_DevClip(clip, start, np.ascontiguousarray(audio, dtype=np.float32)))
+        self._dev_clips = keep  # one assignment: the callback sees the old list or the new one
+
+    # -- reading --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._start_io()
+
+    def _customer_heard(self) -> bool:
+        """Has any customer audio been handed to the speaker yet?"""
+        first = min((c.start for c in self.playout.clips), default=None)
+        return first is not None and self._played_to() > first
+
+    def _restart(self, died: bool) -> None:
+        """Reopen a stream that died before the customer spoke (a sound server still
+        settling) or that busy-waits. The call clock goes on from where it was."""
+        self._restarts += 1
+        self.stats.restarts += 1
+        self.stats.spins += not died
+        self._stop_stream()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        if died:  # a death comes with buffers too small for the server: give the next more
+            bigger = [x for x in RESTART_LATENCIES if x > self.output_latency_s + 0.005]
+            if bigger:
+                self.settings.latency = bigger[0]
+        self._base = self.position
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._resampler = None
+        self._out_pos = self._in_pos = self._io_in = 0
+        self._anchor = None
+        self._dev_clips, self._known = [], set()
+        if self.echo is not None:
+            self.echo.path_changed()
+        self.stream = self._open_stream()
+        self._start_io()
+        self._sync_clips()
+
+    def _next_block(self) -> np.ndarray:
+        """The next microphone block (device rate); raises CallStopped if the device died."""
+        while True:
+            try:
+                block = self._queue.get(timeout=0.1)
+                self._last_data = time.monotonic()
+                return block
+            except queue.Empty:
+                pass
+            dead = self._finished.is_set() or not self.stream.active
+            silent_for = time.monotonic() - self._last_data
+            if not dead and silent_for <= self.settings.stall_s:
+                continue
+            if self._restarts < MAX_RESTARTS and not self._customer_heard():
+                self._restart(died=True)
+                continue
+            what = (
+                "the audio stream stopped"
+                if dead
+                else f"no audio from the microphone for {silent_for:.1f} s"
+            )
+            err = CallStopped(
+                "device_lost",
+                f"audio device lost: {what}; headset unplugged or sound server gone?",
+            )
+            self.error = err
+            self._notices.append(
+                Event(DEVICE, self.position / RATE, {"problem": "lost", "detail": what})
+            )
+            raise err
+
+    def read(self, n: int) -> Frame:
+        if self.max_samples is not None and self.position >= self.max_samples:
+            self.error = CallStopped(
+                "max_seconds", f"the call reached --max-seconds ({self.max_samples / RATE:g} s)"
+            )
+            raise self.error
+        self.start()
+        if self.position % (RATE // 2) < n and self._restarts < MAX_RESTARTS and self._spinning():
+            self._restart(died=False)  # between two frames: the call clock does not notice
+        self._sync_clips()
+        while self._pending.size < n:
+            block = self._next_block()
+            if self._resampler is None:  # new for every stream
+                import soxr
+
+                self._resampler = soxr.ResampleStream(self.rate, RATE, 1, dtype="float32")
+            self._in_pos += block.shape[0]
+            mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
+            self._pending = np.concatenate([self._pending, self._resampler.resample_chunk(mono)])
+        mic, self._pending = self._pending[:n], self._pending[n:]
+        self.stats.max_backlog_s = max(self.stats.max_backlog_s, self.lag_s)
+        start = self.position
+        customer = self.playout.read(start, n)
+        rms = float(np.sqrt(np.mean(np.square(mic, dtype=np.float64)))) if n else 0.0
+        self.level_db = 20 * math.log10(max(rms, 1e-6))
+        heard = mic
+        if self.echo is not None:
+            heard, evs = self.echo.process(start, mic)
+            self._notices += evs
+        idx = np.arange(start, start + n) % self._history.size
+        self._history[idx] = heard
+        self.position += n
+        return LiveFrame(start=start, customer=customer, mic=heard, raw_mic=mic)
+
+    def heard(self, start: int, end: int) -> np.ndarray:
+        """The microphone as the pipeline heard it (echo removed), call-clock ``start`` to
+        ``end``, for the last HISTORY_S seconds."""
+        start = max(start, self.position - self._history.size + 1, 0)
+        end = min(end, self.position)
+        if end <= start:
+            return np.zeros(0, dtype=np.float32)
+        return self._history[np.arange(start, end) % self._history.size]
+
+    # -- what the call loop and the view ask --------------------------------------------------
+    def add_event_source(self, producer: Callable[[], list[Event]]) -> None:
+        self._producers.append(producer)
+
+    def take_events(self) -> list[Event]:
+        """Events the source noticed since the last call (echo, device trouble, partials)."""
+        out, self._notices = self._notices, []
+        for producer in self._producers:
+            out += producer()
+        return out
+
+    @property
+    def lag_s(self) -> float:
+        """How far the reader is behind the microphone (received, not yet read)."""
+        return max(0, self._io_in - self._in_pos) / self.rate
+
+    @property
+    def now(self) -> int:
+        """Call-clock sample the microphone has delivered up to (read or waiting)."""
+        return self._base + int(self._io_in * RATE / self.rate)
+
+    def clock_zero_unix(self) -> float | None:
+        """Wall-clock time of call-clock 0, from the latest callback (diagnostics and tests: it
+        relates the call clock to outside events, such as a test playing into the mic)."""
+        if self._anchor is None:
+            return None
+        frames, wall = self._anchor
+        return wall - self._base / RATE - frames / self.rate
+
+    def mute(self) -> None:
+        """Silence the speaker (the call is over; finalising must not keep the customer talking)."""
+        self._muted = True
+
+    def close(self) -> None:
+        self._muted = True
+        if self._started:
+            self._stop_stream()
+        else:
+            try:
+                self.stream.close()
+            except Exception:  # noqa: BLE001
+                pass
