@@ -90,7 +90,7 @@ def main() -> None:
         for turn in yaml.safe_load(f.read_text()).get("turns", []):
             if turn.get("say") and turn["say"] not in replies:
                 replies.append(turn["say"])
-    replies = replies[: 12 if args.quick else 60]
+    replies = replies[: 6 if args.quick else 60]
     synth = Synthesizer()
     voices = [("hibari", VoiceSettings("hibari", "heart", 165, 50, 0.9))]
     if not args.quick:

@@ -23,14 +23,14 @@ from common import report  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="100 examples per target, no audio cases")
+    ap.add_argument("--quick", action="store_true", help="40 examples per target, no audio cases")
     ap.add_argument("--examples", type=int, default=None, help="examples per target (default 1000)")
     args = ap.parse_args()
     from fuzzcases import PERSONA, RUBRIC, SCRIPT, mangled_text, mutated_yaml
     from hypothesis import HealthCheck, given, settings
     from test_fuzz import audio_cases, check_persona, check_rubric, check_script
 
-    n = args.examples or (100 if args.quick else 1000)
+    n = args.examples or (40 if args.quick else 1000)
     counts: dict[str, int] = {}
     failures: dict[str, str] = {}
     targets = [

@@ -104,7 +104,7 @@ def main() -> int:
     args = ap.parse_args()
     uploads_each = 2 if args.quick else 5
     dash_each = 5 if args.quick else 20
-    n_sessions = 10_000
+    n_sessions = 2_000 if args.quick else 10_000
 
     with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmpdir:
         tmp = Path(tmpdir)

@@ -114,7 +114,7 @@ def run_call(customer, trainee, worker, seconds: float):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="12 calls instead of 60")
+    ap.add_argument("--quick", action="store_true", help="6 calls instead of 60")
     ap.add_argument("--calls", type=int, default=None)
     args = ap.parse_args()
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
@@ -125,7 +125,7 @@ def main() -> None:
     from voicesim.speech.transcriber import Transcriber, TranscriberWorker
     from voicesim.speech.tts import Synthesizer, VoiceSettings
 
-    n_calls = args.calls or (12 if args.quick else 60)
+    n_calls = args.calls or (6 if args.quick else 60)
     rubric = load_rubric()
     synth = Synthesizer()
     worker = TranscriberWorker(Transcriber())

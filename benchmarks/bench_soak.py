@@ -35,10 +35,10 @@ def rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="a 3-minute call instead of 60")
+    ap.add_argument("--quick", action="store_true", help="a 90-second call instead of an hour")
     ap.add_argument("--minutes", type=float, default=None)
     args = ap.parse_args()
-    minutes = args.minutes or (3 if args.quick else 60)
+    minutes = args.minutes or (1.5 if args.quick else 60)
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
     import soundfile as sf
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,8 +28,10 @@ def main() -> int:
     for bench in benches:
         print(f"## {bench.stem}", flush=True)
         cmd = [sys.executable, str(bench)] + (["--quick"] if args.quick else [])
+        t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         print(proc.stdout, end="", flush=True)
+        print(f"({bench.stem}: {time.perf_counter() - t0:.0f} s)\n", flush=True)
         if proc.returncode != 0:
             failed += 1
             print(f"{bench.name} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
