@@ -13,6 +13,64 @@ import threading
 import time
 from pathlib import Path
 
+PASSWORD = "correct horse battery"
+
+
+def strict_rubric() -> str:
+    """The built-in rubric renamed, with a higher pass mark and its first family weighted 5x."""
+    from voicesim.rubric.rubric import DEFAULT_RUBRIC
+
+    text = DEFAULT_RUBRIC.read_text()
+    text = text.replace("id: default\n", "id: strict\n", 1)
+    text = text.replace("pass_mark: 70\n", "pass_mark: 90\n", 1)
+    return text.replace("    weight: 1\n", "    weight: 5\n", 1)
+
+
+def simulated_session(out: Path, trainee: str = "poor-agent") -> Path:
+    """A finished damaged-blender session, made by `voicesim simulate` as a user would."""
+    from voicesim.cli import main
+
+    argv = ["simulate", "--persona", "damaged-blender", "--trainee", trainee]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+class TrainerDesk:
+    """A lab store with trainer tina and a cohort holding trainee ann: the trainer's side of a
+    station test, driven through the API."""
+
+    def __init__(self, root: Path) -> None:
+        from fastapi.testclient import TestClient
+
+        from voicesim.lab.app import create_app
+        from voicesim.lab.store import TRAINER, Store, create_user
+
+        self.store = Store(root)
+        with self.store.Session() as db:
+            create_user(db, "tina", PASSWORD, TRAINER)
+            db.commit()
+        self.app = create_app(self.store)
+        self.http = TestClient(self.app)
+        token = self.call("post", "/api/login", json={"username": "tina", "password": PASSWORD})
+        self.headers = {"Authorization": f"Bearer {token['token']}"}
+        self.cohort = self.call("post", "/api/cohorts", json={"name": "c"})["id"]
+        body = {"username": "ann", "password": PASSWORD}
+        self.call("post", f"/api/cohorts/{self.cohort}/trainees", json=body)
+
+    def call(self, method: str, url: str, **kw):  # noqa: ANN003, ANN201
+        r = getattr(self.http, method)(url, headers=getattr(self, "headers", {}), **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    def assign(self, **body) -> int:  # noqa: ANN003
+        return self.call("post", f"/api/cohorts/{self.cohort}/drills", json=body)["id"]
+
+    def add_rubric(self, name: str, text: str) -> None:
+        self.call("post", "/api/rubrics", json={"name": name, "text": text})
+
+    def close(self) -> None:
+        self.store.close()
+
 
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -18,12 +20,20 @@ pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from lab_support import CuttingProxy, LiveServer, PgCluster  # noqa: E402
+from lab_support import (  # noqa: E402
+    PASSWORD,
+    CuttingProxy,
+    LiveServer,
+    PgCluster,
+    simulated_session,
+    strict_rubric,
+)
 
 from voicesim.cli import main  # noqa: E402
 from voicesim.lab.app import create_app  # noqa: E402
 from voicesim.lab.archive import pack_session  # noqa: E402
 from voicesim.lab.client import LabClient, enqueue, flush_outbox, upload_session  # noqa: E402
+from voicesim.lab.station import prepare, upload  # noqa: E402
 from voicesim.lab.store import (  # noqa: E402
     SCHEMA_VERSION,
     TRAINER,
@@ -35,16 +45,12 @@ from voicesim.lab.store import (  # noqa: E402
 )
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 
 
 # -- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def session_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("labsim") / "session"
-    argv = ["simulate", "--persona", "damaged-blender", "--trainee", "poor-agent"]
-    assert main([*argv, "--out", str(out), "--quiet"]) == 0
-    return out
+    return simulated_session(tmp_path_factory.mktemp("labsim") / "session")
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +164,9 @@ TRAINER_ONLY = [
     ("post", "/api/cohorts/{c}/drills", {"json": {"persona": "damaged-blender"}}),
     ("get", "/api/cohorts/{c}/table", {}),
     ("get", "/api/cohorts/{c}/export.csv", {}),
+    ("get", "/api/rubrics", {}),
+    ("post", "/api/rubrics", {"json": {"name": "x", "text": "id: x"}}),
+    ("get", "/api/personas", {}),
 ]
 
 
@@ -168,6 +177,7 @@ def test_unauthenticated_requests_are_refused(lab):
         ("post", "/api/sessions", {"content": b"PK\x03\x04"}),
         ("get", "/api/sessions", {}),
         ("get", "/api/sessions/1", {}),
+        ("get", "/api/drills/1/rubric", {}),
         ("get", "/sessions/1/report", {}),
         ("get", "/api/me", {}),
     ]:
@@ -259,6 +269,122 @@ def test_assignments_and_attempt_limit(lab, session_dir, tmp_path):
         f"/api/cohorts/{other}/drills", lab.trainer, json={"persona": "damaged-blender"}
     ).json()["id"]
     assert lab.upload(lab.bob, _zip(members), drill=d2).status_code == 404
+
+
+def test_trainers_manage_only_their_own_cohorts(lab, session_dir):
+    with lab.store.Session() as db:
+        create_user(db, "tom", PASSWORD, TRAINER)
+        db.commit()
+    tom = lab.login("tom")
+    data, _ = pack_session(session_dir)
+    sid = lab.upload(lab.ann, data, drill=lab.drill).json()["id"]
+    assert lab.get("/api/cohorts", tom).json() == []
+    for method, url, kw in TRAINER_ONLY:
+        if "{c}" in url:
+            r = getattr(lab.http, method)(url.format(c=lab.cohort), headers=tom, **kw)
+            assert r.status_code == 404, (method, url)
+    assert lab.get("/api/sessions", tom).json() == []
+    assert lab.get(f"/api/sessions?cohort={lab.cohort}", tom).status_code == 404
+    assert lab.get(f"/api/sessions/{sid}", tom).status_code == 404
+    assert lab.get(f"/sessions/{sid}/report", tom).status_code == 404
+    assert lab.get(f"/api/drills/{lab.drill}/rubric", tom).status_code == 404
+    # tina, who made the cohort, sees it all
+    assert [c["name"] for c in lab.get("/api/cohorts", lab.trainer).json()] == ["June"]
+    assert lab.get(f"/api/sessions/{sid}", lab.trainer).status_code == 200
+
+
+def test_rubrics_are_checked_kept_and_served_to_the_drill(lab):
+    broken = strict_rubric().replace("pass_mark: 90", "pass_mark: high", 1)
+    r = lab.post("/api/rubrics", lab.trainer, json={"name": "strict", "text": broken})
+    assert r.status_code == 422
+    line = 1 + strict_rubric().splitlines().index("pass_mark: 90")
+    assert r.json()["detail"].startswith(f"strict.yaml:{line}: pass_mark: ")
+    r = lab.post("/api/rubrics", lab.trainer, json={"name": "strict", "text": strict_rubric()})
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == "strict" and r.json()["pass_mark"] == 90
+    again = lab.post("/api/rubrics", lab.trainer, json={"name": "strict", "text": "id: x"})
+    assert again.status_code == 409  # kept unchanged
+    builtin = lab.post("/api/rubrics", lab.trainer, json={"name": "default", "text": "id: x"})
+    assert builtin.status_code == 409
+    path = lab.post("/api/rubrics", lab.trainer, json={"name": "../x", "text": "id: x"})
+    assert path.status_code == 422
+    names = [x["name"] for x in lab.get("/api/rubrics", lab.trainer).json()]
+    assert names == ["default", "strict"]
+    # a drill names a persona and a rubric that exist here
+    url = f"/api/cohorts/{lab.cohort}/drills"
+    for bad in (
+        {"persona": "no-such-persona"},
+        {"persona": "../../etc/passwd"},
+        {"persona": "damaged-blender", "rubric": "nope"},
+    ):
+        assert lab.post(url, lab.trainer, json=bad).status_code == 422, bad
+    body = {"persona": "damaged-blender", "rubric": "strict"}
+    drill = lab.post(url, lab.trainer, json=body).json()["id"]
+    got = lab.get(f"/api/drills/{drill}/rubric", lab.ann).json()
+    assert got["name"] == "strict" and got["text"] == strict_rubric()
+    default = lab.get(f"/api/drills/{lab.drill}/rubric", lab.bob).json()
+    assert default["name"] == "default" and "id: default" in default["text"]
+    # a trainee of another cohort gets nothing
+    other = lab.post("/api/cohorts", lab.trainer, json={"name": "Other"}).json()["id"]
+    lab.post(
+        f"/api/cohorts/{other}/trainees",
+        lab.trainer,
+        json={"username": "eve", "password": PASSWORD},
+    )
+    assert lab.get(f"/api/drills/{drill}/rubric", lab.login("eve")).status_code == 404
+    personas = {p["id"] for p in lab.get("/api/personas", lab.trainer).json()}
+    assert {"damaged-blender", "late-order"} <= personas
+
+
+def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
+    from voicesim.events import read_events
+    from voicesim.persona.persona import find_persona, load_persona
+    from voicesim.report.session import load_session
+    from voicesim.rubric.rubric import parse_rubric
+    from voicesim.rubric.scorer import score_call
+
+    lab.post("/api/rubrics", lab.trainer, json={"name": "strict", "text": strict_rubric()})
+    drill = lab.post(
+        f"/api/cohorts/{lab.cohort}/drills",
+        lab.trainer,
+        json={"persona": "damaged-blender", "rubric": "strict", "pass_mark": 50},
+    ).json()["id"]
+    members = _session_members(session_dir)
+    station_card = json.loads(members["scorecard.json"])
+    # a forged scorecard is not believed: the server scores the events and audio itself
+    forged = {**station_card, "overall": 100.0, "passed": True}
+    members["scorecard.json"] = json.dumps(forged).encode()
+    r = lab.upload(lab.ann, _zip(members), drill=drill)
+    assert r.status_code == 200, r.text
+    up = r.json()
+    session = load_session(session_dir)
+    expected = score_call(
+        list(read_events(session_dir / "events.jsonl")),
+        parse_rubric(strict_rubric(), "strict.yaml"),
+        load_persona(find_persona("damaged-blender")),
+        session.audio()[1],
+    )
+    assert up["overall"] == expected.overall != 100.0
+    assert expected.overall != station_card["overall"]  # the weights made a difference
+    assert up["passed"] == (expected.overall >= 50)  # the drill's pass mark
+    (stored,) = lab.store.sessions_dir.iterdir()
+    card = json.loads((stored / "scorecard.json").read_text())
+    assert card["rubric"]["id"] == "strict" and card["overall"] == expected.overall
+    # without a drill, the built-in rubric: the station's own honest card
+    members["scorecard.json"] = json.dumps(station_card).encode()
+    members["meta.json"] = members["meta.json"].replace(b"{", b'{"again": 1, ', 1)
+    plain = lab.upload(lab.bob, _zip(members)).json()
+    assert plain["overall"] == station_card["overall"]
+
+
+def test_a_session_with_another_persona_is_refused_for_the_drill(lab, session_dir):
+    drill = lab.post(
+        f"/api/cohorts/{lab.cohort}/drills", lab.trainer, json={"persona": "late-order"}
+    ).json()["id"]
+    data, _ = pack_session(session_dir)
+    r = lab.upload(lab.ann, data, drill=drill)
+    assert r.status_code == 400 and "late-order" in r.json()["detail"]
+    assert list(lab.store.sessions_dir.iterdir()) == []
 
 
 # -- uploads -------------------------------------------------------------------------------------
@@ -364,6 +490,31 @@ def test_dashboard_pages_by_cookie(lab, session_dir):
     assert f"/sessions/{sid}/report" not in trainee.get("/").text
 
 
+def test_dashboard_forms_need_this_browsers_form_token(lab):
+    web = TestClient(lab.http.app)
+    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', web.get("/").text).group(1)
+    for data in ({"name": "Evening"}, {"name": "Evening", "csrf": "0" * 64}):
+        r = web.post("/cohorts", data=data, follow_redirects=False)
+        assert r.status_code == 403, data  # a form posted from another site has no token
+    r = web.post("/cohorts", data={"name": "Evening", "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303
+    other = TestClient(lab.http.app)  # another browser's token does not fit this cookie
+    other.post("/login", data={"username": "tina", "password": PASSWORD})
+    r = other.post("/cohorts", data={"name": "Night", "csrf": token}, follow_redirects=False)
+    assert r.status_code == 403
+    # a mistake in a form comes back to the page as a message, not as JSON
+    r = web.post("/cohorts", data={"name": "Evening", "csrf": token})
+    assert r.status_code == 200 and "exists" in r.text and 'id="error"' in r.text
+    # adding a rubric through the form: checked the same way as through the API
+    files = {"file": ("strict.yaml", b"id: [unclosed\n", "application/x-yaml")}
+    r = web.post("/rubrics", data={"name": "strict", "csrf": token}, files=files)
+    assert "strict.yaml:2: invalid YAML" in r.text
+    files = {"file": ("strict.yaml", strict_rubric().encode(), "application/x-yaml")}
+    r = web.post("/rubrics", data={"name": "strict", "csrf": token}, files=files)
+    assert r.status_code == 200 and "<td>strict</td>" in r.text
+
+
 # -- the station's outbox, against a real server -------------------------------------------------
 def test_outbox_keeps_failed_uploads_and_retries(tmp_path, session_dir):
     store = Store(tmp_path / "lab")
@@ -444,24 +595,33 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
         page.fill("input[name=username]", "tina")
         page.fill("input[name=password]", PASSWORD)
         submit(page, "Sign in")
-        page.fill("input[name=name]", "Morning shift")
+        rubric_file = tmp_path / "strict.yaml"
+        rubric_file.write_text(strict_rubric())
+        page.fill("form[action='/rubrics'] input[name=name]", "strict")
+        page.set_input_files("input[type=file]", str(rubric_file))
+        submit(page, "Add rubric")
+        assert page.locator("#rubrics td", has_text="strict").count() >= 1
+        page.fill("form[action='/cohorts'] input[name=name]", "Morning shift")
         submit(page, "Create cohort")
         assert "Cohort Morning shift" in page.title()
         page.fill("form[action$='/trainees'] input[name=username]", "ann")
         page.fill("form[action$='/trainees'] input[name=password]", PASSWORD)
         submit(page, "Add trainee")
-        page.fill("input[name=persona]", "damaged-blender")
+        page.select_option("select[name=persona]", "damaged-blender")
+        page.select_option("select[name=rubric]", "strict")
         page.fill("input[name=pass_mark]", "60")
         page.fill("input[name=due]", "2030-01-31")
         submit(page, "Assign drill")
         assert page.locator("#cohort-table td", has_text="damaged-blender").count() == 1
-        # the trainee's station fetches the drill and uploads the session
-        station = LabClient(server.url)
-        station.login("ann", PASSWORD)
-        (drill,) = station.assignments()
-        assert drill["due"] == "2030-01-31" and drill["pass_mark"] == 60
-        out = upload_session(station, session_dir, tmp_path / "outbox", drill=drill["id"])
-        (answer,) = out.sent
+        assert page.locator("#drills td", has_text="strict").count() == 1
+        # the trainee's station signs in, gets the drill and its rubric, and uploads the session
+        station = prepare(server.url, "ann", PASSWORD, outbox=tmp_path / "outbox", say=print)
+        assert station.drill["due"] == "2030-01-31" and station.drill["pass_mark"] == 60
+        assert station.rubric_file.read_text() == strict_rubric()
+        out, path = upload(station, session_dir)
+        answer = out.arrived[path]
+        card = json.loads((session_dir / "scorecard.json").read_text())
+        assert answer["overall"] != card["overall"]  # scored with the strict rubric
         page.reload()
         row = page.locator("#sessions tr", has_text="ann")
         assert row.locator(".score").inner_text() == f"{answer['overall']:.0f}"
@@ -477,8 +637,6 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
 
 
 def test_uploaded_meta_cannot_point_the_server_at_its_files(lab, session_dir, tmp_path):
-    import json
-
     members = _session_members(session_dir)
     del members["scorecard.json"]  # forces a rescore, which opens the rubric file meta names
     meta = json.loads(members["meta.json"])
@@ -520,7 +678,7 @@ def test_migration_from_version_1_fills_the_family_scores(tmp_path):
         )
     old.dispose()
     store = Store(tmp_path, url)
-    assert schema_version(store.engine) == SCHEMA_VERSION == 2
+    assert schema_version(store.engine) == SCHEMA_VERSION == 3
     with store.Session() as db:
         assert db.scalar(select(func.count(SessionScore.id))) == 2
         assert db.scalar(select(SessionScore.score).where(SessionScore.family == "tone")) == 60

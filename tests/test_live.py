@@ -518,3 +518,53 @@ def test_sigterm_finalises_the_session_like_ctrl_c(pulse, tmp_path):
     assert meta["status"] == "interrupted"
     events, _ = _load(out)
     assert events[-1].type == "score" and (out / "scorecard.json").exists()
+
+
+# -- a lab drill: sign in, the assigned drill, the upload (cut, kept, sent once) ---------------
+def test_lab_drill_runs_the_assigned_drill_and_uploads_once(pulse, voice, tmp_path):
+    from lab_support import PASSWORD, CuttingProxy, LiveServer, TrainerDesk, strict_rubric
+
+    desk = TrainerDesk(tmp_path / "lab")
+    desk.add_rubric("strict", strict_rubric())
+    drill_id = desk.assign(persona="damaged-blender", rubric="strict", pass_mark=40)
+    out, outbox = tmp_path / "session", tmp_path / "outbox"
+    station = ["--user", "ann", "--password", PASSWORD, "--outbox", str(outbox)]
+    with LiveServer(desk.app) as server, CuttingProxy(server.port, cut=0) as proxy:
+        drill = Drill(pulse, out, "--lab", proxy.url, *station)
+        try:
+            drill.wait_for(lambda e: e["type"] == "customer_line_end" and e["line"] == 0)
+            time.sleep(0.6)
+            proc, _ = pulse.paplay(voice["reply"][0])
+            proc.wait(timeout=30)
+            drill.wait_for(lambda e: e["type"] == "final", timeout=30)
+            # the lab's answers are lost from now on: the upload reaches the server, the
+            # station never hears back, keeps the session and says so
+            proxy.cut = proxy.connections + 1000
+            rc = drill.interrupt()
+        finally:
+            if drill.proc.poll() is None:
+                drill.proc.kill()
+        log = drill.output()
+        assert rc == 130, log
+        assert f"lab drill #{drill_id}: damaged-blender, rubric strict" in log, log
+        assert "could not take the session now" in log and "Traceback" not in log
+        assert len(list(outbox.glob("*.zip"))) == 1
+        meta = json.loads((out / "meta.json").read_text())
+        assert Path(meta["rubric"]["file"]).read_text() == strict_rubric()
+        local = json.loads((out / "scorecard.json").read_text())
+        assert local["rubric"]["id"] == "strict"
+        # the retry: the server already has it, so it arrives once
+        res = subprocess.run(
+            [sys.executable, "-m", "voicesim", "lab", "upload", "--lab", server.url, *station],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "(already there)" in res.stdout
+        assert list(outbox.glob("*.zip")) == []
+        (up,) = desk.call("get", "/api/sessions")
+        assert up["owner"] == "ann" and up["drill"] == drill_id
+        assert up["overall"] == pytest.approx(local["overall"], abs=0.5)
+        assert up["passed"] == (up["overall"] >= 40)
+    desk.close()

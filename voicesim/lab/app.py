@@ -22,6 +22,15 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import VoicesimError
 from .archive import ArchiveError, read_archive, session_digest
+from .library import (
+    DEFAULT_RUBRIC_NAME,
+    add_rubric,
+    persona_by_id,
+    personas,
+    rubric_list,
+    rubric_text,
+    score_upload,
+)
 from .store import (
     TOKEN_TTL,
     TRAINEE,
@@ -42,6 +51,7 @@ from .store import (
 
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
 MAX_UNPACKED = 256 * 1024 * 1024
+MAX_RUBRIC = 256 * 1024  # characters of rubric YAML
 UPLOAD_TYPES = ("application/zip", "application/x-tar", "application/gzip", "application/x-gzip")
 COOKIE = "lab_token"
 
@@ -61,12 +71,20 @@ class TraineeIn(BaseModel):
     password: str = Field(min_length=8, max_length=1024)
 
 
+NAME = r"^[A-Za-z0-9_.-]+$"  # persona ids and rubric names: never a path
+
+
 class DrillIn(BaseModel):
-    persona: str = Field(min_length=1, max_length=120)
-    rubric: str = Field(default="default", min_length=1, max_length=120)
+    persona: str = Field(min_length=1, max_length=120, pattern=NAME)
+    rubric: str = Field(default=DEFAULT_RUBRIC_NAME, min_length=1, max_length=64, pattern=NAME)
     pass_mark: float = Field(default=70, ge=0, le=100)
     due: _dt.date | None = None
     attempts_allowed: int = Field(default=3, ge=1, le=1000)
+
+
+class RubricIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=NAME)
+    text: str = Field(min_length=1, max_length=MAX_RUBRIC)
 
 
 def create_app(
@@ -137,24 +155,36 @@ def create_app(
 
     @app.get("/api/cohorts")
     def api_cohorts(user: Trainer, db: DB) -> list[dict]:
-        return [_cohort_dict(c) for c in db.scalars(select(Cohort).order_by(Cohort.id))]
+        return [_cohort_dict(c) for c in _my_cohorts(db, user)]
 
     @app.post("/api/cohorts/{cohort_id}/trainees", status_code=201)
     def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB) -> dict:
-        u = _add_trainee(db, _cohort(db, cohort_id), body.username, body.password)
+        u = _add_trainee(db, _cohort(db, cohort_id, user), body.username, body.password)
         return {"id": u.id, "username": u.username, "role": u.role}
 
     @app.post("/api/cohorts/{cohort_id}/drills", status_code=201)
     def api_assign(cohort_id: int, body: DrillIn, user: Trainer, db: DB) -> dict:
-        return _drill_dict(_assign(db, _cohort(db, cohort_id), body))
+        return _drill_dict(_assign(db, _cohort(db, cohort_id, user), body))
+
+    @app.get("/api/personas")
+    def api_personas(user: Trainer) -> list[dict]:
+        return [{"id": p.id, "name": p.name, "difficulty": p.difficulty} for p in personas()]
+
+    @app.get("/api/rubrics")
+    def api_rubrics(user: Trainer, db: DB) -> list[dict]:
+        return rubric_list(db)
+
+    @app.post("/api/rubrics", status_code=201)
+    def api_add_rubric(body: RubricIn, user: Trainer, db: DB) -> dict:
+        return add_rubric(db, body.name, body.text, user)
 
     @app.get("/api/cohorts/{cohort_id}/table")
     def api_table(cohort_id: int, user: Trainer, db: DB) -> dict:
-        return cohort_overview(db, _cohort(db, cohort_id))
+        return cohort_overview(db, _cohort(db, cohort_id, user))
 
     @app.get("/api/cohorts/{cohort_id}/export.csv")
     def api_export(cohort_id: int, user: Trainer, db: DB) -> Response:
-        cohort = _cohort(db, cohort_id)
+        cohort = _cohort(db, cohort_id, user)
         view = cohort_overview(db, cohort)
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -178,6 +208,20 @@ def create_app(
     @app.get("/api/assignments")
     def api_assignments(user: Trainee, db: DB) -> list[dict]:
         return [_drill_dict(d, _attempts(db, user, d)) for d in _my_drills(db, user)]
+
+    @app.get("/api/drills/{drill_id}/rubric")
+    def api_drill_rubric(drill_id: int, user: Anyone, db: DB) -> dict:
+        """The rubric text a station runs this drill with (the server scores with the same)."""
+        drill = db.get(Drill, drill_id)
+        allowed = drill is not None and (
+            drill in _my_drills(db, user)
+            if user.role == TRAINEE
+            else _cohort_of(db, drill.cohort_id, user) is not None
+        )
+        if not allowed:
+            raise HTTPException(404, "no such drill assigned to you")
+        text = rubric_text(db, drill.rubric)
+        return {"drill": drill.id, "name": drill.rubric, "text": text}
 
     @app.post("/api/sessions")
     async def api_upload(request: Request, user: Trainee, db: DB, drill: int | None = None):
@@ -204,8 +248,9 @@ def create_app(
         q = select(Upload, User.username).join(User, User.id == Upload.owner_id)
         if user.role == TRAINEE:
             q = q.where(Upload.owner_id == user.id)
-        elif cohort is not None:
-            members = select(Membership.user_id).where(Membership.cohort_id == cohort)
+        else:
+            cohorts = [_cohort(db, cohort, user).id] if cohort is not None else _my_cohort_ids(user)
+            members = select(Membership.user_id).where(Membership.cohort_id.in_(cohorts))
             q = q.where(Upload.owner_id.in_(members))
         q = q.order_by(Upload.id.desc()).limit(max(1, min(limit, 1000)))
         return [_upload_dict(u, name) for u, name in db.execute(q)]
@@ -231,9 +276,23 @@ def create_app(
     # -- helpers (closures over the store) --------------------------------------------------
     def _visible_upload(db: Session, user: User, session_id: int) -> Upload:
         up = db.get(Upload, session_id)
-        if up is None or (user.role == TRAINEE and up.owner_id != user.id):
+        if up is None:
+            raise HTTPException(404, "no such session")
+        if user.role == TRAINEE:
+            visible = up.owner_id == user.id
+        else:  # a trainer sees the sessions of the trainees in their own cohorts
+            visible = db.scalar(
+                select(Membership.id).where(
+                    Membership.user_id == up.owner_id,
+                    Membership.cohort_id.in_(_my_cohort_ids(user)),
+                )
+            )
+        if not visible:
             raise HTTPException(404, "no such session")  # the same answer: no probing
         return up
+
+    def _my_cohort_ids(user: User) -> select:
+        return select(Cohort.id).where(Cohort.created_by == user.id)
 
     def _unpack_and_store(db: Session, user: User, data: bytes, drill_id: int | None):
         try:
@@ -243,8 +302,6 @@ def create_app(
         return _store_upload(db, user, files, drill_id)
 
     def _store_upload(db: Session, user: User, files: dict[str, bytes], drill_id: int | None):
-        from ..report.session import load_session
-
         digest = session_digest(files)
         existing = db.scalar(
             select(Upload).where(Upload.owner_id == user.id, Upload.digest == digest)
@@ -265,17 +322,14 @@ def create_app(
         try:
             for name, content in _server_side(files).items():
                 (path / name).write_bytes(content)
-            session = load_session(path)
-            if not session.events:
-                raise ValueError("no readable events")
-            if not (path / "scorecard.json").exists():  # cut short: keep the recomputed card
-                (path / "scorecard.json").write_text(json.dumps(session.scorecard))
-            card = session.scorecard
+            # The server scores the session itself, with the drill's rubric: a station's
+            # scorecard is never trusted (and a session cut short has none).
+            card, up.persona = score_upload(db, path, drill)
+            (path / "scorecard.json").write_text(json.dumps(card))
             overall = float(card.get("overall") or 0.0)
             up.overall = overall
             up.families = {f["id"]: f["score"] for f in card.get("families", [])}
             up.passed = overall >= drill.pass_mark if drill else bool(card.get("passed"))
-            up.persona = str(((session.meta.get("persona") or {}).get("id")) or "")[:120]
             up.end_state = (card.get("outcome") or {}).get("end_state")
             db.add(up)
             db.flush()
@@ -307,9 +361,9 @@ def create_app(
 # -- shared helpers -------------------------------------------------------------------------------
 def _server_side(files: dict[str, bytes]) -> dict[str, bytes]:
     """The files as the server keeps them: meta.json without the uploader's file paths for
-    the rubric and persona (the session reader would open them on this machine; the server
-    scores and reports with its own built-in rubric), and no uploaded report.html."""
-    out = {k: v for k, v in files.items() if k != "report.html"}
+    the rubric and persona (the session reader would open them on this machine), and neither
+    the uploaded report.html nor the uploaded scorecard.json (the server scores the session)."""
+    out = {k: v for k, v in files.items() if k not in ("report.html", "scorecard.json")}
     if "meta.json" in out:
         try:
             meta = json.loads(out["meta.json"])
@@ -326,11 +380,23 @@ def _server_side(files: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
-def _cohort(db: Session, cohort_id: int) -> Cohort:
+def _cohort_of(db: Session, cohort_id: int, trainer: User) -> Cohort | None:
+    """The cohort if ``trainer`` created it: trainers manage their own cohorts only."""
     c = db.get(Cohort, cohort_id)
+    return c if c is not None and c.created_by == trainer.id else None
+
+
+def _cohort(db: Session, cohort_id: int, trainer: User) -> Cohort:
+    c = _cohort_of(db, cohort_id, trainer)
     if c is None:
-        raise HTTPException(404, "no such cohort")
+        raise HTTPException(404, "no such cohort of yours")
     return c
+
+
+def _my_cohorts(db: Session, trainer: User) -> list[Cohort]:
+    return list(
+        db.scalars(select(Cohort).where(Cohort.created_by == trainer.id).order_by(Cohort.name))
+    )
 
 
 def _create_cohort(db: Session, name: str, user: User) -> Cohort:
@@ -360,6 +426,14 @@ def _add_trainee(db: Session, cohort: Cohort, username: str, password: str) -> U
 
 
 def _assign(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
+    """Assign a drill; its persona and rubric must exist here, so that stations can run it."""
+    if persona_by_id(body.persona) is None:
+        known = ", ".join(p.id for p in personas())
+        raise HTTPException(422, f"unknown persona {body.persona!r}; available: {known}")
+    try:
+        rubric_text(db, body.rubric)
+    except HTTPException as exc:
+        raise HTTPException(422, exc.detail) from None
     due = _dt.datetime.combine(body.due, _dt.time()) if body.due else None
     d = Drill(
         cohort_id=cohort.id,

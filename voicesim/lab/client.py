@@ -55,6 +55,10 @@ class LabClient:
     def assignments(self) -> list[dict]:
         return self._request("GET", "/api/assignments")
 
+    def drill_rubric(self, drill: int) -> dict:
+        """``{"name", "text"}``: the rubric the lab scores this drill with."""
+        return self._request("GET", f"/api/drills/{int(drill)}/rubric")
+
     def send(self, archive: bytes, drill: int | None = None) -> dict:
         q = f"?drill={int(drill)}" if drill is not None else ""
         return self._request("POST", "/api/sessions" + q, archive, "application/zip")
@@ -70,6 +74,7 @@ def _detail(exc: urllib.error.HTTPError) -> str:
 @dataclass
 class Outcome:
     sent: list[dict] = field(default_factory=list)  # server answers, one per session that arrived
+    arrived: dict[Path, dict] = field(default_factory=dict)  # outbox file -> the server's answer
     pending: list[Path] = field(default_factory=list)  # still in the outbox
     rejected: list[tuple[Path, str]] = field(default_factory=list)  # refused for good (4xx)
 
@@ -123,6 +128,7 @@ def flush_outbox(
                 break
             else:
                 out.sent.append(answer)
+                out.arrived[path] = answer
                 path.unlink(missing_ok=True)
                 info_path.unlink(missing_ok=True)
                 break

@@ -8,8 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import VoicesimError
-
-DEFAULT_OUTBOX = Path("sessions") / ".lab-outbox"
+from .station import DEFAULT_OUTBOX
 
 
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
@@ -42,16 +41,18 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         "upload",
         help="upload a finished session to a lab (kept in an outbox and retried on failure)",
     )
-    up.add_argument("session", nargs="*", metavar="SESSION", help="session directories")
-    _client_args(up)
-    up.add_argument("--drill", type=int, help="the assigned drill this session is for")
     up.add_argument(
-        "--outbox", default=str(DEFAULT_OUTBOX), help=f"outbox folder (default {DEFAULT_OUTBOX})"
+        "session",
+        nargs="*",
+        metavar="SESSION",
+        help="session directories (none: send what waits in the outbox)",
     )
+    station_options(up, required=True, outbox=True)
+    up.add_argument("--drill", type=int, help="the assigned drill this session is for")
     up.set_defaults(func=cmd_upload)
 
     dr = lab_sub.add_parser("drills", help="list the drills assigned to you")
-    _client_args(dr)
+    station_options(dr, required=True, outbox=False)
     dr.set_defaults(func=cmd_drills)
 
 
@@ -65,13 +66,26 @@ def _store_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lab", required=True, metavar="URL", help="the lab, e.g. http://host:8765")
-    p.add_argument("--user", required=True, help="your lab user name")
-    p.add_argument("--password", help="password (default: VOICESIM_LAB_PASSWORD, or a prompt)")
+def station_options(
+    p: argparse.ArgumentParser, *, required: bool, outbox: bool
+) -> argparse._ArgumentGroup:
+    """--lab, --user, --password (and --outbox): how a station reaches its lab."""
+    g = p.add_argument_group("training lab")
+    g.add_argument(
+        "--lab", required=required, metavar="URL", help="the lab server, e.g. http://host:8765"
+    )
+    g.add_argument("--user", required=required, help="your lab user name")
+    g.add_argument("--password", help="password (default: VOICESIM_LAB_PASSWORD, or a prompt)")
+    if outbox:
+        g.add_argument(
+            "--outbox",
+            default=str(DEFAULT_OUTBOX),
+            help=f"where sessions wait until the lab has them (default {DEFAULT_OUTBOX})",
+        )
+    return g
 
 
-def _password(args: argparse.Namespace) -> str:
+def password(args: argparse.Namespace) -> str:
     pw = args.password or os.environ.get("VOICESIM_LAB_PASSWORD")
     return pw or getpass.getpass(f"password for {getattr(args, 'user', None) or args.name}: ")
 
@@ -93,7 +107,7 @@ def cmd_add_trainer(args: argparse.Namespace) -> int:
 
     from .store import TRAINER, Store, create_user
 
-    pw = _password(args)
+    pw = password(args)
     if len(pw) < 8:
         raise VoicesimError("a password needs at least 8 characters")
     store = Store(args.data, args.database)
@@ -116,7 +130,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         enqueue(s, args.outbox, args.drill)
     client = LabClient(args.lab)
     try:
-        client.login(args.user, _password(args))
+        client.login(args.user, password(args))
     except LabError as exc:
         kept = len(list(Path(args.outbox).glob("*.zip")))
         raise VoicesimError(
@@ -135,12 +149,15 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_drills(args: argparse.Namespace) -> int:
     from .client import LabClient
+    from .station import describe
 
     client = LabClient(args.lab)
-    client.login(args.user, _password(args))
-    for d in client.assignments():
-        print(
-            f"#{d['id']} {d['persona']} (rubric {d['rubric']}, pass {d['pass_mark']:g}, "
-            f"due {d['due'] or '-'}, {d['attempts_left']} of {d['attempts_allowed']} attempts left)"
-        )
+    client.login(args.user, password(args))
+    drills = client.assignments()
+    for d in drills:
+        print(describe(d))
+    if not drills:
+        print("no drills are assigned to you")
+    else:
+        print(f"run one with: voicesim drill --lab {args.lab} --user {args.user} --drill N")
     return 0

@@ -2,30 +2,36 @@
 No JavaScript framework and nothing from a CDN: the lab may have no internet."""
 
 import datetime as _dt
+import hashlib
+import hmac
+import urllib.parse
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .app import (
     COOKIE,
+    MAX_RUBRIC,
     DrillIn,
+    RubricIn,
     TraineeIn,
     _add_trainee,
     _assign,
     _attempts,
     _cohort,
     _create_cohort,
+    _my_cohorts,
     _my_drills,
     cohort_overview,
     esc,
 )
+from .library import add_rubric, personas, rubric_list
 from .store import (
     TRAINER,
-    Cohort,
     Membership,
     Upload,
     User,
@@ -48,19 +54,55 @@ flex-direction:column;font-size:13px;color:#5f6368}input{font:inherit;padding:3p
 """
 
 
-def page(title: str, body: str, user: User | None = None, status: int = 200) -> HTMLResponse:
+def csrf_token(session_token: str) -> str:
+    """The form token for a signed-in browser: derived from its (HttpOnly) session cookie, so a
+    page on another site can neither read nor guess it. Every form that changes something
+    carries it, on top of the SameSite=Strict cookie."""
+    return hashlib.sha256(b"voicesim-lab-csrf:" + session_token.encode()).hexdigest()
+
+
+def form(action: str, inner: str, csrf: str, extra: str = "") -> str:
+    return (
+        f'<form method="post" action="{esc(action)}" class="inline"{extra}>'
+        f'<input type="hidden" name="csrf" value="{esc(csrf)}">{inner}</form>'
+    )
+
+
+def page(
+    title: str,
+    body: str,
+    user: User | None = None,
+    csrf: str = "",
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
     who = (
-        f'<span>{esc(user.username)} ({esc(user.role)})</span><form method="post" '
-        'action="/logout"><button>Sign out</button></form>'
+        f"<span>{esc(user.username)} ({esc(user.role)})</span>"
+        + form("/logout", "<button>Sign out</button>", csrf)
         if user
         else ""
     )
+    msg = f'<p class="err" id="error">{esc(error)}</p>' if error else ""
     return HTMLResponse(
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}'
         f"</title><style>{CSS}</style></head><body><header><h1><a href='/'>voicesim lab</a>"
-        f"</h1><span>{esc(title)}</span>{who}</header><main>{body}</main></body></html>",
+        f"</h1><span>{esc(title)}</span>{who}</header><main>{msg}{body}</main></body></html>",
         status_code=status,
     )
+
+
+def checked(model: type[BaseModel], **fields) -> BaseModel:  # noqa: ANN003
+    """A form's fields through the API's request model: the same rules, one message."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise HTTPException(422, f"{err['loc'][-1]}: {err['msg']}") from None
+
+
+def back(url: str, exc: HTTPException) -> RedirectResponse:
+    """A form's mistake goes back to its page, with the reason shown there."""
+    return RedirectResponse(f"{url}?error={urllib.parse.quote(str(exc.detail))}", status_code=303)
 
 
 def _verdict(passed: bool | None) -> str:
@@ -115,18 +157,28 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             raise HTTPException(403, "trainers only")
         return user
 
+    def page_csrf(request: Request) -> str:
+        return csrf_token(request.cookies.get(COOKIE, ""))
+
+    def checked_form(request: Request, csrf: Annotated[str, Form()] = "") -> None:
+        """Every form post that changes something must carry this browser's form token."""
+        if not hmac.compare_digest(csrf, page_csrf(request)):
+            raise HTTPException(403, "the form is stale or came from another site; reload the page")
+
     PageUser = Annotated[User, Depends(page_user)]
     PageTrainer = Annotated[User, Depends(page_trainer)]
+    Csrf = Annotated[str, Depends(page_csrf)]
+    Checked = Annotated[None, Depends(checked_form)]
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form(error: str = "") -> HTMLResponse:
-        msg = f'<p class="err">{esc(error)}</p>' if error else ""
         return page(
             "Sign in",
-            f'<section><h2>Sign in</h2>{msg}<form method="post" action="/login" class="inline">'
+            '<section><h2>Sign in</h2><form method="post" action="/login" class="inline">'
             '<label>User<input name="username" autocomplete="username" required></label>'
             '<label>Password<input name="password" type="password" required></label>'
             "<button>Sign in</button></form></section>",
+            error=error,
         )
 
     @app.post("/login")
@@ -150,7 +202,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         return resp
 
     @app.post("/logout")
-    def logout(request: Request, db: DB) -> RedirectResponse:
+    def logout(request: Request, db: DB, _: Checked) -> RedirectResponse:
         revoke_token(db, request.cookies.get(COOKIE, ""))
         db.commit()
         resp = RedirectResponse("/login", status_code=303)
@@ -158,19 +210,9 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         return resp
 
     @app.get("/", response_class=HTMLResponse)
-    def home(user: PageUser, db: DB) -> HTMLResponse:
+    def home(user: PageUser, db: DB, csrf: Csrf, error: str = "") -> HTMLResponse:
         if user.role == TRAINER:
-            rows = "".join(
-                f'<tr><td><a href="/cohorts/{c.id}">{esc(c.name)}</a></td></tr>'
-                for c in db.scalars(select(Cohort).order_by(Cohort.name))
-            )
-            body = (
-                f"<section><h2>Cohorts</h2><table id='cohorts'>{rows}</table></section>"
-                '<section><h2>New cohort</h2><form method="post" action="/cohorts" class="inline">'
-                '<label>Name<input name="name" required maxlength="120"></label>'
-                "<button>Create cohort</button></form></section>"
-            )
-            return page("Trainer", body, user)
+            return trainer_home(user, db, csrf, error)
         drills = "".join(
             f"<tr><td>{d.id}</td><td>{esc(d.persona)}</td><td>{esc(d.rubric)}</td>"
             f"<td>{d.pass_mark:g}</td><td>{esc(d.due.date() if d.due else '')}</td>"
@@ -187,32 +229,95 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         )
         body = (
             "<section><h2>My drills</h2><table><tr><th>id</th><th>persona</th><th>rubric</th>"
-            f"<th>pass mark</th><th>due</th><th>attempts</th></tr>{drills}</table></section>"
+            f"<th>pass mark</th><th>due</th><th>attempts</th></tr>{drills}</table>"
+            "<p>Run one at your station with <code>voicesim drill --lab URL --user "
+            f"{esc(user.username)}</code>.</p></section>"
             "<section><h2>My sessions</h2><table><tr><th>session</th><th>persona</th>"
             f"<th>score</th><th>result</th></tr>{sessions}</table></section>"
         )
-        return page("Trainee", body, user)
+        return page("Trainee", body, user, csrf, error)
+
+    def trainer_home(user: User, db: Session, csrf: str, error: str) -> HTMLResponse:
+        cohorts = "".join(
+            f'<tr><td><a href="/cohorts/{c.id}">{esc(c.name)}</a></td></tr>'
+            for c in _my_cohorts(db, user)
+        )
+        rubrics = "".join(
+            f"<tr><td>{esc(r['name'])}</td><td>{esc(r['title'])} {esc(r['version'])}</td>"
+            f"<td>{', '.join(esc(f) for f in r['families'])}</td><td>{r['criteria']}</td>"
+            f"<td>{r['pass_mark']:g}</td><td>{esc(r['source'])}</td></tr>"
+            for r in rubric_list(db)
+        )
+        body = (
+            f"<section><h2>My cohorts</h2><table id='cohorts'>{cohorts}</table></section>"
+            "<section><h2>New cohort</h2>"
+            + form(
+                "/cohorts",
+                '<label>Name<input name="name" required maxlength="120"></label>'
+                "<button>Create cohort</button>",
+                csrf,
+            )
+            + "</section><section><h2>Rubrics</h2><table id='rubrics'><tr><th>name</th>"
+            "<th>rubric</th><th>families</th><th>criteria</th><th>pass mark</th><th>source</th>"
+            f"</tr>{rubrics}</table><p>A rubric is a YAML file in the format of "
+            "<code>voicesim rubric show</code>; it is checked when added and kept unchanged.</p>"
+            + form(
+                "/rubrics",
+                '<label>Name<input name="name" required maxlength="64" '
+                'pattern="[A-Za-z0-9_.\\-]+"></label><label>Rubric YAML<input name="file" '
+                'type="file" accept=".yaml,.yml" required></label><button>Add rubric</button>',
+                csrf,
+                ' enctype="multipart/form-data"',
+            )
+            + "</section>"
+        )
+        return page("Trainer", body, user, csrf, error)
 
     @app.post("/cohorts")
     def cohort_post(
-        user: PageTrainer, db: DB, name: Annotated[str, Form(max_length=120)]
+        user: PageTrainer, db: DB, _: Checked, name: Annotated[str, Form(max_length=120)]
     ) -> RedirectResponse:
-        c = _create_cohort(db, name, user)
+        try:
+            c = _create_cohort(db, name, user)
+        except HTTPException as exc:
+            return back("/", exc)
         return RedirectResponse(f"/cohorts/{c.id}", status_code=303)
+
+    @app.post("/rubrics")
+    def rubric_post(
+        user: PageTrainer,
+        db: DB,
+        _: Checked,
+        name: Annotated[str, Form()],
+        file: Annotated[UploadFile, File()],
+    ) -> RedirectResponse:
+        raw = file.file.read(MAX_RUBRIC * 4 + 1)  # a worker thread: this route is not async
+        try:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPException(422, f"{file.filename}: not UTF-8 text") from None
+            body = checked(RubricIn, name=name, text=text)
+            add_rubric(db, body.name, body.text, user)
+        except HTTPException as exc:
+            return back("/", exc)
+        return RedirectResponse("/", status_code=303)
 
     @app.post("/cohorts/{cohort_id}/trainees")
     def trainee_post(
         cohort_id: int,
         user: PageTrainer,
         db: DB,
+        _: Checked,
         username: Annotated[str, Form()],
         password: Annotated[str, Form()],
     ) -> RedirectResponse:
+        cohort = _cohort(db, cohort_id, user)
         try:
-            body = TraineeIn(username=username, password=password)
-        except ValidationError as exc:
-            raise HTTPException(422, exc.errors()[0]["msg"]) from None
-        _add_trainee(db, _cohort(db, cohort_id), body.username, body.password)
+            body = checked(TraineeIn, username=username, password=password)
+            _add_trainee(db, cohort, body.username, body.password)
+        except HTTPException as exc:
+            return back(f"/cohorts/{cohort_id}", exc)
         return RedirectResponse(f"/cohorts/{cohort_id}", status_code=303)
 
     @app.post("/cohorts/{cohort_id}/drills")
@@ -220,28 +325,33 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         cohort_id: int,
         user: PageTrainer,
         db: DB,
+        _: Checked,
         persona: Annotated[str, Form()],
         rubric: Annotated[str, Form()] = "default",
         pass_mark: Annotated[float, Form()] = 70,
         due: Annotated[str, Form()] = "",
         attempts_allowed: Annotated[int, Form()] = 3,
     ) -> RedirectResponse:
+        cohort = _cohort(db, cohort_id, user)
         try:
-            body = DrillIn(
+            body = checked(
+                DrillIn,
                 persona=persona,
                 rubric=rubric or "default",
                 pass_mark=pass_mark,
                 due=due or None,
                 attempts_allowed=attempts_allowed,
             )
-        except ValidationError as exc:
-            raise HTTPException(422, exc.errors()[0]["msg"]) from None
-        _assign(db, _cohort(db, cohort_id), body)
+            _assign(db, cohort, body)
+        except HTTPException as exc:
+            return back(f"/cohorts/{cohort_id}", exc)
         return RedirectResponse(f"/cohorts/{cohort_id}", status_code=303)
 
     @app.get("/cohorts/{cohort_id}", response_class=HTMLResponse)
-    def cohort_page(cohort_id: int, user: PageTrainer, db: DB) -> HTMLResponse:
-        cohort = _cohort(db, cohort_id)
+    def cohort_page(
+        cohort_id: int, user: PageTrainer, db: DB, csrf: Csrf, error: str = ""
+    ) -> HTMLResponse:
+        cohort = _cohort(db, cohort_id, user)
         view = cohort_overview(db, cohort)
         rows = "".join(
             f"<tr><td>{esc(r['trainee'])}</td><td>#{r['drill']} {esc(r['persona'])}</td>"
@@ -254,6 +364,12 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             )
             + "</td></tr>"
             for r in view["table"]
+        )
+        drills = "".join(
+            f"<tr><td>#{d['id']}</td><td>{esc(d['persona'])}</td><td>{esc(d['rubric'])}</td>"
+            f"<td>{d['pass_mark']:g}</td><td>{esc(d['due'] or '-')}</td>"
+            f"<td>{d['attempts_allowed']}</td></tr>"
+            for d in view["drills"]
         )
         progress = "".join(
             f"<div><h3>{esc(p['trainee'])} ({p['sessions']} sessions, first &#8594; latest)"
@@ -275,6 +391,15 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             f'<td class="score">{_num(u.overall)}</td><td>{_verdict(u.passed)}</td></tr>'
             for u in recent
         )
+        persona_options = "".join(
+            f'<option value="{esc(p.id)}">{esc(p.id)}: {esc(p.name)} '
+            f"(difficulty {p.difficulty})</option>"
+            for p in personas()
+        )
+        rubric_options = "".join(
+            f'<option value="{esc(r["name"])}">{esc(r["name"])} ({esc(r["title"])})</option>'
+            for r in rubric_list(db)
+        )
         body = (
             f'<section><h2>Cohort table</h2><p><a href="/api/cohorts/{cohort.id}/export.csv">'
             'Export CSV</a></p><table id="cohort-table"><tr><th>trainee</th><th>drill</th>'
@@ -287,16 +412,27 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             "</section><section><h2>Weakest skills across the cohort</h2><table id='weakest'>"
             f"<tr><th>family</th><th>mean score</th><th>scores</th></tr>{weakest}</table>"
             "</section>"
-            '<section><h2>Add trainee</h2><form method="post" class="inline" '
-            f'action="/cohorts/{cohort.id}/trainees"><label>User<input name="username" '
-            'required></label><label>Password (8+)<input name="password" type="password" '
-            'required minlength="8"></label><button>Add trainee</button></form></section>'
-            '<section><h2>Assign drill</h2><form method="post" class="inline" '
-            f'action="/cohorts/{cohort.id}/drills"><label>Persona<input name="persona" '
-            'required></label><label>Rubric<input name="rubric" value="default"></label>'
-            '<label>Pass mark<input name="pass_mark" type="number" value="70" min="0" '
-            'max="100"></label><label>Due<input name="due" type="date"></label><label>'
-            'Attempts<input name="attempts_allowed" type="number" value="3" min="1"></label>'
-            "<button>Assign drill</button></form></section>"
+            "<section><h2>Add trainee</h2>"
+            + form(
+                f"/cohorts/{cohort.id}/trainees",
+                '<label>User<input name="username" required></label><label>Password (8+)'
+                '<input name="password" type="password" required minlength="8"></label>'
+                "<button>Add trainee</button>",
+                csrf,
+            )
+            + "</section><section><h2>Drills</h2><table id='drills'><tr><th>drill</th>"
+            "<th>persona</th><th>rubric</th><th>pass mark</th><th>due</th><th>attempts</th></tr>"
+            f"{drills}</table><h3>Assign drill</h3>"
+            + form(
+                f"/cohorts/{cohort.id}/drills",
+                f'<label>Persona<select name="persona" required>{persona_options}</select>'
+                f'</label><label>Rubric<select name="rubric">{rubric_options}</select></label>'
+                '<label>Pass mark<input name="pass_mark" type="number" value="70" min="0" '
+                'max="100"></label><label>Due<input name="due" type="date"></label><label>'
+                'Attempts<input name="attempts_allowed" type="number" value="3" min="1">'
+                "</label><button>Assign drill</button>",
+                csrf,
+            )
+            + "</section>"
         )
-        return page(f"Cohort {cohort.name}", body, user)
+        return page(f"Cohort {cohort.name}", body, user, csrf, error)

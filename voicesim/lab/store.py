@@ -27,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -119,6 +120,20 @@ class SessionScore(Base):
     score: Mapped[float] = mapped_column(Float)
 
 
+class LabRubric(Base):
+    """A rubric a trainer added (schema version 3). Immutable once added: a drill's sessions are
+    scored on the station and on the server with exactly this text. ``default`` is the built-in
+    rubric and is not stored."""
+
+    __tablename__ = "lab_rubrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int] = mapped_column(ForeignKey("lab_users.id"))
+    created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Token(Base):
     __tablename__ = "lab_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -145,7 +160,12 @@ def _v2(conn: Connection) -> None:
         conn.execute(SessionScore.__table__.insert(), rows)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+def _v3(conn: Connection) -> None:
+    """Rubrics that trainers add, for their drills."""
+    LabRubric.__table__.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _schema = Table("lab_schema", MetaData(), Column("version", Integer))

@@ -54,6 +54,7 @@ def _device_options(p: argparse.ArgumentParser, output: bool = True) -> None:
 
 def register(sub, epilog: str) -> None:
     from ..cli import _add_model_options
+    from ..lab.commands import station_options
 
     d = sub.add_parser(
         "drill",
@@ -65,15 +66,18 @@ def register(sub, epilog: str) -> None:
         "lines and mood, and overtalk. The call ends when the customer ends it (resolved, hung "
         "up, escalated), at the persona's time limit, or on Ctrl-C; in every case, and when the "
         "headset is unplugged, the session directory is finalised and the scorecard printed. "
-        "Use a headset: with speakers the microphone hears the customer; voicesim warns about "
+        "In a training lab, --lab URL --user NAME signs in, runs the drill your trainer "
+        "assigned (its persona and rubric) and uploads the session when the call ends; a "
+        "session the lab cannot take now waits in the outbox and is sent by the next drill or "
+        "`voicesim lab upload`. Use a headset: with speakers the microphone hears the customer; voicesim warns about "
         "that echo and never counts it as your speech.",
         epilog=epilog + " Exit code 2 also when the audio device is missing or fails.",
     )
     d.add_argument(
         "--persona",
-        required=True,
         metavar="ID",
-        help="persona id from personas/ (e.g. damaged-blender) or a persona YAML file",
+        help="persona id from personas/ (e.g. damaged-blender) or a persona YAML file "
+        "(required unless --lab gives the drill)",
     )
     d.add_argument("--rubric", metavar="FILE", help="rubric YAML (default: the built-in rubric)")
     d.add_argument(
@@ -101,6 +105,14 @@ def register(sub, epilog: str) -> None:
     )
     d.add_argument("--quiet", action="store_true", help="print only the scorecard")
     d.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
+    lab = station_options(d, required=False, outbox=True)
+    lab.add_argument(
+        "--drill",
+        type=int,
+        metavar="N",
+        help="with --lab: the assigned drill to run (default: the only one with attempts left, "
+        "or a choice on the terminal)",
+    )
     _add_model_options(d)
     d.set_defaults(func=cmd_drill)
 
@@ -175,18 +187,29 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..persona.persona import find_persona, load_persona
-    from ..report.terminal import print_scorecard
     from ..rubric.rubric import load_rubric
     from ..session.call import CallOptions
     from ..session.simulate import default_session_dir
     from ..speech.transcriber import TranscriberOptions
     from ..speech.vad import VadConfig
-    from .drill import DrillOptions, drill
+    from .drill import DrillOptions
     from .source import CallStopped
     from .view import LiveView
 
-    rubric = load_rubric(args.rubric)
-    persona = load_persona(find_persona(args.persona), set(rubric.library.detectors))
+    station = None
+    if args.lab:
+        station = _lab_drill(args)
+        rubric = load_rubric(station.rubric_file)
+        persona = load_persona(find_persona(station.persona), set(rubric.library.detectors))
+    else:
+        if args.persona is None:
+            raise VoicesimError(
+                "choose a customer with --persona ID, or run a lab drill with --lab URL"
+            )
+        if args.drill is not None or args.user:
+            raise VoicesimError("--drill and --user go with --lab URL")
+        rubric = load_rubric(args.rubric)
+        persona = load_persona(find_persona(args.persona), set(rubric.library.detectors))
     out = Path(args.out) if args.out else default_session_dir(persona.id)
     if out.exists() and any(out.iterdir()):
         raise VoicesimError(f"{out} already holds files; choose an empty or new --out directory")
@@ -251,6 +274,18 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
         return [keep_finalising] + ([] if args.quiet else [view])
 
+    rc = _run(persona, rubric, out, options, drill_options, ready, args, console, state)
+    if station is not None and (out / "meta.json").exists():
+        rc = _upload_to_lab(station, out, rc, console, quiet=bool(state.get("hangup")))
+    return rc
+
+
+def _run(persona, rubric, out, options, drill_options, ready, args, console, state) -> int:  # noqa: ANN001
+    """Run the call; the exit code says how it ended (the session is saved in every case)."""
+    from ..report.terminal import print_scorecard
+    from .drill import drill
+    from .source import CallStopped
+
     try:
         result = drill(persona, rubric, out, options, drill_options, on_ready=ready)
     except KeyboardInterrupt as exc:
@@ -289,6 +324,79 @@ def cmd_drill(args: argparse.Namespace) -> int:
             "audio)"
         )
     return 0
+
+
+def _lab_drill(args: argparse.Namespace):  # noqa: ANN202
+    """Sign in to the lab and get the drill to run, before any audio device is opened."""
+    from ..lab.commands import password
+    from ..lab.station import ask_on_terminal, prepare
+
+    if args.persona or args.rubric:
+        raise VoicesimError(
+            "with --lab the drill's persona and rubric come from the lab; leave out "
+            "--persona and --rubric"
+        )
+    if not args.user:
+        raise VoicesimError("--lab needs --user NAME (your lab user name)")
+    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise VoicesimError(f"{args.out} already holds files; choose an empty or new --out")
+    station = prepare(
+        args.lab,
+        args.user,
+        password(args),
+        args.drill,
+        args.outbox,
+        ask=ask_on_terminal if sys.stdin.isatty() else None,
+        say=lambda text: print(text, file=sys.stderr),
+    )
+    d = station.drill
+    print(
+        f"lab drill #{d['id']}: {d['persona']}, rubric {d['rubric']}, pass mark {d['pass_mark']:g}",
+        file=sys.stderr,
+    )
+    return station
+
+
+def _upload_to_lab(station, out: Path, rc: int, console, quiet: bool) -> int:  # noqa: ANN001
+    """Send the finished session to the lab. A call that failed on the audio device is not an
+    attempt and is not sent; a session the lab cannot take now waits in the outbox."""
+    from ..lab.station import upload
+
+    def say(text: str) -> None:
+        if not quiet:  # the terminal is gone after SIGHUP: upload without a word
+            console.print(text)
+
+    d = station.drill
+    retry = f"voicesim lab upload --lab {station.client.base_url} --user {station.user}"
+    if rc == 2:
+        say(
+            "not sent to the lab: the call failed on the audio device, so it does not use an "
+            f"attempt. To send it anyway: {retry} --drill {d['id']} {out}"
+        )
+        return rc
+    say(f"sending the session to the lab (drill #{d['id']}) ...")
+    try:
+        outcome, path = upload(station, out)
+    except KeyboardInterrupt:
+        say(f"upload interrupted; the session waits in {station.outbox}. Send it with: {retry}")
+        return 130
+    answer = outcome.arrived.get(path)
+    if answer is not None:
+        verdict = "PASS" if answer.get("passed") else "FAIL"
+        say(
+            f"the lab has it as session #{answer['id']}: score [bold]{answer['overall']:.0f}[/]"
+            f"/100, {verdict} (pass mark {d['pass_mark']:g})"
+        )
+        return rc
+    for rejected, why in outcome.rejected:
+        if rejected == path:
+            say(f"[red]the lab refused the session: {why}[/] (kept in {out})")
+            return rc or 1
+    say(
+        f"[yellow]the lab could not take the session now[/]; it waits in {station.outbox} and "
+        f"goes with your next lab drill, or send it with: {retry}"
+    )
+    return rc or 1
 
 
 def _restore(state: dict) -> None:

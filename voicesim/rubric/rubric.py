@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import line_of, load_yaml
+from ..config import line_of, load_yaml, parse_yaml
 from ..errors import ConfigError
 from .detectors import Detector, DetectorLibrary
 
@@ -188,6 +188,17 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     """Load and validate a rubric file (the default rubric when ``path`` is None)."""
     path = Path(path) if path else DEFAULT_RUBRIC
     data, root = load_yaml(path, SCHEMA)
+    return _build(data, root, path)
+
+
+def parse_rubric(text: str, name: str) -> Rubric:
+    """Validate a rubric held as text (the lab keeps rubrics in its database); errors and
+    ``Rubric.path`` name it ``name``."""
+    data, root = parse_yaml(text, SCHEMA, name)
+    return _build(data, root, name)
+
+
+def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
     detectors = {
         name: Detector(
             id=name,
