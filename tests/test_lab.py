@@ -624,8 +624,9 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
         assert answer["overall"] != card["overall"]  # scored with the strict rubric
         page.reload()
         row = page.locator("#sessions tr", has_text="ann")
-        assert row.locator(".score").inner_text() == f"{answer['overall']:.0f}"
-        assert page.locator("#cohort-table td.last").inner_text() == f"{answer['overall']:.0f}"
+        shown = f"{answer['overall']:.1f}".removesuffix(".0")
+        assert row.locator(".score").inner_text() == shown
+        assert page.locator("#cohort-table td.last").inner_text() == shown
         assert page.locator("svg.progress").count() == 1
         row.locator("a").click()
         page.wait_for_load_state()

@@ -139,7 +139,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     out = flush_outbox(client, args.outbox)
     for a in out.sent:
         dup = " (already there)" if a.get("duplicate") else ""
-        print(f"uploaded session #{a['id']}: score {a['overall']:.0f}{dup}")
+        print(f"uploaded session #{a['id']}: score {a['overall']:.1f}{dup}")
     for path, why in out.rejected:
         print(f"refused {path.name}: {why}")
     if out.pending:

@@ -112,7 +112,8 @@ def _verdict(passed: bool | None) -> str:
 
 
 def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0f}"
+    """A score as stored (one decimal, none when whole): 59.6 must not read as a failed 60."""
+    return "-" if x is None else f"{x:.1f}".removesuffix(".0")
 
 
 def progress_svg(families: dict) -> str:

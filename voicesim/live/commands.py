@@ -350,8 +350,11 @@ def _lab_drill(args: argparse.Namespace):  # noqa: ANN202
         say=lambda text: print(text, file=sys.stderr),
     )
     d = station.drill
+    attempt = d["attempts_allowed"] - d.get("attempts_left", d["attempts_allowed"]) + 1
     print(
-        f"lab drill #{d['id']}: {d['persona']}, rubric {d['rubric']}, pass mark {d['pass_mark']:g}",
+        f"lab drill #{d['id']}: {d['persona']}, rubric {d['rubric']}, pass mark "
+        f"{d['pass_mark']:g}; attempt {attempt} of {d['attempts_allowed']} (the session goes to "
+        "the lab when the call ends, Ctrl-C included)",
         file=sys.stderr,
     )
     return station
@@ -384,7 +387,7 @@ def _upload_to_lab(station, out: Path, rc: int, console, quiet: bool) -> int:  #
     if answer is not None:
         verdict = "PASS" if answer.get("passed") else "FAIL"
         say(
-            f"the lab has it as session #{answer['id']}: score [bold]{answer['overall']:.0f}[/]"
+            f"the lab has it as session #{answer['id']}: score [bold]{answer['overall']:.1f}[/]"
             f"/100, {verdict} (pass mark {d['pass_mark']:g})"
         )
         return rc
