@@ -170,13 +170,15 @@ def test_echo_guard_removes_the_echo_and_keeps_double_talk():
 
 
 def test_live_worker_puts_finals_first_and_catches_up_in_packs(transcriber):
-    from voicesim.live.worker import LiveTranscriber
+    from voicesim.speech.transcriber import TranscriberWorker
 
     lines = ["Thank you for calling.", "I can send a new jug today.", "It will arrive Friday."]
     audio = [np.concatenate([np.zeros(4800, np.float32), _speech(t)]) for t in lines]
-    worker = LiveTranscriber(transcriber)
+    worker = TranscriberWorker(transcriber, pack=True)
     try:
         assert worker.submit_partial(0.0, audio[0], 0.0)  # idle: a partial may start
+        while worker.submit_partial(0.0, audio[0], 0.0):  # until the worker has begun it
+            time.sleep(0.002)
         for k, a in enumerate(audio):
             worker.submit(k, a, 10.0 * k)  # finals pile up behind it
         assert not worker.submit_partial(0.0, audio[0], 0.0)  # finals waiting: refused
@@ -191,6 +193,10 @@ def test_live_worker_puts_finals_first_and_catches_up_in_packs(transcriber):
             assert len({w for w in _words(line) if len(w) > 3} - got) <= 1, (line, got)
             assert all(10.0 * k <= w.start <= 10.0 * k + 5 for w in results[k].transcript.words)
         assert len(worker.completed) == 3
+        # the finals behind the partial were caught up in one pack: one decode for all three
+        assert len({c.decode_s for c in worker.completed}) == 1
+        partial = worker.partials.get(timeout=1)
+        assert "thank" in _words(partial.transcript.text)
     finally:
         worker.close()
 

@@ -23,11 +23,10 @@ from ..persona.engine import DialogueEngine
 from ..persona.persona import Persona
 from ..rubric.rubric import Rubric
 from ..session.call import CallOptions, CallResult, Listener, run_call, session_meta
-from ..speech.transcriber import Transcriber
+from ..speech.transcriber import Transcriber, TranscriberWorker
 from ..speech.tts import Synthesizer
 from . import devices as _devices
 from .source import LiveSource, StreamSettings
-from .worker import LiveTranscriber
 
 RAW_MIC = "mic_raw.wav"
 
@@ -51,7 +50,7 @@ class PartialFeed:
     end-of-speech hangover has passed, so the final transcript never waits behind it.
     """
 
-    def __init__(self, source: LiveSource, worker: LiveTranscriber, first_s=1.0, every_s=1.5):
+    def __init__(self, source: LiveSource, worker: TranscriberWorker, first_s=1.0, every_s=1.5):
         self.source, self.worker = source, worker
         self.first, self.every = int(first_s * RATE), int(every_s * RATE)
         self.onset: int | None = None
@@ -144,7 +143,7 @@ def drill(
     listeners: list[Listener] = (),
     transcriber: Transcriber | None = None,
     synth: Synthesizer | None = None,
-    on_ready: Callable[[LiveSource, LiveTranscriber], list[Listener]] | None = None,
+    on_ready: Callable[[LiveSource, TranscriberWorker], list[Listener]] | None = None,
 ) -> CallResult:
     """Run one live call and write its session directory.
 
@@ -159,7 +158,7 @@ def drill(
     try:
         synth = synth or Synthesizer()
         transcriber = transcriber or Transcriber(options.transcriber)
-        worker = LiveTranscriber(transcriber)
+        worker = TranscriberWorker(transcriber, pack=True)
         engine = DialogueEngine(persona, rubric.library, seed=options.seed)
         recorder = LiveRecorder(out_dir)
         meta = session_meta(

@@ -11,6 +11,7 @@ import queue
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,8 +214,28 @@ class JobStat:
         return self.queued_s + self.decode_s
 
 
+@dataclass
+class PartialResult:
+    """A transcript of speech still under way (the live drill shows it as it grows)."""
+
+    onset: float  # call-clock seconds where the speech began
+    upto: float  # call-clock seconds the audio reached
+    transcript: Transcript | None
+    decode_s: float
+
+
 class TranscriberWorker:
-    """Runs the Transcriber on its own thread so the audio path never waits for Whisper."""
+    """Runs the Transcriber on its own thread so the audio path never waits for Whisper.
+
+    Final transcripts (``submit``) come out in submission order. With ``pack``, a backlog (a
+    slow machine) is decoded in packs, one Whisper pass for several utterances, so a live call
+    catches up instead of staying behind; it is off by default because which utterances share a
+    pack depends on timing, and a simulated call must replay word for word.
+
+    ``submit_partial`` asks for a transcript of speech still under way. A partial is a
+    lower priority: it starts only when no final is waiting or running, and a newer request
+    replaces one not yet started, so a final is never queued behind a partial.
+    """
 
     def __init__(
         self,
@@ -225,51 +246,87 @@ class TranscriberWorker:
         self.transcriber = transcriber
         self.pack = pack
         self.results: queue.Queue[JobResult] = queue.Queue()
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._on_result = on_result
+        self.partials: queue.Queue[PartialResult] = queue.Queue()
         self.completed: list[JobStat] = []  # per-utterance timing, for benchmarks and the backlog
-        self._pending = 0
-        self._lock = threading.Condition()
+        self.partial_decode_s: list[float] = []
+        self._on_result = on_result
+        self._finals: deque[Job] = deque()
+        self._partial: tuple[float, np.ndarray, float] | None = None
+        self._running_finals = 0
+        self._partial_running = False
+        self._closed = False
+        self._cv = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="transcriber", daemon=True)
         self._thread.start()
 
     def submit(self, key: int, audio: np.ndarray, offset: float) -> None:
-        with self._lock:
-            self._pending += 1
-        self._jobs.put(Job(key, audio, offset, time.perf_counter()))
+        with self._cv:
+            self._finals.append(Job(key, audio, offset, time.perf_counter()))
+            self._partial = None  # that speech has ended: its partial is moot
+            self._cv.notify_all()
+
+    def submit_partial(self, onset: float, audio: np.ndarray, offset: float) -> bool:
+        """Ask for a partial transcript; refused (False) while any final is waiting or the
+        worker is busy."""
+        with self._cv:
+            if self._finals or self._running_finals or self._partial_running:
+                return False
+            self._partial = (onset, audio, offset)
+            self._cv.notify_all()
+            return True
 
     @property
     def pending(self) -> int:
-        with self._lock:
-            return self._pending
+        """Final transcripts not yet delivered (waiting or being decoded)."""
+        with self._cv:
+            return len(self._finals) + self._running_finals
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every submitted utterance has a result (the simulated line uses this)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._finals and not self._running_finals, timeout)
+
+    def close(self) -> None:
+        """Finish the finals already submitted, then stop the thread."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        self._thread.join(timeout=30)
+
+    def _next_batch(self) -> list[Job]:
+        batch = [self._finals.popleft()]
+        while (
+            self.pack
+            and self._finals
+            and _packed_len([(j.audio, 0.0) for j in [*batch, self._finals[0]]])
+            <= PACK_SECONDS * RATE
+        ):
+            batch.append(self._finals.popleft())
+        return batch
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            # With `pack`, a backlog (a slow machine) is decoded in packs: one Whisper pass for
-            # several utterances catches up fastest. Off by default: which utterances share a
-            # pack depends on timing, and a simulated call must replay word for word.
-            batch, stop = [job], False
-            while self.pack and _packed_len([(j.audio, 0.0) for j in batch]) < PACK_SECONDS * RATE:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                if _packed_len([(j.audio, 0.0) for j in batch + [nxt]]) > PACK_SECONDS * RATE:
-                    self._process([*batch])
-                    batch = [nxt]
-                    continue
-                batch.append(nxt)
-            self._process(batch)
-            if stop:
-                return
+            with self._cv:
+                self._cv.wait_for(lambda: self._finals or self._partial or self._closed)
+                batch, partial = [], None
+                if self._finals:
+                    batch = self._next_batch()
+                    self._running_finals = len(batch)
+                elif self._partial is not None and not self._closed:
+                    partial, self._partial = self._partial, None
+                    self._partial_running = True
+                else:
+                    return  # closed, every final delivered
+            if batch:
+                self._decode_finals(batch)
+            else:
+                self._decode_partial(partial)
+            with self._cv:
+                self._running_finals = 0
+                self._partial_running = False
+                self._cv.notify_all()
 
-    def _process(self, batch: list[Job]) -> None:
+    def _decode_finals(self, batch: list[Job]) -> None:
         began = time.perf_counter()
         try:
             trs = self.transcriber.transcribe_many([(j.audio, j.offset) for j in batch])
@@ -285,18 +342,17 @@ class TranscriberWorker:
             self.results.put(result)
             if self._on_result:
                 self._on_result(result)
-            with self._lock:
-                self._pending -= 1
-                self._lock.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until every submitted utterance has a result (the simulated line uses this)."""
-        with self._lock:
-            return self._lock.wait_for(lambda: self._pending == 0, timeout)
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=30)
+    def _decode_partial(self, partial: tuple[float, np.ndarray, float]) -> None:
+        onset, audio, offset = partial
+        began = time.perf_counter()
+        try:
+            tr = self.transcriber.transcribe(audio, offset)
+        except Exception:  # noqa: BLE001 - a failed partial is simply not shown
+            tr = None
+        took = time.perf_counter() - began
+        self.partial_decode_s.append(took)
+        self.partials.put(PartialResult(onset, offset + audio.size / RATE, tr, took))
 
 
 class DeferredTranscriber:
