@@ -162,6 +162,30 @@ def test_trainee_script_after_and_interrupt_rejected(tmp_path):
     assert "after" in str(err) and "interrupt" in str(err)
 
 
+@pytest.mark.parametrize(
+    ("voice", "message"),
+    [
+        ("en-xx+f3", "espeak-ng has no voice 'en-xx'"),
+        ("en-us+f9", "espeak-ng has no voice variant 'f9'"),
+    ],
+)
+def test_a_voice_espeak_does_not_know_is_an_error(persona_text, tmp_path, voice, message):
+    # espeak-ng would quietly speak with its default voice instead
+    text = _sub_line(persona_text, r"^  voice: en-us\+f3$", f"  voice: {voice}")
+    err = _persona_error(_write(tmp_path, "typo.yaml", text))
+    assert err.field == "voice.voice" and err.line == _line_of(text, f"  voice: {voice}")
+    assert message in str(err)
+
+
+def test_a_hibari_voice_that_is_not_here_is_an_error(tmp_path):
+    text = SCRIPT_OK.replace("turns:", "voice:\n  engine: hibari\n  voice: nobody\nturns:")
+    path = _write(tmp_path, "voice.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_script(path)
+    assert info.value.field == "voice.voice" and info.value.line == 5
+    assert "hibari has no voice 'nobody' here (available: heart" in str(info.value)
+
+
 # --- the command line ------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..config import line_of, load_yaml
 from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
-from ..speech.tts import VOICE_SCHEMA, VoiceSettings
+from ..speech.tts import VOICE_SCHEMA, VoiceSettings, voice_problem
 
 PERSONA_DIR = Path(__file__).resolve().parents[2] / "personas"
 END_STATES = ("resolved", "hung_up", "escalated", "time_limit")
@@ -245,6 +245,9 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
             "mood.start",
         )
     voice = VoiceSettings.from_config(data["voice"])
+    problem = voice_problem(voice)
+    if problem:
+        raise ConfigError(path, problem, line_of(root, ["voice", "voice"]), "voice.voice")
     situation = data["situation"]
     answers = [
         Answer(Detector(id=f"asked:{i}", phrases=a["asked"], negatable=False), list(a["say"]))

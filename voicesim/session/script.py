@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import load_yaml
-from ..errors import VoicesimError
-from ..speech.tts import VOICE_SCHEMA, VoiceSettings
+from ..config import line_of, load_yaml
+from ..errors import ConfigError, VoicesimError
+from ..speech.tts import VOICE_SCHEMA, VoiceSettings, voice_problem
 
 SCRIPT_DIR = Path(__file__).resolve().parents[2] / "personas" / "scripts"
 
@@ -85,8 +85,11 @@ class TraineeScript:
 
 
 def load_script(path: str | Path) -> TraineeScript:
-    data, _ = load_yaml(path, SCHEMA)
+    data, root = load_yaml(path, SCHEMA)
     voice = VoiceSettings.from_config(data.get("voice", {}), engine="hibari", volume=0.9)
+    problem = voice_problem(voice)
+    if problem:
+        raise ConfigError(path, problem, line_of(root, ["voice", "voice"]), "voice.voice")
     turns = [
         ScriptTurn(
             say=t.get("say"),

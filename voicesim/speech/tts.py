@@ -12,10 +12,13 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,62 @@ class VoiceSettings:
 
 
 DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart"}
+
+
+@lru_cache(maxsize=1)
+def _espeak_voices() -> tuple[frozenset[str], frozenset[str]] | None:
+    """(voices, variants) that espeak-ng knows, lower-case; None without espeak-ng."""
+    exe = shutil.which("espeak-ng") or shutil.which("espeak")
+    if exe is None:
+        return None
+    try:
+        listings = [
+            subprocess.run(
+                [exe, arg], capture_output=True, text=True, timeout=20, check=True
+            ).stdout.splitlines()[1:]
+            for arg in ("--voices", "--voices=variant")
+        ]
+    except (OSError, subprocess.SubprocessError):
+        return None
+    voices, variants = set(), set()
+    for line in listings[0]:  # Pty Language Age/Gender VoiceName File ...
+        cols = line.split()
+        if len(cols) >= 5:
+            voices.update(c.lower() for c in (cols[1], cols[3], cols[4]))
+    for line in listings[1]:
+        cols = line.split()
+        if len(cols) >= 5:
+            variants.update((cols[3].lower(), cols[4].removeprefix("!v/").lower()))
+    return frozenset(voices), frozenset(variants)
+
+
+def voice_problem(s: VoiceSettings) -> str | None:
+    """Why ``s.voice`` cannot be spoken as named, or None. espeak-ng quietly falls back to its
+    default voice for a name it does not know, so a typo would otherwise go unnoticed."""
+    if s.engine == "hibari":
+        try:
+            from hibari.voices import VOICES, voice_path
+        except ImportError:
+            return None  # rendering says what to install
+        offline = [v for v in VOICES if VOICES[v].get("bundled")]
+        try:
+            voice_path(s.voice, download_missing=False)
+        except (ValueError, FileNotFoundError, OSError):
+            return f"hibari has no voice {s.voice!r} here (available: {', '.join(offline)})"
+        return None
+    known = _espeak_voices()
+    if known is None:
+        return None  # no espeak-ng: rendering says what to install
+    voices, variants = known
+    name, _, variant = s.voice.partition("+")
+    if name.lower() not in voices:
+        return f"espeak-ng has no voice {name!r} (list them: espeak-ng --voices=en)"
+    if variant and variant.lower() not in variants:
+        return (
+            f"espeak-ng has no voice variant {variant!r} (f1-f5, m1-m7 and more: "
+            "espeak-ng --voices=variant)"
+        )
+    return None
 VOICE_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
