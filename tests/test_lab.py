@@ -618,11 +618,18 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
         station = prepare(server.url, "ann", PASSWORD, outbox=tmp_path / "outbox", say=print)
         assert station.drill["due"] == "2030-01-31" and station.drill["pass_mark"] == 60
         assert station.rubric_file.read_text() == strict_rubric()
-        out, path = upload(station, session_dir)
+        # the first upload's answer is lost on the way back: the station tries again, and the
+        # lab, which already has the session, says so
+        with CuttingProxy(server.port, cut=1) as proxy:
+            station.client.base_url = proxy.url
+            out, path = upload(station, session_dir)
+            assert proxy.connections == 2
         answer = out.arrived[path]
+        assert answer["duplicate"] is True
         card = json.loads((session_dir / "scorecard.json").read_text())
         assert answer["overall"] != card["overall"]  # scored with the strict rubric
         page.reload()
+        assert page.locator("#sessions tr", has_text="ann").count() == 1  # it arrived once
         row = page.locator("#sessions tr", has_text="ann")
         shown = f"{answer['overall']:.1f}".removesuffix(".0")
         assert row.locator(".score").inner_text() == shown
