@@ -114,6 +114,8 @@ def voice_problem(s: VoiceSettings) -> str | None:
             "espeak-ng --voices=variant)"
         )
     return None
+
+
 VOICE_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
