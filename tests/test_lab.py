@@ -475,6 +475,29 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     assert lines[0].startswith("trainee,drill,persona") and len(lines) == 3
 
 
+def test_a_trainees_scores_over_time(lab, session_dir):
+    members = _session_members(session_dir)
+    ids = []
+    for i in range(3):  # three different sessions (meta differs), in order
+        meta = members["meta.json"].replace(b"{", b'{"attempt": %d, ' % i, 1)
+        ids.append(lab.upload(lab.ann, _zip({**members, "meta.json": meta})).json()["id"])
+    view = lab.get(f"/api/cohorts/{lab.cohort}/trainees/ann", lab.trainer).json()
+    assert [x["id"] for x in view["sessions"]] == ids  # oldest first
+    assert view["families"] == sorted(view["sessions"][0]["families"])
+    assert lab.get(f"/api/cohorts/{lab.cohort}/trainees/nobody", lab.trainer).status_code == 404
+    assert lab.get(f"/api/cohorts/{lab.cohort}/trainees/ann", lab.bob).status_code == 403
+    web = TestClient(lab.http.app)
+    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    assert f'href="/cohorts/{lab.cohort}/trainees/ann"' in web.get(f"/cohorts/{lab.cohort}").text
+    page = web.get(f"/cohorts/{lab.cohort}/trainees/ann").text
+    # one line per family plus the overall score, three points each
+    lines = re.findall(r'<polyline class="series" data-family="([^"]+)"[^>]*points="([^"]+)"', page)
+    assert [name for name, _ in lines] == ["overall", *view["families"]]
+    assert all(len(points.split()) == 3 for _, points in lines)
+    assert all(f'href="/sessions/{i}/report"' in page for i in ids)
+    assert "http://" not in page and "https://" not in page
+
+
 def test_dashboard_pages_by_cookie(lab, session_dir):
     data, _ = pack_session(session_dir)
     sid = lab.upload(lab.bob, data, drill=lab.drill).json()["id"]

@@ -182,6 +182,10 @@ def create_app(
     def api_table(cohort_id: int, user: Trainer, db: DB) -> dict:
         return cohort_overview(db, _cohort(db, cohort_id, user))
 
+    @app.get("/api/cohorts/{cohort_id}/trainees/{username}")
+    def api_trainee_history(cohort_id: int, username: str, user: Trainer, db: DB) -> dict:
+        return trainee_history(db, _cohort(db, cohort_id, user), username)
+
     @app.get("/api/cohorts/{cohort_id}/export.csv")
     def api_export(cohort_id: int, user: Trainer, db: DB) -> Response:
         cohort = _cohort(db, cohort_id, user)
@@ -597,6 +601,35 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
         "table": table,
         "progress": progress,
         "weakest": weakest,
+    }
+
+
+HISTORY_LIMIT = 500  # sessions shown on a trainee's page, the latest ones
+
+
+def trainee_history(db: Session, cohort: Cohort, username: str) -> dict:
+    """One trainee of a cohort, session by session: the overall and per-family scores over
+    time, for the trainee's page. 404 when the cohort has no such trainee."""
+    member = db.scalar(
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.cohort_id == cohort.id, User.username == username)
+    )
+    if member is None:
+        raise HTTPException(404, "no such trainee in this cohort")
+    ups = list(
+        db.scalars(
+            select(Upload)
+            .where(Upload.owner_id == member.id)
+            .order_by(Upload.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+    )[::-1]
+    return {
+        "cohort": _cohort_dict(cohort),
+        "trainee": member.username,
+        "sessions": [_upload_dict(u, member.username) for u in ups],
+        "families": sorted({f for u in ups for f in (u.families or {})}),
     }
 
 

@@ -28,6 +28,7 @@ from .app import (
     _my_drills,
     cohort_overview,
     esc,
+    trainee_history,
 )
 from .library import add_rubric, personas, rubric_list
 from .store import (
@@ -134,6 +135,60 @@ def progress_svg(families: dict) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+PALETTE = ("#1f6fd1", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb", "#f9ab00")
+
+
+def history_svg(sessions: list[dict], families: list[str]) -> str:
+    """Scores over time: the overall score (black) and one line per rubric family, session by
+    session, on a 0-100 scale. Drawn here, as SVG: the lab may have no internet."""
+    w, h, left, top, bottom = 640, 240, 34, 10, 24
+    n = len(sessions)
+    step = (w - left - 10) / max(n - 1, 1)
+
+    def xy(i: int, score: float) -> str:
+        return f"{left + i * step:.1f},{top + (100 - score) * (h - top - bottom) / 100:.1f}"
+
+    parts = [f'<svg class="history" width="{w}" height="{h}" role="img">']
+    for y in (0, 50, 70, 100):
+        yy = top + (100 - y) * (h - top - bottom) / 100
+        parts.append(
+            f'<line x1="{left}" x2="{w - 10}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e0e0e0"/>'
+            f'<text x="0" y="{yy + 4:.1f}" font-size="11">{y}</text>'
+        )
+    series = [("overall", "#202124", 2.5)] + [
+        (f, PALETTE[i % len(PALETTE)], 1.5) for i, f in enumerate(families)
+    ]
+    for name, colour, width in series:
+        pts = [
+            (i, s["overall"] if name == "overall" else (s["families"] or {}).get(name))
+            for i, s in enumerate(sessions)
+        ]
+        pts = [(i, v) for i, v in pts if v is not None]
+        if len(pts) > 1:
+            parts.append(
+                f'<polyline class="series" data-family="{esc(name)}" fill="none" '
+                f'stroke="{colour}" stroke-width="{width}" '
+                f'points="{" ".join(xy(i, v) for i, v in pts)}"/>'
+            )
+        for i, v in pts:
+            x, y = xy(i, v).split(",")
+            parts.append(
+                f'<circle cx="{x}" cy="{y}" r="3" fill="{colour}"><title>session '
+                f"#{sessions[i]['id']} {esc(name)}: {v:.0f}</title></circle>"
+            )
+    every = 1 if n <= 30 else n // 15  # session numbers along the bottom, thinned out
+    for i in range(0, n, every):
+        parts.append(
+            f'<text x="{left + i * step:.1f}" y="{h - 6}" font-size="10" '
+            f'text-anchor="middle">{i + 1}</text>'
+        )
+    parts.append("</svg>")
+    legend = " ".join(
+        f'<span style="color:{c}">&#9632; {esc(name)}</span>' for name, c, _ in series
+    )
+    return "".join(parts) + f"<p>{legend}</p>"
 
 
 def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None:  # noqa: ANN001
@@ -260,8 +315,10 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             )
             + "</section><section><h2>Rubrics</h2><table id='rubrics'><tr><th>name</th>"
             "<th>rubric</th><th>families</th><th>criteria</th><th>pass mark</th><th>source</th>"
-            f"</tr>{rubrics}</table><p>A rubric is a YAML file in the format of "
-            "<code>voicesim rubric show</code>; it is checked when added and kept unchanged.</p>"
+            f"</tr>{rubrics}</table><p>A rubric is a YAML file like the built-in one "
+            "(<code>voicesim/rubric/default.yaml</code>; try it first with <code>voicesim "
+            "rubric validate FILE</code>). It is checked when added and kept unchanged: a drill's "
+            "sessions are all scored by the same text.</p>"
             + form(
                 "/rubrics",
                 '<label>Name<input name="name" required maxlength="64" '
@@ -355,7 +412,8 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         cohort = _cohort(db, cohort_id, user)
         view = cohort_overview(db, cohort)
         rows = "".join(
-            f"<tr><td>{esc(r['trainee'])}</td><td>#{r['drill']} {esc(r['persona'])}</td>"
+            f'<tr><td><a href="/cohorts/{cohort.id}/trainees/{esc(r["trainee"])}">'
+            f"{esc(r['trainee'])}</a></td><td>#{r['drill']} {esc(r['persona'])}</td>"
             f"<td>{r['attempts']} / {r['attempts_allowed']}</td><td>{_num(r['best'])}</td>"
             f'<td class="last">{_num(r["last"])}</td><td>{_verdict(r["passed"])}</td><td>'
             + (
@@ -373,7 +431,8 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             for d in view["drills"]
         )
         progress = "".join(
-            f"<div><h3>{esc(p['trainee'])} ({p['sessions']} sessions, first &#8594; latest)"
+            f'<div><h3><a href="/cohorts/{cohort.id}/trainees/{esc(p["trainee"])}">'
+            f"{esc(p['trainee'])}</a> ({p['sessions']} sessions, first &#8594; latest)"
             f"</h3>{progress_svg(p['families'])}</div>"
             for p in view["progress"]
         )
@@ -437,3 +496,25 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             + "</section>"
         )
         return page(f"Cohort {cohort.name}", body, user, csrf, error)
+
+    @app.get("/cohorts/{cohort_id}/trainees/{username}", response_class=HTMLResponse)
+    def trainee_page(cohort_id: int, username: str, user: PageTrainer, db: DB, csrf: Csrf):
+        view = trainee_history(db, _cohort(db, cohort_id, user), username)
+        sessions = view["sessions"]
+        rows = "".join(
+            f'<tr><td><a href="/sessions/{x["id"]}/report">#{x["id"]}</a></td>'
+            f"<td>{esc((x['created'] or '')[:16].replace('T', ' '))}</td>"
+            f"<td>{'#' + str(x['drill']) if x['drill'] else '-'}</td><td>{esc(x['persona'])}</td>"
+            f'<td class="score">{_num(x["overall"])}</td><td>{_verdict(x["passed"])}</td>'
+            f"<td>{esc(x['end_state'] or '')}</td></tr>"
+            for x in reversed(sessions)
+        )
+        chart = history_svg(sessions, view["families"]) if sessions else "<p>no sessions yet</p>"
+        body = (
+            f'<p><a href="/cohorts/{cohort_id}">&#8592; cohort {esc(view["cohort"]["name"])}</a>'
+            f"</p><section><h2>Scores over time ({len(sessions)} sessions, oldest first)</h2>"
+            f"{chart}</section><section><h2>Sessions</h2><table id='trainee-sessions'><tr>"
+            "<th>session</th><th>uploaded (UTC)</th><th>drill</th><th>persona</th>"
+            f"<th>score</th><th>result</th><th>end</th></tr>{rows}</table></section>"
+        )
+        return page(f"Trainee {view['trainee']}", body, user, csrf)
