@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
@@ -222,25 +223,34 @@ def cmd_rubric_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rubric_validate(args: argparse.Namespace) -> int:
+def _validate_files(targets: list[str], check: Callable[[str], str]) -> int:
+    """``ok``/``error`` per file (``check`` returns the ok line or raises ConfigError), a
+    summary, and exit code 2 when any failed: `rubric validate` and `personas validate`."""
     from .errors import ConfigError
-    from .rubric.rubric import DEFAULT_RUBRIC, load_rubric
 
     failed = 0
-    targets = args.files or [str(DEFAULT_RUBRIC)]
     for name in targets:
         try:
-            r = load_rubric(name)
-            n = sum(len(f.criteria) for f in r.families)
-            print(
-                f"ok    {name} ({r.id} v{r.version}: {len(r.families)} families, {n} criteria, "
-                f"{len(r.library.detectors)} detectors)"
-            )
+            print(f"ok    {check(name)}")
         except ConfigError as exc:
             failed += 1
             print(f"error {exc}")
     print(f"{len(targets) - failed} valid, {failed} invalid")
     return 2 if failed else 0
+
+
+def cmd_rubric_validate(args: argparse.Namespace) -> int:
+    from .rubric.rubric import DEFAULT_RUBRIC, load_rubric
+
+    def check(name: str) -> str:
+        r = load_rubric(name)
+        n = sum(len(f.criteria) for f in r.families)
+        return (
+            f"{name} ({r.id} v{r.version}: {len(r.families)} families, {n} criteria, "
+            f"{len(r.library.detectors)} detectors)"
+        )
+
+    return _validate_files(args.files or [str(DEFAULT_RUBRIC)], check)
 
 
 def cmd_rubric_score_text(args: argparse.Namespace) -> int:
@@ -358,20 +368,10 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
 
 
 def cmd_personas_validate(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
     from .persona.persona import persona_files
 
     targets = args.files or [str(p) for p in persona_files()]
-    failed = 0
-    for name in targets:
-        try:
-            p = _load_persona_arg(name, args.rubric)
-            print(f"ok    {p.path}")
-        except ConfigError as exc:
-            failed += 1
-            print(f"error {exc}")
-    print(f"{len(targets) - failed} valid, {failed} invalid")
-    return 2 if failed else 0
+    return _validate_files(targets, lambda name: _load_persona_arg(name, args.rubric).path)
 
 
 def cmd_personas_say(args: argparse.Namespace) -> int:
