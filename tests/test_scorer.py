@@ -289,3 +289,21 @@ def test_rubric_validate_and_show_cli(tmp_path, capsys):
     assert f"{broken}:4: pass_mark" in out
     assert main(["rubric", "show"]) == 0
     assert "no_interruptions" in capsys.readouterr().out
+
+
+def test_longest_silence_is_the_longest_gap_between_either_sides_speech():
+    from voicesim.rubric.scorer import call_stats
+
+    call = (
+        Call()
+        .customer(0.5, 4.0, "My order never came.")
+        .trainee(5.2, "I'm sorry to hear that.")  # 1.2 s after the customer
+        .customer(7.0, 9.0, "So where is it?")  # overlaps nothing
+        .trainee(11.5, "Let me check.")  # 2.5 s: the longest, below any dead-air limit
+        .customer(12.5, 14.0, "Fine.")
+    )
+    stats = call_stats(sorted(call.events, key=lambda e: e.t))
+    assert stats["longest_silence_s"] == pytest.approx(2.5)
+    # a dead-air event longer than any gap is what is reported
+    call.add("silence", 14.0, duration=6.0)
+    assert call_stats(sorted(call.events, key=lambda e: e.t))["longest_silence_s"] == 6.0

@@ -512,6 +512,17 @@ def _score(c: Criterion, view: CallView) -> CriterionScore:
     )
 
 
+def _longest_gap(spans: list[tuple[float, float]]) -> float:
+    """The longest time between two stretches of speech (either side), i.e. the longest
+    silence once the call is under way; dead-air events only report those over the limit."""
+    longest, reach = 0.0, None
+    for a, b in sorted(spans):
+        if reach is not None and a > reach:
+            longest = max(longest, a - reach)
+        reach = b if reach is None else max(reach, b)
+    return longest
+
+
 def _spans(events: list[Event], start_type: str, end_type: str) -> list[tuple[float, float]]:
     spans, opened = [], None
     for ev in events:
@@ -551,7 +562,7 @@ def call_stats(events: list[Event]) -> dict:
         "overtalk_count": len(overtalk),
         "overtalk_by_trainee": sum(1 for e in overtalk if e.get("by") == "trainee"),
         "overtalk_s": round(sum(e["duration"] for e in overtalk), 2),
-        "longest_silence_s": round(max(silences, default=0.0), 2),
+        "longest_silence_s": round(max([*silences, _longest_gap(trainee + customer)]), 2),
         "trainee_words": n_words,
         "words_per_minute": round(60 * n_words / t_talk, 1) if t_talk else 0.0,
         "response_latency_median_s": round(float(np.median(latencies)), 2) if latencies else None,
