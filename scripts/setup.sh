@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(espeak-ng libportaudio2 libsndfile1 libasound2-plugins)
-TEST_PACKAGES=(chromium postgresql pulseaudio-utils)
+TEST_PACKAGES=(chromium postgresql pulseaudio-utils openssl)
 # The live-drill tests start a private PulseAudio server; never swap a desktop's PipeWire for it.
 if ! dpkg-query -W -f='${Status}' pipewire-pulse 2>/dev/null | grep -q "install ok installed"; then
   TEST_PACKAGES+=(pulseaudio)

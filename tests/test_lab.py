@@ -743,3 +743,68 @@ def test_lab_commands(tmp_path, session_dir, capsys):
         assert "uploaded session #1" in capsys.readouterr().out
         assert list(outbox.glob("*.zip")) == []
     store.close()
+
+
+def test_lab_serves_https_to_stations_that_trust_its_certificate(tmp_path, monkeypatch, capsys):
+    import socket
+    import ssl
+    import sys
+    import time
+
+    import httpx
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed (`make setup-test` installs it)")
+    cert, key = tmp_path / "lab-cert.pem", tmp_path / "lab-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    data = tmp_path / "lab"
+    assert main(["lab", "add-trainer", "tina", "--password", PASSWORD, "--data", str(data)]) == 0
+    # a certificate without its key is a usage error before anything starts
+    half = ["lab", "serve", "--data", str(data), "--ssl-certfile", str(cert)]
+    assert main(half) == 2
+    assert "both --ssl-certfile and --ssl-keyfile" in capsys.readouterr().err
+    assert main([*half, "--ssl-keyfile", str(cert)]) == 2  # not a key
+    assert "cannot use" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = [sys.executable, "-m", "voicesim", "lab", "serve", "--data", str(data)]
+    tls = ["--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+    server = subprocess.Popen([*serve, *tls], stdout=subprocess.PIPE, text=True)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        assert server.stdout.readline().startswith(f"voicesim lab on https://127.0.0.1:{port}/")
+        http = httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(cert)))
+        for _ in range(100):
+            try:
+                tok = http.post("/api/login", json={"username": "tina", "password": PASSWORD})
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        h = {"Authorization": f"Bearer {tok.json()['token']}"}
+        c = http.post("/api/cohorts", headers=h, json={"name": "c"}).json()["id"]
+        body = {"username": "ann", "password": PASSWORD}
+        http.post(f"/api/cohorts/{c}/trainees", headers=h, json=body)
+        http.post(f"/api/cohorts/{c}/drills", headers=h, json={"persona": "late-order"})
+        station = ["lab", "drills", "--lab", url, "--user", "ann", "--password", PASSWORD]
+        assert main(station) == 2  # the station does not trust a self-signed certificate yet
+        err = capsys.readouterr().err
+        assert "CERTIFICATE_VERIFY_FAILED" in err and "SSL_CERT_FILE" in err
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert main(station) == 0
+        assert "late-order" in capsys.readouterr().out
+        with pytest.raises(httpx.HTTPError):  # and there is no plain-HTTP door
+            httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        http.close()  # uvicorn's graceful shutdown waits for open keep-alive connections
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)

@@ -48,7 +48,13 @@ class LabClient:
         except urllib.error.HTTPError as exc:
             raise LabError(f"lab sign-in failed: {_detail(exc)}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise LabError(f"cannot reach the lab at {self.base_url}: {exc}") from None
+            hint = ""
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                hint = (
+                    " (a lab with its own certificate: point SSL_CERT_FILE at that "
+                    "certificate, e.g. SSL_CERT_FILE=lab-cert.pem voicesim ...)"
+                )
+            raise LabError(f"cannot reach the lab at {self.base_url}: {exc}{hint}") from None
         self.token = out["token"]
         return self.token
 

@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.add_argument(
+        "--ssl-certfile",
+        metavar="PEM",
+        help="serve HTTPS with this certificate (with --ssl-keyfile); advised when serving a "
+        "room, so that passwords do not cross the network in clear text",
+    )
+    sv.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     _store_args(sv)
     sv.set_defaults(func=cmd_serve)
 
@@ -96,10 +103,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .store import Store
 
+    tls = {}
+    if args.ssl_certfile or args.ssl_keyfile:
+        if not (args.ssl_certfile and args.ssl_keyfile):
+            raise VoicesimError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+        for f in (args.ssl_certfile, args.ssl_keyfile):
+            if not Path(f).is_file():
+                raise VoicesimError(f"{f}: no such file")
+        tls = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
+        _check_tls(args.ssl_certfile, args.ssl_keyfile)
     store = Store(args.data, args.database)
-    print(f"voicesim lab on http://{args.host}:{args.port}/ (data in {store.data_dir})")
-    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level="warning")
+    scheme = "https" if tls else "http"
+    print(f"voicesim lab on {scheme}://{args.host}:{args.port}/ (data in {store.data_dir})")
+    uvicorn.run(
+        create_app(store),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,  # Ctrl-C is not held up by an idle browser connection
+        **tls,
+    )
     return 0
+
+
+def _check_tls(certfile: str, keyfile: str) -> None:
+    """A certificate and key that do not load (or do not match) are a usage error up front,
+    not a traceback from the server."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise VoicesimError(f"cannot use {certfile} with {keyfile} for HTTPS: {exc}") from None
 
 
 def cmd_add_trainer(args: argparse.Namespace) -> int:
