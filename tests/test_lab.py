@@ -197,6 +197,31 @@ def test_wrong_password_gets_no_token(lab):
     assert r.status_code == 401
 
 
+def test_password_guessing_is_slowed_down(tmp_path):
+    import time
+
+    from voicesim.lab.app import LoginThrottle
+
+    store = Store(tmp_path / "lab")
+    with store.Session() as db:
+        create_user(db, "tina", PASSWORD, TRAINER)
+        db.commit()
+    http = TestClient(create_app(store, throttle=LoginThrottle(attempts=3, window=1.0)))
+    guess = {"username": "tina", "password": "wrong password"}
+    assert [http.post("/api/login", json=guess).status_code for _ in range(3)] == [401] * 3
+    right = {"username": "tina", "password": PASSWORD}
+    r = http.post("/api/login", json=right)  # locked out, even with the right password
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert "too many failed sign-ins" in r.json()["detail"]
+    page = http.post("/login", data=right)  # the sign-in form says so too
+    assert "too many failed sign-ins" in page.text and 'id="error"' in page.text
+    other = {"username": "nobody", "password": PASSWORD}
+    assert http.post("/api/login", json=other).status_code == 401  # other names unaffected
+    time.sleep(1.1)
+    assert http.post("/api/login", json=right).status_code == 200  # the window has passed
+    store.close()
+
+
 def test_expired_token_is_refused(lab):
     from sqlalchemy import select
 

@@ -9,7 +9,10 @@ import html
 import io
 import json
 import shutil
+import threading
+import time
 import uuid
+from collections import deque
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -87,15 +90,63 @@ class RubricIn(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_RUBRIC)
 
 
+class LoginThrottle:
+    """Slows password guessing: after ``attempts`` failed sign-ins for one user name within
+    ``window`` seconds, that name is refused (429) until the window has passed. Kept in memory,
+    per server process; a correct password resets the count."""
+
+    def __init__(self, attempts: int = 5, window: float = 60.0) -> None:
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, username: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._failures.get(username)
+            while recent and now - recent[0] > self.window:
+                recent.popleft()
+            if recent is not None and len(recent) >= self.attempts:
+                wait = int(self.window - (now - recent[0])) + 1
+                raise HTTPException(
+                    429,
+                    f"too many failed sign-ins for {username!r}; try again in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+
+    def failed(self, username: str) -> None:
+        with self._lock:
+            recent = self._failures.setdefault(username, deque())
+            recent.append(time.monotonic())
+            if len(self._failures) > 10_000:  # a flood of made-up names cannot grow it forever
+                self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(username, None)
+
+    def sign_in(self, db: Session, username: str, password: str) -> User | None:
+        """``authenticate`` behind the throttle: 429 while the name is locked out."""
+        self.check(username)
+        user = authenticate(db, username, password)
+        if user is None:
+            self.failed(username)
+        else:
+            self.succeeded(username)
+        return user
+
+
 def create_app(
     store: Store,
     *,
     token_ttl: _dt.timedelta = TOKEN_TTL,
     max_upload: int = MAX_UPLOAD,
     max_unpacked: int = MAX_UNPACKED,
+    throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     app = FastAPI(title="voicesim lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    app.state.throttle = throttle = throttle or LoginThrottle()
 
     def db_session():
         with store.Session() as db:
@@ -129,7 +180,7 @@ def create_app(
     # -- API: sign-in -----------------------------------------------------------------------
     @app.post("/api/login")
     def api_login(body: LoginIn, db: DB) -> dict:
-        user = authenticate(db, body.username, body.password)
+        user = throttle.sign_in(db, body.username, body.password)
         if user is None:
             raise HTTPException(401, "wrong user name or password")
         token, expires = issue_token(db, user, token_ttl)

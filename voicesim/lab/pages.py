@@ -36,7 +36,6 @@ from .store import (
     Membership,
     Upload,
     User,
-    authenticate,
     issue_token,
     revoke_token,
     user_for_token,
@@ -241,7 +240,10 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
     def login_post(
         db: DB, username: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> RedirectResponse:
-        user = authenticate(db, username[:64], password[:1024])
+        try:
+            user = app.state.throttle.sign_in(db, username[:64], password[:1024])
+        except HTTPException as exc:
+            return back("/login", exc)
         if user is None:
             return RedirectResponse("/login?error=wrong+user+name+or+password", status_code=303)
         token, _ = issue_token(db, user, token_ttl)
