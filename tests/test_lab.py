@@ -523,6 +523,39 @@ def test_a_trainees_scores_over_time(lab, session_dir):
     assert "http://" not in page and "https://" not in page
 
 
+def test_a_forgotten_password_is_replaced_and_old_sign_ins_stop(lab, tmp_path, capsys):
+    url = f"/api/cohorts/{lab.cohort}/trainees/ann/password"
+    new = {"password": "a brand new passphrase"}
+    assert lab.post(url, lab.bob, json=new).status_code == 403  # trainers only
+    assert lab.post(url, lab.trainer, json={"password": "short"}).status_code == 422
+    assert lab.post(url.replace("/ann/", "/nobody/"), lab.trainer, json=new).status_code == 404
+    assert lab.post(url, lab.trainer, json=new).status_code == 200
+    assert lab.get("/api/assignments", lab.ann).status_code == 401  # signed out everywhere
+    old = lab.http.post("/api/login", json={"username": "ann", "password": PASSWORD})
+    assert old.status_code == 401
+    assert lab.http.post("/api/login", json={"username": "ann", **new}).status_code == 200
+    # through the trainee's page
+    web = TestClient(lab.http.app)
+    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    page = web.get(f"/cohorts/{lab.cohort}/trainees/ann").text
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    r = web.post(
+        f"/cohorts/{lab.cohort}/trainees/ann/password",
+        data={"password": PASSWORD, "csrf": token},
+    )
+    assert "ann&#x27;s password is changed" in r.text and 'id="notice"' in r.text
+    assert lab.login("ann")
+    # and on the lab machine, for anyone (a trainer too)
+    store = ["--data", str(lab.store.data_dir), "--database", lab.store.url]
+    cmd = ["lab", "set-password", "--password", "another passphrase", *store]
+    assert main([*cmd, "tina"]) == 0
+    assert "new password set for tina (trainer)" in capsys.readouterr().out
+    again = {"username": "tina", "password": "another passphrase"}
+    assert lab.http.post("/api/login", json=again).status_code == 200
+    assert main([*cmd, "nobody"]) == 2
+    assert "no lab user named 'nobody'" in capsys.readouterr().err
+
+
 def test_dashboard_pages_by_cookie(lab, session_dir):
     data, _ = pack_session(session_dir)
     sid = lab.upload(lab.bob, data, drill=lab.drill).json()["id"]
@@ -535,7 +568,13 @@ def test_dashboard_pages_by_cookie(lab, session_dir):
     trainee = TestClient(lab.http.app)
     trainee.post("/login", data={"username": "ann", "password": PASSWORD})
     assert trainee.get(f"/cohorts/{lab.cohort}").status_code == 403
-    assert f"/sessions/{sid}/report" not in trainee.get("/").text
+    home = trainee.get("/").text
+    assert f"/sessions/{sid}/report" not in home and "no sessions yet" in home
+    assert "voicesim drill --lab http://testserver --user ann" in home
+    bob = TestClient(lab.http.app)  # bob sees his own session and his scores over time
+    bob.post("/login", data={"username": "bob", "password": PASSWORD})
+    home = bob.get("/").text
+    assert f"/sessions/{sid}/report" in home and 'class="history"' in home
 
 
 def test_dashboard_forms_need_this_browsers_form_token(lab):

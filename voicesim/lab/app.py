@@ -46,6 +46,7 @@ from .store import (
     Upload,
     User,
     authenticate,
+    change_password,
     create_user,
     issue_token,
     revoke_token,
@@ -75,6 +76,10 @@ class TraineeIn(BaseModel):
 
 
 NAME = r"^[A-Za-z0-9_.-]+$"  # persona ids and rubric names: never a path
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(min_length=8, max_length=1024)
 
 
 class DrillIn(BaseModel):
@@ -236,6 +241,13 @@ def create_app(
     @app.get("/api/cohorts/{cohort_id}/trainees/{username}")
     def api_trainee_history(cohort_id: int, username: str, user: Trainer, db: DB) -> dict:
         return trainee_history(db, _cohort(db, cohort_id, user), username)
+
+    @app.post("/api/cohorts/{cohort_id}/trainees/{username}/password")
+    def api_reset_password(
+        cohort_id: int, username: str, body: PasswordIn, user: Trainer, db: DB
+    ) -> dict:
+        reset_password(db, _cohort(db, cohort_id, user), username, body.password)
+        return {"ok": True}
 
     @app.get("/api/cohorts/{cohort_id}/export.csv")
     def api_export(cohort_id: int, user: Trainer, db: DB) -> Response:
@@ -661,13 +673,12 @@ HISTORY_LIMIT = 500  # sessions shown on a trainee's page, the latest ones
 def trainee_history(db: Session, cohort: Cohort, username: str) -> dict:
     """One trainee of a cohort, session by session: the overall and per-family scores over
     time, for the trainee's page. 404 when the cohort has no such trainee."""
-    member = db.scalar(
-        select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.cohort_id == cohort.id, User.username == username)
-    )
-    if member is None:
-        raise HTTPException(404, "no such trainee in this cohort")
+    member = _trainee_in(db, cohort, username)
+    return {"cohort": _cohort_dict(cohort)} | session_history(db, member)
+
+
+def session_history(db: Session, member: User) -> dict:
+    """A trainee's latest sessions, oldest first, with the rubric families they were scored on."""
     ups = list(
         db.scalars(
             select(Upload)
@@ -677,11 +688,28 @@ def trainee_history(db: Session, cohort: Cohort, username: str) -> dict:
         )
     )[::-1]
     return {
-        "cohort": _cohort_dict(cohort),
         "trainee": member.username,
         "sessions": [_upload_dict(u, member.username) for u in ups],
         "families": sorted({f for u in ups for f in (u.families or {})}),
     }
+
+
+def _trainee_in(db: Session, cohort: Cohort, username: str) -> User:
+    member = db.scalar(
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.cohort_id == cohort.id, User.username == username)
+    )
+    if member is None:
+        raise HTTPException(404, "no such trainee in this cohort")
+    return member
+
+
+def reset_password(db: Session, cohort: Cohort, username: str, password: str) -> None:
+    """A trainer sets a new password for a trainee of their cohort (a forgotten one); the
+    trainee's tokens are revoked, so every station signs in again."""
+    change_password(db, _trainee_in(db, cohort, username), password)
+    db.commit()
 
 
 def esc(value: object) -> str:

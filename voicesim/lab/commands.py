@@ -44,6 +44,18 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     _store_args(at)
     at.set_defaults(func=cmd_add_trainer)
 
+    sp = lab_sub.add_parser(
+        "set-password",
+        help="set a new password for any lab user, on the lab machine (a forgotten one)",
+        description="Set a new password for a trainer or trainee, straight in the lab's store "
+        "(trainers can also do it for their trainees on a trainee's page). The user's "
+        "sign-ins so far stop working.",
+    )
+    sp.add_argument("name", metavar="NAME")
+    sp.add_argument("--password", help="password (default: prompt, or VOICESIM_LAB_PASSWORD)")
+    _store_args(sp)
+    sp.set_defaults(func=cmd_set_password)
+
     up = lab_sub.add_parser(
         "upload",
         help="upload a finished session to a lab (kept in an outbox and retried on failure)",
@@ -155,6 +167,28 @@ def cmd_add_trainer(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"trainer {args.name} added")
+    return 0
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from .store import Store, User, change_password
+
+    pw = password(args)
+    if len(pw) < 8:
+        raise VoicesimError("a password needs at least 8 characters")
+    store = Store(args.data, args.database)
+    try:
+        with store.Session() as db:
+            user = db.scalar(select(User).where(User.username == args.name))
+            if user is None:
+                raise VoicesimError(f"no lab user named {args.name!r}")
+            change_password(db, user, pw)
+            db.commit()
+    finally:
+        store.close()
+    print(f"new password set for {args.name} ({user.role})")
     return 0
 
 

@@ -17,6 +17,7 @@ from .app import (
     COOKIE,
     MAX_RUBRIC,
     DrillIn,
+    PasswordIn,
     RubricIn,
     TraineeIn,
     _add_trainee,
@@ -28,6 +29,8 @@ from .app import (
     _my_drills,
     cohort_overview,
     esc,
+    reset_password,
+    session_history,
     trainee_history,
 )
 from .library import add_rubric, personas, rubric_list
@@ -48,7 +51,7 @@ align-items:center}header h1{font-size:19px;margin:0}main{padding:16px 24px;max-
 section{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:12px 16px;margin:0 0 16px}
 h2{font-size:15px;text-transform:uppercase;letter-spacing:.04em;color:#5f6368;margin:0 0 8px}
 table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:left}
-.pass{color:#1e8e3e;font-weight:700}.fail{color:#c5221f;font-weight:700}.err{color:#c5221f}
+.pass,.ok{color:#1e8e3e;font-weight:700}.fail{color:#c5221f;font-weight:700}.err{color:#c5221f}
 form.inline{display:flex;gap:8px;flex-wrap:wrap;align-items:end}label{display:flex;
 flex-direction:column;font-size:13px;color:#5f6368}input{font:inherit;padding:3px 6px}
 """
@@ -75,6 +78,7 @@ def page(
     csrf: str = "",
     error: str = "",
     status: int = 200,
+    notice: str = "",
 ) -> HTMLResponse:
     who = (
         f"<span>{esc(user.username)} ({esc(user.role)})</span>"
@@ -83,6 +87,7 @@ def page(
         else ""
     )
     msg = f'<p class="err" id="error">{esc(error)}</p>' if error else ""
+    msg += f'<p class="ok" id="notice">{esc(notice)}</p>' if notice else ""
     return HTMLResponse(
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}'
         f"</title><style>{CSS}</style></head><body><header><h1><a href='/'>voicesim lab</a>"
@@ -268,28 +273,30 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         return resp
 
     @app.get("/", response_class=HTMLResponse)
-    def home(user: PageUser, db: DB, csrf: Csrf, error: str = "") -> HTMLResponse:
+    def home(request: Request, user: PageUser, db: DB, csrf: Csrf, error: str = "") -> HTMLResponse:
         if user.role == TRAINER:
             return trainer_home(user, db, csrf, error)
         drills = "".join(
-            f"<tr><td>{d.id}</td><td>{esc(d.persona)}</td><td>{esc(d.rubric)}</td>"
+            f"<tr><td>#{d.id}</td><td>{esc(d.persona)}</td><td>{esc(d.rubric)}</td>"
             f"<td>{d.pass_mark:g}</td><td>{esc(d.due.date() if d.due else '')}</td>"
             f"<td>{_attempts(db, user, d)} / {d.attempts_allowed}</td></tr>"
             for d in _my_drills(db, user)
         )
-        ups = db.scalars(
-            select(Upload).where(Upload.owner_id == user.id).order_by(Upload.id.desc()).limit(100)
-        )
+        view = session_history(db, user)
         sessions = "".join(
-            f'<tr><td><a href="/sessions/{u.id}/report">#{u.id}</a></td><td>{esc(u.persona)}'
-            f"</td><td>{_num(u.overall)}</td><td>{_verdict(u.passed)}</td></tr>"
-            for u in ups
+            f'<tr><td><a href="/sessions/{x["id"]}/report">#{x["id"]}</a></td>'
+            f"<td>{esc(x['persona'])}</td><td>{_num(x['overall'])}</td>"
+            f"<td>{_verdict(x['passed'])}</td></tr>"
+            for x in reversed(view["sessions"])
         )
+        chart = history_svg(view["sessions"], view["families"]) if view["sessions"] else ""
+        lab = str(request.base_url).rstrip("/")
         body = (
-            "<section><h2>My drills</h2><table><tr><th>id</th><th>persona</th><th>rubric</th>"
+            "<section><h2>My drills</h2><table><tr><th>drill</th><th>persona</th><th>rubric</th>"
             f"<th>pass mark</th><th>due</th><th>attempts</th></tr>{drills}</table>"
-            "<p>Run one at your station with <code>voicesim drill --lab URL --user "
-            f"{esc(user.username)}</code>.</p></section>"
+            "<p>Run one at your station (headset on) with <code>voicesim drill --lab "
+            f"{esc(lab)} --user {esc(user.username)}</code>.</p></section>"
+            f"<section><h2>My scores over time</h2>{chart or 'no sessions yet'}</section>"
             "<section><h2>My sessions</h2><table><tr><th>session</th><th>persona</th>"
             f"<th>score</th><th>result</th></tr>{sessions}</table></section>"
         )
@@ -500,7 +507,15 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         return page(f"Cohort {cohort.name}", body, user, csrf, error)
 
     @app.get("/cohorts/{cohort_id}/trainees/{username}", response_class=HTMLResponse)
-    def trainee_page(cohort_id: int, username: str, user: PageTrainer, db: DB, csrf: Csrf):
+    def trainee_page(
+        cohort_id: int,
+        username: str,
+        user: PageTrainer,
+        db: DB,
+        csrf: Csrf,
+        error: str = "",
+        notice: str = "",
+    ):
         view = trainee_history(db, _cohort(db, cohort_id, user), username)
         sessions = view["sessions"]
         rows = "".join(
@@ -518,5 +533,33 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             f"{chart}</section><section><h2>Sessions</h2><table id='trainee-sessions'><tr>"
             "<th>session</th><th>uploaded (UTC)</th><th>drill</th><th>persona</th>"
             f"<th>score</th><th>result</th><th>end</th></tr>{rows}</table></section>"
+            "<section><h2>New password</h2><p>For a forgotten password: the trainee's "
+            "stations sign in again with the new one.</p>"
+            + form(
+                f"/cohorts/{cohort_id}/trainees/{view['trainee']}/password",
+                '<label>Password (8+)<input name="password" type="password" required '
+                'minlength="8"></label><button>Set password</button>',
+                csrf,
+            )
+            + "</section>"
         )
-        return page(f"Trainee {view['trainee']}", body, user, csrf)
+        return page(f"Trainee {view['trainee']}", body, user, csrf, error, notice=notice)
+
+    @app.post("/cohorts/{cohort_id}/trainees/{username}/password")
+    def password_post(
+        cohort_id: int,
+        username: str,
+        user: PageTrainer,
+        db: DB,
+        _: Checked,
+        password: Annotated[str, Form()],
+    ) -> RedirectResponse:
+        cohort = _cohort(db, cohort_id, user)
+        here = f"/cohorts/{cohort_id}/trainees/{username}"
+        try:
+            body = checked(PasswordIn, password=password)
+            reset_password(db, cohort, username, body.password)
+        except HTTPException as exc:
+            return back(here, exc)
+        note = urllib.parse.quote(f"{username}'s password is changed; their stations sign in again")
+        return RedirectResponse(f"{here}?notice={note}", status_code=303)

@@ -263,6 +263,14 @@ def create_user(db: Session, username: str, password: str, role: str) -> User:
     return user
 
 
+def change_password(db: Session, user: User, password: str) -> None:
+    """A new password; every token the user holds stops working."""
+    user.password_hash = hash_password(password)
+    for token in db.scalars(select(Token).where(Token.user_id == user.id)):
+        db.delete(token)
+    db.flush()
+
+
 def authenticate(db: Session, username: str, password: str) -> User | None:
     user = db.scalar(select(User).where(User.username == username))
     if user is None:
