@@ -164,6 +164,7 @@ TRAINER_ONLY = [
     ("post", "/api/cohorts/{c}/drills", {"json": {"persona": "damaged-blender"}}),
     ("get", "/api/cohorts/{c}/table", {}),
     ("get", "/api/cohorts/{c}/export.csv", {}),
+    ("get", "/api/cohorts/{c}/sessions.csv", {}),
     ("get", "/api/rubrics", {}),
     ("post", "/api/rubrics", {"json": {"name": "x", "text": "id: x"}}),
     ("get", "/api/personas", {}),
@@ -498,6 +499,15 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     assert csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.strip().splitlines()
     assert lines[0].startswith("trainee,drill,persona") and len(lines) == 3
+    every = lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.trainer)
+    assert every.headers["content-type"].startswith("text/csv")
+    import csv as csvlib
+
+    (row,) = list(csvlib.DictReader(io.StringIO(every.text)))
+    assert row["session"] == str(up["id"]) and row["trainee"] == "ann"
+    assert float(row["overall"]) == up["overall"]
+    assert {f: float(row[f]) for f in up["families"]} == up["families"]
+    assert lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.ann).status_code == 403
 
 
 def test_a_trainees_scores_over_time(lab, session_dir):

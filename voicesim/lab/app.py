@@ -251,24 +251,37 @@ def create_app(
 
     @app.get("/api/cohorts/{cohort_id}/export.csv")
     def api_export(cohort_id: int, user: Trainer, db: DB) -> Response:
+        """The cohort table: one row per trainee and drill."""
         cohort = _cohort(db, cohort_id, user)
         view = cohort_overview(db, cohort)
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(
-            ["trainee", "drill", "persona", "pass_mark", "attempts", "attempts_allowed"]
-            + ["best", "last", "passed", "due"]
+        cols = ["trainee", "drill", "persona", "pass_mark", "attempts", "attempts_allowed"]
+        cols += ["best", "last", "passed", "due"]
+        return _csv(f"cohort-{cohort.id}.csv", cols, ([r[c] for c in cols] for r in view["table"]))
+
+    @app.get("/api/cohorts/{cohort_id}/sessions.csv")
+    def api_export_sessions(cohort_id: int, user: Trainer, db: DB) -> Response:
+        """Every session of the cohort's trainees, one row each, with every family's score."""
+        cohort = _cohort(db, cohort_id, user)
+        members = select(Membership.user_id).where(Membership.cohort_id == cohort.id)
+        q = (
+            select(Upload, User.username)
+            .join(User, User.id == Upload.owner_id)
+            .where(Upload.owner_id.in_(members))
+            .order_by(Upload.id)
         )
-        for row in view["table"]:
-            w.writerow(
-                [row["trainee"], row["drill"], row["persona"], row["pass_mark"], row["attempts"]]
-                + [row["attempts_allowed"], row["best"], row["last"], row["passed"], row["due"]]
-            )
-        name = f"cohort-{cohort.id}.csv"
-        return Response(
-            buf.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        rows = [_upload_dict(u, name) for u, name in db.execute(q)]
+        families = sorted({f for r in rows for f in (r["families"] or {})})
+        cols = ["session", "trainee", "uploaded", "drill", "persona", "overall", "passed"]
+        cols += ["end_state", *families]
+        return _csv(
+            f"cohort-{cohort.id}-sessions.csv",
+            cols,
+            (
+                [r["id"], r["owner"], r["created"], r["drill"], r["persona"], r["overall"]]
+                + [r["passed"], r["end_state"]]
+                + [(r["families"] or {}).get(f) for f in families]
+                for r in rows
+            ),
         )
 
     # -- API: trainees ----------------------------------------------------------------------
@@ -445,6 +458,18 @@ def _server_side(files: dict[str, bytes]) -> dict[str, bytes]:
                 meta[key] = None
         out["meta.json"] = json.dumps(meta, ensure_ascii=False).encode()
     return out
+
+
+def _csv(filename: str, header: list[str], rows) -> Response:  # noqa: ANN001
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _cohort_of(db: Session, cohort_id: int, trainer: User) -> Cohort | None:

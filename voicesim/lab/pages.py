@@ -471,7 +471,8 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         )
         body = (
             f'<section><h2>Cohort table</h2><p><a href="/api/cohorts/{cohort.id}/export.csv">'
-            'Export CSV</a></p><table id="cohort-table"><tr><th>trainee</th><th>drill</th>'
+            f'Export CSV</a> (this table) &middot; <a href="/api/cohorts/{cohort.id}/sessions.csv">'
+            'Export every session (CSV)</a></p><table id="cohort-table"><tr><th>trainee</th><th>drill</th>'
             "<th>attempts</th><th>best</th><th>last</th><th>result</th><th></th></tr>"
             f"{rows}</table></section>"
             '<section><h2>Recent sessions</h2><table id="sessions"><tr><th>session</th>'
