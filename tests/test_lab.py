@@ -510,6 +510,48 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     assert lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.ann).status_code == 403
 
 
+def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):
+    from sqlalchemy import update
+
+    from voicesim.lab.store import Upload
+
+    def drill(**body) -> int:  # noqa: ANN003
+        r = lab.post(f"/api/cohorts/{lab.cohort}/drills", lab.trainer, json=body)
+        return r.json()["id"]
+
+    past = drill(persona="damaged-blender", pass_mark=10, due="2020-01-31")
+    future = drill(persona="damaged-blender", pass_mark=10, due="2030-01-31")
+    hard = drill(persona="damaged-blender", pass_mark=95)
+    members = _session_members(session_dir)
+    ups = {}
+    for i, d in enumerate((past, future, hard, past)):
+        meta = members["meta.json"].replace(b"{", b'{"attempt": %d, ' % i, 1)
+        who = lab.bob if i == 3 else lab.ann
+        ups[i] = lab.upload(who, _zip({**members, "meta.json": meta}), drill=d).json()["id"]
+    with lab.store.Session() as db:  # bob's attempt was made on the due date itself
+        db.execute(
+            update(Upload).where(Upload.id == ups[3]).values(created=_dt.datetime(2020, 1, 31, 23))
+        )
+        db.commit()
+    rows = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()["table"]
+    status = {(r["trainee"], r["drill"]): r["status"] for r in rows}
+    assert status[("ann", past)] == "late"  # passed, after the due date
+    assert status[("bob", past)] == "passed"  # passed by the end of the due day
+    assert status[("ann", future)] == "passed" and status[("bob", future)] == "open"
+    assert status[("ann", hard)] == "failed" and status[("bob", hard)] == "open"
+    assert status[("ann", lab.drill)] == "open"  # no attempt, no due date
+    csv_rows = lab.get(f"/api/cohorts/{lab.cohort}/export.csv", lab.trainer).text
+    assert f"ann,{past},damaged-blender" in csv_rows and ",late" in csv_rows
+    # a drill whose due date is gone with no pass is overdue
+    gone = drill(persona="damaged-blender", due="2021-06-30")
+    rows = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()["table"]
+    assert {r["status"] for r in rows if r["drill"] == gone} == {"overdue"}
+    web = TestClient(lab.http.app)
+    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    page = web.get(f"/cohorts/{lab.cohort}").text
+    assert 'class="late">late</span>' in page and "OVERDUE" in page
+
+
 def test_a_trainees_scores_over_time(lab, session_dir):
     members = _session_members(session_dir)
     ids = []

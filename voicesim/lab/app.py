@@ -255,7 +255,7 @@ def create_app(
         cohort = _cohort(db, cohort_id, user)
         view = cohort_overview(db, cohort)
         cols = ["trainee", "drill", "persona", "pass_mark", "attempts", "attempts_allowed"]
-        cols += ["best", "last", "passed", "due"]
+        cols += ["best", "last", "passed", "due", "status"]
         return _csv(f"cohort-{cohort.id}.csv", cols, ([r[c] for c in cols] for r in view["table"]))
 
     @app.get("/api/cohorts/{cohort_id}/sessions.csv")
@@ -643,10 +643,34 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
         if wanted
         else {}
     )
+    # The best score made by each drill's due date (the end of that day, UTC), per trainee.
+    today = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+    on_time: dict[tuple[int, int], float] = {}
+    for d in drills:
+        if d.due is not None and ids:
+            q = (
+                select(Upload.owner_id, func.max(Upload.overall))
+                .where(
+                    Upload.drill_id == d.id,
+                    Upload.owner_id.in_(ids),
+                    Upload.created < d.due + _dt.timedelta(days=1),
+                )
+                .group_by(Upload.owner_id)
+            )
+            on_time.update(((owner, d.id), best) for owner, best in db.execute(q))
     table = []
     for m in members:
         for d in drills:
             n, best, last_id = stats.get((m.id, d.id), (0, None, None))
+            passed = best >= d.pass_mark if n else None
+            due_over = d.due is not None and today >= d.due + _dt.timedelta(days=1)
+            if d.due is not None and passed:
+                in_time = on_time.get((m.id, d.id))
+                status = "passed" if in_time is not None and in_time >= d.pass_mark else "late"
+            elif due_over:
+                status = "overdue"
+            else:
+                status = {True: "passed", False: "failed", None: "open"}[passed]
             table.append(
                 {
                     "trainee": m.username,
@@ -659,7 +683,10 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
                     "best": best,
                     "last": rows[last_id][0] if last_id else None,
                     "last_session": last_id,
-                    "passed": best >= d.pass_mark if n else None,
+                    "passed": passed,
+                    # passed, late (passed after the due date), failed (so far), overdue (due
+                    # date gone, not passed), open (no attempt yet, not due)
+                    "status": status,
                 }
             )
     progress = []

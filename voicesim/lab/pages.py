@@ -51,7 +51,7 @@ align-items:center}header h1{font-size:19px;margin:0}main{padding:16px 24px;max-
 section{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:12px 16px;margin:0 0 16px}
 h2{font-size:15px;text-transform:uppercase;letter-spacing:.04em;color:#5f6368;margin:0 0 8px}
 table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:left}
-.pass,.ok{color:#1e8e3e;font-weight:700}.fail{color:#c5221f;font-weight:700}.err{color:#c5221f}
+.pass,.ok{color:#1e8e3e;font-weight:700}.late{color:#b06000}.fail{color:#c5221f;font-weight:700}.err{color:#c5221f}
 form.inline{display:flex;gap:8px;flex-wrap:wrap;align-items:end}label{display:flex;
 flex-direction:column;font-size:13px;color:#5f6368}input{font:inherit;padding:3px 6px}
 """
@@ -114,6 +114,15 @@ def _verdict(passed: bool | None) -> str:
     if passed is None:
         return "-"
     return '<span class="pass">PASS</span>' if passed else '<span class="fail">FAIL</span>'
+
+
+STATUS = {
+    "passed": '<span class="pass">PASS</span>',
+    "late": '<span class="pass">PASS</span> <span class="late">late</span>',
+    "failed": '<span class="fail">FAIL</span>',
+    "overdue": '<span class="fail">OVERDUE</span>',
+    "open": "-",
+}
 
 
 def _num(x: float | None) -> str:
@@ -424,7 +433,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             f'<tr><td><a href="/cohorts/{cohort.id}/trainees/{esc(r["trainee"])}">'
             f"{esc(r['trainee'])}</a></td><td>#{r['drill']} {esc(r['persona'])}</td>"
             f"<td>{r['attempts']} / {r['attempts_allowed']}</td><td>{_num(r['best'])}</td>"
-            f'<td class="last">{_num(r["last"])}</td><td>{_verdict(r["passed"])}</td><td>'
+            f'<td class="last">{_num(r["last"])}</td><td class="status">{STATUS[r["status"]]}</td><td>'
             + (
                 f'<a href="/sessions/{r["last_session"]}/report">report</a>'
                 if r["last_session"]
