@@ -120,7 +120,9 @@ def test_drill_lab_errors_come_before_any_audio(lab, tmp_path, capsys, monkeypat
     assert main(["drill", "--lab", lab.url]) == 2
     assert "--lab needs --user" in capsys.readouterr().err
     assert main(["drill", "--lab", "http://127.0.0.1:9", "--user", "ann", "--password", "x"]) == 2
-    assert "cannot reach the lab at http://127.0.0.1:9" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot reach the lab at http://127.0.0.1:9" in err
+    assert "To practise meanwhile: voicesim drill --persona ID" in err
     assert main(["drill", "--user", "ann", "--persona", "late-order"]) == 2
     assert "--drill and --user go with --lab" in capsys.readouterr().err
     assert main(["lab", "drills", "--lab", lab.url, "--user", "ann", "--password", PASSWORD]) == 0

@@ -328,6 +328,7 @@ def _run(persona, rubric, out, options, drill_options, ready, args, console, sta
 
 def _lab_drill(args: argparse.Namespace):  # noqa: ANN202
     """Sign in to the lab and get the drill to run, before any audio device is opened."""
+    from ..lab.client import LabError
     from ..lab.commands import password
     from ..lab.station import ask_on_terminal, prepare
 
@@ -340,15 +341,23 @@ def _lab_drill(args: argparse.Namespace):  # noqa: ANN202
         raise VoicesimError("--lab needs --user NAME (your lab user name)")
     if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise VoicesimError(f"{args.out} already holds files; choose an empty or new --out")
-    station = prepare(
-        args.lab,
-        args.user,
-        password(args),
-        args.drill,
-        args.outbox,
-        ask=ask_on_terminal if sys.stdin.isatty() else None,
-        say=lambda text: print(text, file=sys.stderr),
-    )
+    try:
+        station = prepare(
+            args.lab,
+            args.user,
+            password(args),
+            args.drill,
+            args.outbox,
+            ask=ask_on_terminal if sys.stdin.isatty() else None,
+            say=lambda text: print(text, file=sys.stderr),
+        )
+    except LabError as exc:
+        if "cannot reach" not in str(exc):
+            raise
+        raise LabError(
+            f"{exc}. To practise meanwhile: voicesim drill --persona ID, and later "
+            f"voicesim lab upload SESSION --drill N --lab {args.lab} --user {args.user}"
+        ) from None
     d = station.drill
     attempt = d["attempts_allowed"] - d.get("attempts_left", d["attempts_allowed"]) + 1
     print(
