@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     lab = sub.add_parser(
         "lab",
         help="the training lab: a server for a room of stations and a trainer dashboard",
-        description="Run the lab server (trainers create cohorts and assign drills; stations "
-        "upload sessions), add a trainer, or upload a finished session to a lab.",
+        description="Run the lab server (trainers create cohorts, add rubrics, assign drills "
+        "and follow progress on its web dashboard), add a trainer or set a password on the lab "
+        "machine, or, at a station, list your drills and upload sessions. A station runs its "
+        "assigned drill with `voicesim drill --lab URL --user NAME`, which uploads by itself.",
         epilog=epilog,
     )
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
@@ -67,7 +69,9 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         help="session directories (none: send what waits in the outbox)",
     )
     station_options(up, required=True, outbox=True)
-    up.add_argument("--drill", type=int, help="the assigned drill this session is for")
+    up.add_argument(
+        "--drill", type=int, metavar="N", help="the assigned drill these sessions are for"
+    )
     up.set_defaults(func=cmd_upload)
 
     dr = lab_sub.add_parser("drills", help="list the drills assigned to you")
