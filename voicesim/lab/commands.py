@@ -1,10 +1,12 @@
-"""``voicesim lab``: serve the lab, add a first trainer, upload a session, list drills."""
+"""``voicesim lab``: serve the lab, add a trainer, set a password, upload sessions, list drills."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import VoicesimError
@@ -153,23 +155,38 @@ def _check_tls(certfile: str, keyfile: str) -> None:
         raise VoicesimError(f"cannot use {certfile} with {keyfile} for HTTPS: {exc}") from None
 
 
-def cmd_add_trainer(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import IntegrityError
-
-    from .store import TRAINER, Store, create_user
-
+def _new_password(args: argparse.Namespace) -> str:
     pw = password(args)
     if len(pw) < 8:
         raise VoicesimError("a password needs at least 8 characters")
+    return pw
+
+
+@contextmanager
+def _lab_db(args: argparse.Namespace) -> Iterator:
+    """A database session on the store named by --data / --database, closed after."""
+    from .store import Store
+
     store = Store(args.data, args.database)
     try:
         with store.Session() as db:
+            yield db
+    finally:
+        store.close()
+
+
+def cmd_add_trainer(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from .store import TRAINER, create_user
+
+    pw = _new_password(args)
+    try:
+        with _lab_db(args) as db:
             create_user(db, args.name, pw, TRAINER)
             db.commit()
     except IntegrityError:
         raise VoicesimError(f"user {args.name!r} exists") from None
-    finally:
-        store.close()
     print(f"trainer {args.name} added")
     return 0
 
@@ -177,21 +194,15 @@ def cmd_add_trainer(args: argparse.Namespace) -> int:
 def cmd_set_password(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from .store import Store, User, change_password
+    from .store import User, change_password
 
-    pw = password(args)
-    if len(pw) < 8:
-        raise VoicesimError("a password needs at least 8 characters")
-    store = Store(args.data, args.database)
-    try:
-        with store.Session() as db:
-            user = db.scalar(select(User).where(User.username == args.name))
-            if user is None:
-                raise VoicesimError(f"no lab user named {args.name!r}")
-            change_password(db, user, pw)
-            db.commit()
-    finally:
-        store.close()
+    pw = _new_password(args)
+    with _lab_db(args) as db:
+        user = db.scalar(select(User).where(User.username == args.name))
+        if user is None:
+            raise VoicesimError(f"no lab user named {args.name!r}")
+        change_password(db, user, pw)
+        db.commit()
     print(f"new password set for {args.name} ({user.role})")
     return 0
 
