@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
+from browser_support import CHROMIUM, launch, watch_requests  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from lab_support import (  # noqa: E402
     PASSWORD,
@@ -43,8 +44,6 @@ from voicesim.lab.store import (  # noqa: E402
     migrate,
     schema_version,
 )
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -703,32 +702,16 @@ def submit(page, label: str) -> None:  # noqa: ANN001
 def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
+    if CHROMIUM is None:
         pytest.skip("chromium is not installed (`make setup-test` installs it)")
     store = Store(tmp_path / "lab")
     with store.Session() as db:
         create_user(db, "tina", PASSWORD, TRAINER)
         db.commit()
-    outside: list[str] = []
     with LiveServer(create_app(store)) as server, sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch(p)
         page = browser.new_page()
-        page.on(
-            "request",
-            lambda r: (
-                None if r.url.startswith((server.url, "data:", "blob:")) else outside.append(r.url)
-            ),
-        )
+        outside = watch_requests(page, (server.url,))
         page.goto(server.url + "/")
         assert page.url.endswith("/login")
         page.fill("input[name=username]", "tina")

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from browser_support import CHROMIUM, launch, watch_requests
 
 from voicesim.audio.formats import read_audio_file, resample
 from voicesim.cli import main
 from voicesim.events import read_events
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -251,27 +251,10 @@ def test_report_in_a_real_browser(simulated):
     events = list(read_events(simulated / "events.jsonl"))
     first_overtalk = next(e for e in events if e.type == "overtalk")
     duration = next(e for e in events if e.type == "call_end")["duration"]
-    outside = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = launch(p, "--autoplay-policy=no-user-gesture-required")
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on(
-            "request",
-            lambda r: (
-                outside.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None
-            ),
-        )
+        outside = watch_requests(page, ("file:",))
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto((simulated / "report.html").as_uri())

@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -51,6 +51,7 @@ from .store import (
     issue_token,
     revoke_token,
     user_for_token,
+    utcnow,
 )
 
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
@@ -371,9 +372,6 @@ def create_app(
             raise HTTPException(404, "no such session")  # the same answer: no probing
         return up
 
-    def _my_cohort_ids(user: User) -> select:
-        return select(Cohort.id).where(Cohort.created_by == user.id)
-
     def _unpack_and_store(db: Session, user: User, data: bytes, drill_id: int | None):
         try:
             files = read_archive(data, max_unpacked)
@@ -483,6 +481,10 @@ def _cohort(db: Session, cohort_id: int, trainer: User) -> Cohort:
     if c is None:
         raise HTTPException(404, "no such cohort of yours")
     return c
+
+
+def _my_cohort_ids(trainer: User) -> Select:
+    return select(Cohort.id).where(Cohort.created_by == trainer.id)
 
 
 def _my_cohorts(db: Session, trainer: User) -> list[Cohort]:
@@ -644,7 +646,7 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
         else {}
     )
     # The best score made by each drill's due date (the end of that day, UTC), per trainee.
-    today = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+    today = utcnow()
     on_time: dict[tuple[int, int], float] = {}
     for d in drills:
         if d.due is not None and ids:

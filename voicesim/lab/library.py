@@ -9,8 +9,6 @@ rather than trusting the scorecard the station sent.
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
-from ..events import CALL_END, read_events
 from ..persona.persona import Persona, load_persona, persona_files
 from ..rubric.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
 from .store import Drill, LabRubric, User
@@ -60,9 +57,6 @@ def rubric_text(db: Session, name: str) -> str:
     return row.text
 
 
-_cache_lock = threading.Lock()
-
-
 @lru_cache(maxsize=32)
 def _parsed(text: str, name: str) -> Rubric:
     return parse_rubric(text, f"{name}.yaml")
@@ -72,9 +66,7 @@ def lab_rubric(db: Session, name: str) -> Rubric:
     """The rubric a drill names, parsed once per distinct text."""
     if name == DEFAULT_RUBRIC_NAME:
         return _default()
-    text = rubric_text(db, name)
-    with _cache_lock:
-        return _parsed(text, name)
+    return _parsed(rubric_text(db, name), name)
 
 
 @lru_cache(maxsize=1)
@@ -134,26 +126,21 @@ def score_upload(db: Session, path: Path, drill: Drill | None) -> tuple[dict, st
     """Score the session stored at ``path`` with its drill's rubric (the built-in one without a
     drill). Returns the scorecard and the session's persona id. Raises ValueError for a session
     that does not fit: no events, or a call with another persona than the drill's."""
-    from ..report.session import Session as CallSession
+    from ..report.session import read_session
     from ..rubric.scorer import score_call
 
-    if not (path / "events.jsonl").is_file():
-        raise ValueError("no events.jsonl")
-    try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        meta = {}
-    events = list(read_events(path / "events.jsonl"))
-    if not events:
+    session = read_session(path)  # no scorecard: the uploaded one was not stored
+    if not session.events:
         raise ValueError("no readable events")
-    persona_id = str((meta.get("persona") or {}).get("id") or "")[:120]
+    persona_id = str((session.meta.get("persona") or {}).get("id") or "")[:120]
     if drill is not None and persona_id != drill.persona:
         raise ValueError(
             f"this is a call with {persona_id or 'no persona'!r}; "
             f"drill #{drill.id} is with {drill.persona!r}"
         )
     rubric = lab_rubric(db, drill.rubric if drill is not None else DEFAULT_RUBRIC_NAME)
-    complete = any(e.type == CALL_END for e in events)
-    trainee = CallSession(path, meta, events, {}, complete).audio()[1]
-    card = score_call(events, rubric, persona_by_id(persona_id), trainee if trainee.size else None)
+    trainee = session.audio()[1]
+    card = score_call(
+        session.events, rubric, persona_by_id(persona_id), trainee if trainee.size else None
+    )
     return card.to_dict(), persona_id

@@ -75,7 +75,9 @@ def rescore(events: list[Event], meta: dict, trainee: np.ndarray | None) -> Scor
     )
 
 
-def load_session(directory: str | Path) -> Session:
+def read_session(directory: str | Path) -> Session:
+    """The session as stored, without rescoring (``scorecard`` is empty when there is none):
+    for the lab, which scores uploads itself."""
     d = Path(directory)
     if not d.is_dir():
         raise VoicesimError(f"{d}: no such session directory")
@@ -84,11 +86,14 @@ def load_session(directory: str | Path) -> Session:
     meta = _read_json(d / "meta.json") or {}
     events = list(read_events(d / "events.jsonl"))
     complete = any(e.type == CALL_END for e in events)
-    card = _read_json(d / "scorecard.json")
-    session = Session(d, meta, events, card or {}, complete)
-    if card is None:
+    return Session(d, meta, events, _read_json(d / "scorecard.json") or {}, complete)
+
+
+def load_session(directory: str | Path) -> Session:
+    session = read_session(directory)
+    if not session.scorecard:
         # Killed mid-call: score what happened up to the last event.
-        session.scorecard = rescore(events, meta, session.audio()[1]).to_dict()
+        session.scorecard = rescore(session.events, session.meta, session.audio()[1]).to_dict()
     return session
 
 
