@@ -213,12 +213,18 @@ def cmd_rubric_show(args: argparse.Namespace) -> int:
             )
     c.print(table)
     if args.detectors:
+        from .rubric.moves import MOVES
+
         for det in r.library.detectors.values():
-            what = (
-                f"reflect, {det.min_terms}+ complaint terms"
-                if det.kind == "reflect"
-                else ", ".join(det.phrases)
-            )
+            if det.kind == "reflect":
+                what = f"reflect, {det.min_terms}+ complaint terms"
+            else:
+                parts = ["recognised from meaning"] if det.model and det.id in MOVES else []
+                if det.phrases:
+                    parts.append("phrases: " + ", ".join(det.phrases))
+                if det.customer_phrases:
+                    parts.append("customer: " + ", ".join(det.customer_phrases))
+                what = "; ".join(parts)
             c.print(f"[bold]{det.id}[/]{'' if det.negatable else ' (not negatable)'}: {what}")
     return 0
 

@@ -14,7 +14,16 @@ from ..rubric.detectors import Context, DetectorLibrary, tokenize
 from ..speech.tts import VoiceSettings
 from .persona import Persona
 
-NEGATIVE_FIRST = ("profanity", "blame", "dismissal", "condescension", "refusal")
+NEGATIVE_FIRST = (
+    "profanity",
+    "blame",
+    "sarcasm",
+    "dismissal",
+    "condescension",
+    "defensiveness",
+    "empty_promise",
+    "refusal",
+)
 
 
 @dataclass
@@ -131,7 +140,9 @@ class DialogueEngine:
         if turn.interrupted and "interrupted" in p.reactions:
             reactions.append("interrupted")
         refused = [m for m in p.refuse if m in found]
-        offered = [m for m in p.accept if m in found]
+        # A vague promise in the same turn makes an offer no offer ("someone will sort a
+        # replacement at some point"): the customer wants who, what and when.
+        offered = [] if "empty_promise" in found else [m for m in p.accept if m in found]
         missing = [m for m in p.requires if m not in self.seen]
         delta = sum(p.reactions[m].mood for m in reactions) + sum(p.refuse[m].mood for m in refused)
         deferred = None

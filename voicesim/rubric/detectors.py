@@ -387,12 +387,15 @@ class Detector:
     kind: str = "phrases"  # or "reflect": covers the customer's complaint terms
     negatable: bool = True
     min_terms: int = 2
+    model: bool = True  # the move recogniser reads this move from meaning (when it knows it)
+    customer_phrases: list[str] = field(default_factory=list)  # the customer's own words
 
     def __post_init__(self) -> None:
         parsed = [_parse(p) for p in self.phrases]
         self._patterns = [(p.source, p.pattern) for p in parsed if not p.veto]
         self._phrases = [p for p in parsed if not p.veto]
         self._vetoes = [p for p in parsed if p.veto]
+        self._customer = [_parse(p) for p in self.customer_phrases]
         # For "reflect": each phrase is a group of words that mean the same complaint term.
         self._synonyms: dict[str, str] = {}
         if self.kind == "reflect":
@@ -432,6 +435,24 @@ class Detector:
                     )
                 )
         return hits
+
+    def vetoed(self, text: str, tokens: list[Token]) -> list[tuple[int, int]]:
+        """Character spans of this detector's vetoes ("!phrase"): no hit may overlap them."""
+        spans = []
+        for v in self._vetoes:
+            for m in v.pattern.finditer(text):
+                span = _span(tokens, m)
+                if span and self._placed(v, span):
+                    spans.append((span[0].source, span[-1].source))
+        return spans
+
+    def find_customer(self, text: str, tokens: list[Token]) -> bool:
+        """Does the customer's line make this move (its phrases or ``customer_phrases``)?"""
+        if self.kind == "reflect":
+            return False
+        if self.find(text, tokens, Context()):
+            return True
+        return any(ph.pattern.search(text) for ph in self._customer)
 
     @staticmethod
     def _placed(ph: _Phrase, span: list[Token]) -> bool:
@@ -508,6 +529,7 @@ class Context:
     """What the customer said, so that reflecting the problem back can be recognised."""
 
     complaint_terms: set[str] = field(default_factory=set)
+    said: tuple[str, ...] = ()  # what the customer said (and the persona's situation)
 
     @classmethod
     def from_text(cls, *texts: str, extra_terms: Iterable[str] = ()) -> Context:
@@ -517,7 +539,16 @@ class Context:
                 for w in m.group().split("-"):
                     if len(w) >= 3 and w not in STOPWORDS and not w.isdigit():
                         terms.add(_stem(w))
-        return cls(terms)
+        return cls(terms, tuple(t for t in texts if t))
+
+    def sentences(self) -> list[str]:
+        """The customer's sentences of three words or more, lower-cased, for the recogniser."""
+        out: list[str] = []
+        for text in self.said:
+            for part in re.split(r"(?<=[.!?])\s+", normalise(text)):
+                if len(_WORD.findall(part)) >= 3:
+                    out.append(part.strip())
+        return list(dict.fromkeys(out))
 
 
 def _stem(word: str) -> str:
@@ -553,6 +584,7 @@ class DetectorLibrary:
         wanted = set(only) if only is not None else None
         hits: list[Hit] = []
         skip: frozenset[int] | None = None
+        model_moves = self._model_hits(text, tokens, context, wanted)
         for det in sorted(self.detectors.values(), key=lambda d: d.kind == "reflect"):
             if wanted is not None and det.id not in wanted:
                 continue
@@ -562,6 +594,8 @@ class DetectorLibrary:
                 found = det._reflect(tokens, context, skip)
             else:
                 found = det.find(text, tokens, context)
+            if det.model and model_moves is not None and det.id in model_moves:
+                found = _merge(found, model_moves[det.id], det.vetoed(text, tokens))
             if det.id == "backchannel" and not _covers(found, tokens):
                 continue  # "okay" opening a real answer is not a listening signal
             for hit in found:
@@ -571,6 +605,30 @@ class DetectorLibrary:
                 hits.append(hit)
         hits.sort(key=lambda h: (h.first_word, h.move))
         return hits
+
+    def _model_hits(
+        self, text: str, tokens: list[Token], context: Context, wanted: set[str] | None
+    ) -> dict[str, list[Hit]] | None:
+        """The move recogniser's hits for the moves this library lets it read, by move."""
+        from . import moves
+
+        asked = {
+            d.id
+            for d in self.detectors.values()
+            if d.model and d.id in moves.MOVES and (wanted is None or d.id in wanted)
+        }
+        if not asked or not tokens or not moves.enabled():
+            return None
+        by_move: dict[str, list[Hit]] = {m: [] for m in asked}
+        for hit in moves.get_recogniser().recognise(text, tokens, context, asked):
+            by_move[hit.move].append(hit)
+        return by_move
+
+    def customer_moves(self, text: str) -> set[str]:
+        """The customer's moves in one line (swearing, asking for a manager...): exact phrases
+        only, since the recogniser reads agents, not customers."""
+        text_n, toks = tokenize(text.split())
+        return {d.id for d in self.detectors.values() if toks and d.find_customer(text_n, toks)}
 
     def _not_acknowledging(
         self, text: str, tokens: list[Token], context: Context
@@ -607,6 +665,19 @@ class DetectorLibrary:
         if not toks or len(toks) > max_words or "backchannel" not in self.detectors:
             return False
         return _covers(self.detectors["backchannel"].find(text_n, toks, Context()), toks)
+
+
+def _merge(phrase_hits: list[Hit], model_hits: list[Hit], vetoes: list[tuple[int, int]]) -> list[Hit]:
+    """A trainer's exact phrases first; the model's hits where no phrase hit or veto overlaps."""
+    out = list(phrase_hits)
+    for hit in model_hits:
+        span = (hit.first_word, hit.last_word)
+        if any(a <= span[1] and span[0] <= b for a, b in vetoes):
+            continue
+        if any(h.first_word <= span[1] and span[0] <= h.last_word for h in out):
+            continue
+        out.append(hit)
+    return out
 
 
 def _covers(hits: list[Hit], tokens: list[Token]) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from ..config import line_of, load_yaml, parse_yaml
 from ..errors import ConfigError
 from .detectors import Detector, DetectorLibrary
+from .moves import MOVES
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default.yaml")
 TIMELINE_EVENTS = (
@@ -35,6 +36,8 @@ _DETECTOR = {
         "phrases": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "negatable": {"type": "boolean"},
         "min_terms": {"type": "integer", "minimum": 1},
+        "model": {"type": "boolean"},
+        "customer_phrases": {"type": "array", "items": {"type": "string", "minLength": 1}},
     },
 }
 _CRITERION = {
@@ -207,14 +210,18 @@ def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
             kind=d.get("kind", "phrases"),
             negatable=d.get("negatable", True),
             min_terms=d.get("min_terms", 2),
+            model=d.get("model", True),
+            customer_phrases=list(d.get("customer_phrases", [])),
         )
         for name, d in data["detectors"].items()
     }
     for name, d in data["detectors"].items():
-        if d.get("kind", "phrases") == "phrases" and not d.get("phrases"):
+        read_by_model = name in MOVES and d.get("model", True)
+        if d.get("kind", "phrases") == "phrases" and not d.get("phrases") and not read_by_model:
             raise ConfigError(
                 str(path),
-                "a phrase detector needs a non-empty phrases list",
+                "a detector needs a non-empty phrases list (only the recogniser's moves, "
+                f"{', '.join(MOVES)}, can do without)",
                 line_of(root, ["detectors", name]),
                 f"detectors.{name}.phrases",
             )

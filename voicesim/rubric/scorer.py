@@ -141,7 +141,7 @@ def build_view(
         if ev.type == CUSTOMER_LINE_START or ev.get("who", "trainee") == "customer":
             text = ev.get("text", "")
             customer_said.append(text)
-            customer.append((ev, lib.moves(text)))
+            customer.append((ev, lib.customer_moves(text)))
             turn += 1
             continue
         words = ev.get("words") or []

