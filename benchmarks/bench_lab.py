@@ -8,6 +8,7 @@ import argparse
 import io
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -218,7 +219,9 @@ def main() -> int:
                 db.commit()
             store.close()
             web = httpx.Client(base_url=base, timeout=60)
-            web.post("/login", data={"username": "trainer", "password": PASSWORD})
+            form = web.get("/login").text  # the sign-in form carries its own token
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+            web.post("/login", data={"username": "trainer", "password": PASSWORD, "csrf": csrf})
             page_times, api_times = [], []
             for _ in range(5 if args.quick else 20):
                 t0 = time.perf_counter()

@@ -4,6 +4,7 @@ dashboard, the station's outbox, on SQLite and on a real PostgreSQL server, and 
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import io
 import json
 import os
@@ -128,6 +129,13 @@ class Lab:
 @pytest.fixture
 def lab(store) -> Lab:
     return Lab(store)
+
+
+def web_login(web: TestClient, name: str, password: str = PASSWORD, **kw):  # noqa: ANN003, ANN201
+    """Sign a browser in through the sign-in form, with the form's token."""
+    form = web.get("/login").text
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+    return web.post("/login", data={"username": name, "password": password, "csrf": token}, **kw)
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -546,7 +554,7 @@ def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):
     rows = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()["table"]
     assert {r["status"] for r in rows if r["drill"] == gone} == {"overdue"}
     web = TestClient(lab.http.app)
-    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    web_login(web, "tina")
     page = web.get(f"/cohorts/{lab.cohort}").text
     assert 'class="late">late</span>' in page and "OVERDUE" in page
 
@@ -563,7 +571,7 @@ def test_a_trainees_scores_over_time(lab, session_dir):
     assert lab.get(f"/api/cohorts/{lab.cohort}/trainees/nobody", lab.trainer).status_code == 404
     assert lab.get(f"/api/cohorts/{lab.cohort}/trainees/ann", lab.bob).status_code == 403
     web = TestClient(lab.http.app)
-    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    web_login(web, "tina")
     assert f'href="/cohorts/{lab.cohort}/trainees/ann"' in web.get(f"/cohorts/{lab.cohort}").text
     page = web.get(f"/cohorts/{lab.cohort}/trainees/ann").text
     # one line per family plus the overall score, three points each
@@ -587,14 +595,14 @@ def test_a_forgotten_password_is_replaced_and_old_sign_ins_stop(lab, tmp_path, c
     assert lab.http.post("/api/login", json={"username": "ann", **new}).status_code == 200
     # through the trainee's page
     web = TestClient(lab.http.app)
-    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    web_login(web, "tina")
     page = web.get(f"/cohorts/{lab.cohort}/trainees/ann").text
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
     r = web.post(
         f"/cohorts/{lab.cohort}/trainees/ann/password",
         data={"password": PASSWORD, "csrf": token},
     )
-    assert "ann&#x27;s password is changed" in r.text and 'id="notice"' in r.text
+    assert "ann's password is changed" in html.unescape(r.text) and 'id="notice"' in r.text
     assert lab.login("ann")
     # and on the lab machine, for anyone (a trainer too)
     store = ["--data", str(lab.store.data_dir), "--database", lab.store.url]
@@ -611,26 +619,26 @@ def test_dashboard_pages_by_cookie(lab, session_dir):
     data, _ = pack_session(session_dir)
     sid = lab.upload(lab.bob, data, drill=lab.drill).json()["id"]
     web = TestClient(lab.http.app)
-    r = web.post("/login", data={"username": "tina", "password": PASSWORD}, follow_redirects=False)
+    r = web_login(web, "tina", follow_redirects=False)
     assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
     page = web.get(f"/cohorts/{lab.cohort}").text
     assert f'href="/sessions/{sid}/report"' in page and "<svg" in page
     assert "http://" not in page and "https://" not in page  # nothing from the internet
     trainee = TestClient(lab.http.app)
-    trainee.post("/login", data={"username": "ann", "password": PASSWORD})
+    web_login(trainee, "ann")
     assert trainee.get(f"/cohorts/{lab.cohort}").status_code == 403
     home = trainee.get("/").text
     assert f"/sessions/{sid}/report" not in home and "no sessions yet" in home
     assert "voicesim drill --lab http://testserver --user ann" in home
     bob = TestClient(lab.http.app)  # bob sees his own session and his scores over time
-    bob.post("/login", data={"username": "bob", "password": PASSWORD})
+    web_login(bob, "bob")
     home = bob.get("/").text
     assert f"/sessions/{sid}/report" in home and 'class="history"' in home
 
 
 def test_dashboard_forms_need_this_browsers_form_token(lab):
     web = TestClient(lab.http.app)
-    web.post("/login", data={"username": "tina", "password": PASSWORD})
+    web_login(web, "tina")
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', web.get("/").text).group(1)
     for data in ({"name": "Evening"}, {"name": "Evening", "csrf": "0" * 64}):
         r = web.post("/cohorts", data=data, follow_redirects=False)
@@ -638,7 +646,7 @@ def test_dashboard_forms_need_this_browsers_form_token(lab):
     r = web.post("/cohorts", data={"name": "Evening", "csrf": token}, follow_redirects=False)
     assert r.status_code == 303
     other = TestClient(lab.http.app)  # another browser's token does not fit this cookie
-    other.post("/login", data={"username": "tina", "password": PASSWORD})
+    web_login(other, "tina")
     r = other.post("/cohorts", data={"name": "Night", "csrf": token}, follow_redirects=False)
     assert r.status_code == 403
     # a mistake in a form comes back to the page as a message, not as JSON
@@ -808,7 +816,7 @@ def test_migration_from_version_1_fills_the_family_scores(tmp_path):
         )
     old.dispose()
     store = Store(tmp_path, url)
-    assert schema_version(store.engine) == SCHEMA_VERSION == 3
+    assert schema_version(store.engine) == SCHEMA_VERSION == 4
     with store.Session() as db:
         assert db.scalar(select(func.count(SessionScore.id))) == 2
         assert db.scalar(select(SessionScore.score).where(SessionScore.family == "tone")) == 60
@@ -907,3 +915,417 @@ def test_lab_serves_https_to_stations_that_trust_its_certificate(tmp_path, monke
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+
+
+# -- security (issue 13) --------------------------------------------------------------------------
+XSS = "<img src=x onerror=\"document.body.dataset.pwned='{}'\">"
+
+
+def _tampered(session_dir: Path, out: Path, created: object, nan: bool = True) -> Path:
+    """A copy of the session whose uploaded data carries markup and non-JSON numbers: meta's
+    `created`, the call_end `end_state`, a customer line that opens a script comment."""
+    shutil.copytree(session_dir, out)
+    meta = json.loads((out / "meta.json").read_text())
+    meta["created"] = created
+    (out / "meta.json").write_text(json.dumps(meta))
+    lines = []
+    for line in (out / "events.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["type"] == "call_end":
+            e["end_state"] = XSS.format("end")[:32]
+        if e["type"] == "customer_line_start" and e["line"] == 0:
+            e["text"] = "<!--<script> " + XSS.format("line") + " " + e["text"]
+        lines.append(json.dumps(e))
+    if nan:
+        lines.insert(5, '{"type":"mood","t":5.0,"mood":NaN,"reason":"x"}')
+        lines.insert(6, '{"type":"silence","t":6.0,"end":Infinity,"duration":-Infinity}')
+    (out / "events.jsonl").write_text("\n".join(lines) + "\n")
+    card = json.loads((out / "scorecard.json").read_text())
+    card["outcome"]["end_state"] = XSS.format("end")[:32]
+    (out / "scorecard.json").write_text(json.dumps(card))
+    (out / "report.html").unlink(missing_ok=True)
+    return out
+
+
+def _no_script_ran(page, errors: list[str]) -> None:  # noqa: ANN001
+    page.wait_for_function("document.querySelectorAll('.line').length > 0")  # ours ran
+    assert page.evaluate("document.body.dataset.pwned") is None
+    assert page.locator("img").count() == 0
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("created", [XSS.format("created"), 1717171717, None])
+def test_report_shows_session_data_as_text_in_a_real_browser(session_dir, tmp_path, created):
+    from playwright.sync_api import sync_playwright
+
+    from voicesim.report.html import write_report
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (`make setup-test` installs it)")
+    session = _tampered(session_dir, tmp_path / "s", created)
+    page_file = write_report(session)
+    text = page_file.read_text()
+    assert "<!--<script>" not in text
+    block = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S)
+    json.loads(block.group(1), parse_constant=lambda c: pytest.fail(f"{c} in the data"))
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())
+        _no_script_ran(page, errors)
+        meta = page.locator("#meta").inner_text()
+        assert "ended: <img src=x" in meta  # shown as text, as it was uploaded
+        if created is not None:
+            assert str(created) in meta
+        first = page.locator(".line.customer").first.inner_text()
+        assert "<!--<script> <img src=x" in first
+        browser.close()
+
+
+def test_lab_served_reports_run_only_the_reports_own_script(tmp_path, session_dir):
+    """A trainee's upload (meta.json, end_state) and a trainer's rubric name carry markup: in
+    the trainer's and the trainee's browser no script from them runs, the lab sends a policy
+    that allows only the report's own script, and the trainer's account is untouched."""
+    from playwright.sync_api import sync_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (`make setup-test` installs it)")
+    store = Store(tmp_path / "lab")
+    with store.Session() as db:
+        create_user(db, "tina", PASSWORD, TRAINER)
+        db.commit()
+    app = create_app(store)
+    lab = Lab.__new__(Lab)
+    lab.store, lab.http = store, TestClient(app)
+    tina = lab.login("tina")
+    cohort = lab.post("/api/cohorts", tina, json={"name": "June"}).json()["id"]
+    lab.post(
+        f"/api/cohorts/{cohort}/trainees", tina, json={"username": "ann", "password": PASSWORD}
+    )
+    rubric = strict_rubric().replace(
+        "name: ", "name: " + json.dumps(XSS.format("rubric")) + " #", 1
+    )
+    r = lab.post("/api/rubrics", tina, json={"name": "evil", "text": rubric})
+    assert r.status_code == 201, r.text
+    body = {"persona": "damaged-blender", "rubric": "evil"}
+    drill = lab.post(f"/api/cohorts/{cohort}/drills", tina, json=body).json()["id"]
+    session = _tampered(session_dir, tmp_path / "s", XSS.format("created"), nan=False)
+    members = _session_members(session)
+    up = lab.upload(lab.login("ann"), _zip(members), drill=drill)
+    assert up.status_code == 200, up.text
+    url = f"/sessions/{up.json()['id']}/report"
+    served = lab.get(url, tina)
+    csp = served.headers["content-security-policy"]
+    script_src = re.search(r"script-src ([^;]+)", csp).group(1)
+    assert "'unsafe-inline'" not in csp and script_src.startswith("'sha256-")
+    assert "sandbox allow-scripts" in csp and "frame-ancestors 'none'" in csp
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["x-frame-options"] == "DENY"
+    with LiveServer(app) as server, sync_playwright() as p:
+        browser = launch(p)
+        for name in ("tina", "ann"):
+            context = browser.new_context()
+            token = lab.login(name)["Authorization"].split()[1]
+            context.add_cookies([{"name": "lab_token", "value": token, "url": server.url}])
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.on(
+                "console",
+                lambda m, errors=errors: (
+                    errors.append(m.text) if "Content Security Policy" in m.text else None
+                ),
+            )
+            page.goto(server.url + url)
+            _no_script_ran(page, errors)  # nothing our policy refused: the report's own ran
+            meta = page.locator("#meta").inner_text()
+            assert XSS.format("created") in meta and XSS.format("rubric") in meta
+            # the dashboard pages carry no script at all and say so
+            page.goto(server.url + "/")
+            assert page.evaluate("document.body.dataset.pwned") is None
+            context.close()
+        browser.close()
+    assert [c["name"] for c in lab.get("/api/cohorts", tina).json()] == ["June"]
+    home = TestClient(app)
+    web_login(home, "tina")
+    csp = home.get("/").headers["content-security-policy"]
+    assert "script-src" not in csp and "default-src 'none'" in csp
+    store.close()
+
+
+def test_headers_and_a_secure_cookie_under_https(lab):
+    web = TestClient(lab.http.app, base_url="https://lab.test")
+    r = web_login(web, "tina", follow_redirects=False)
+    assert r.status_code == 303
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("lab_token="))
+    assert "secure" in cookie.lower() and "samesite=strict" in cookie.lower()
+    page = web.get("/")
+    assert page.headers["strict-transport-security"].startswith("max-age=")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    api = lab.get("/api/me", lab.trainer)  # plain HTTP: no HSTS, but the other headers
+    assert "strict-transport-security" not in api.headers
+    assert api.headers["x-content-type-options"] == "nosniff"
+    plain = TestClient(lab.http.app)
+    r = web_login(plain, "tina", follow_redirects=False)
+    assert "secure" not in r.headers["set-cookie"].lower()
+
+
+def test_the_sign_in_form_needs_its_token(lab):
+    web = TestClient(lab.http.app)
+    r = web.post("/login", data={"username": "tina", "password": PASSWORD})
+    assert "the sign-in form is stale" in r.text and "lab_token" not in web.cookies
+    web.get("/login")  # a browser that has the form, posting another site's token
+    forged = {"username": "tina", "password": PASSWORD, "csrf": "0" * 64}
+    r = web.post("/login", data=forged)
+    assert "the sign-in form is stale" in r.text and "lab_token" not in web.cookies
+    r = web_login(web, "tina")
+    assert r.status_code == 200 and "lab_token" in web.cookies and "My cohorts" in r.text
+
+
+def test_a_trainer_cannot_take_over_another_trainers_trainee(lab, session_dir, capsys):
+    with lab.store.Session() as db:
+        create_user(db, "tom", PASSWORD, TRAINER)
+        db.commit()
+    tom = lab.login("tom")
+    data, _ = pack_session(session_dir)
+    sid = lab.upload(lab.ann, data, drill=lab.drill).json()["id"]
+    mine = lab.post("/api/cohorts", tom, json={"name": "Tom's"}).json()["id"]
+    url = f"/api/cohorts/{mine}/trainees"
+    grab = lab.post(url, tom, json={"username": "ann", "password": "tom knows this one"})
+    assert grab.status_code == 202 and grab.json()["status"] == "invited"
+    # naming a trainer, or a made-up existing name, gets the very same answer
+    same = lab.post(url, tom, json={"username": "tina", "password": "tom knows this one"})
+    assert (same.status_code, same.json()) == (202, grab.json() | {"username": "tina"})
+    # ann is not tom's: no sessions, no report, no password reset; her password is hers
+    assert lab.get(f"/api/sessions?cohort={mine}", tom).json() == []
+    assert lab.get(f"/sessions/{sid}/report", tom).status_code == 404
+    assert lab.get(f"/api/cohorts/{mine}/trainees/ann", tom).status_code == 404
+    reset = f"/api/cohorts/{mine}/trainees/ann/password"
+    assert lab.post(reset, tom, json={"password": "tom knows this one"}).status_code == 404
+    bad = lab.http.post("/api/login", json={"username": "ann", "password": "tom knows this one"})
+    assert bad.status_code == 401
+    assert lab.get(f"/api/cohorts/{mine}/table", tom).json()["trainees"] == []
+    # tom cannot accept for her; bob (a trainee, not invited) sees nothing
+    (inv,) = lab.get("/api/invitations", tom).json()
+    assert inv["user"] == "ann" and inv["sent_by_me"]
+    assert lab.post(f"/api/invitations/{inv['id']}/accept", tom).status_code == 404
+    assert lab.get("/api/invitations", lab.bob).json() == []
+    assert lab.post(f"/api/invitations/{inv['id']}/accept", lab.bob).status_code == 404
+    # ann accepts on her own: now tom has her, by her consent
+    (hers,) = lab.get("/api/invitations", lab.ann).json()
+    assert (hers["cohort"], hers["invited_by"]) == ("Tom's", "tom")
+    assert lab.post(f"/api/invitations/{hers['id']}/accept", lab.ann).status_code == 200
+    assert lab.get(f"/api/cohorts/{mine}/table", tom).json()["trainees"] == ["ann"]
+    assert lab.login("ann")  # her password is unchanged
+    # bob: his trainer tina approves tom's request, on her page
+    assert lab.post(url, tom, json={"username": "bob", "password": PASSWORD}).status_code == 202
+    web = TestClient(lab.http.app)
+    web_login(web, "tina")
+    home = web.get("/").text
+    assert "tom asks for bob in the cohort Tom&#39;s" in home
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', home).group(1)
+    action = re.search(r'action="(/invitations/\d+/accept)"', home).group(1)
+    assert web.post(action, data={"csrf": token}).status_code == 200
+    assert lab.get(f"/api/cohorts/{mine}/table", tom).json()["trainees"] == ["ann", "bob"]
+    # or the lab machine's command
+    eve = lab.post(
+        f"/api/cohorts/{lab.cohort}/trainees",
+        lab.trainer,
+        json={"username": "eve", "password": PASSWORD},
+    )
+    assert eve.status_code == 201
+    assert lab.post(url, tom, json={"username": "eve", "password": PASSWORD}).status_code == 202
+    store = ["--data", str(lab.store.data_dir), "--database", lab.store.url]
+    assert main(["lab", "add-to-cohort", "eve", str(mine), *store]) == 0
+    assert "eve is in cohort" in capsys.readouterr().out
+    assert lab.get(f"/api/cohorts/{mine}/table", tom).json()["trainees"] == ["ann", "bob", "eve"]
+    assert lab.get("/api/invitations", tom).json() == []
+    assert main(["lab", "add-to-cohort", "tina", str(mine), *store]) == 2
+
+
+def test_sign_in_backoff_never_locks_out_the_right_password_from_a_fresh_address(tmp_path):
+    from voicesim.lab.app import LoginThrottle
+
+    now = [1000.0]
+    throttle = LoginThrottle(attempts=5, window=1.0, clock=lambda: now[0])
+    store = Store(tmp_path / "lab")
+    with store.Session() as db:
+        create_user(db, "tina", PASSWORD, TRAINER)
+        db.commit()
+    app = create_app(store, throttle=throttle)
+    attacker = TestClient(app, client=("127.0.0.66", 5000))
+    guess = {"username": "tina", "password": "wrong password"}
+    codes = []
+    for _ in range(12):  # the attacker keeps going, a second apart
+        codes.append(attacker.post("/api/login", json=guess).status_code)
+        now[0] += 1.0
+    assert codes[:5] == [401] * 5 and 429 in codes[5:]  # backed off after five
+    r = attacker.post("/api/login", json=guess)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 2  # and the wait grows
+    # tina, from her own station, signs in at once, and her page works
+    station = TestClient(app, client=("127.0.0.7", 5000))
+    right = {"username": "tina", "password": PASSWORD}
+    assert station.post("/api/login", json=right).status_code == 200
+    web = TestClient(app, client=("127.0.0.8", 5000))
+    assert "My cohorts" in web_login(web, "tina").text
+    # an address spraying many names backs off for all of them
+    for i in range(40):  # one try per name: no name on its own would wait
+        attacker.post("/api/login", json={"username": f"u{i}", "password": "wrong password"})
+    r = attacker.post("/api/login", json={"username": "other", "password": "wrong password"})
+    assert r.status_code == 429
+    store.close()
+
+
+def test_concurrent_sign_ins_are_bounded(monkeypatch):
+    """At most a few passwords are hashed at once, however many sign-ins arrive together, and
+    one address cannot fill the queue."""
+    import threading
+
+    from voicesim.lab import store as store_mod
+    from voicesim.lab.app import LoginThrottle
+
+    active, peak, release = [0], [0], threading.Event()
+    cond = threading.Condition()
+
+    class SlowHasher:
+        def verify(self, stored, password):  # noqa: ANN001, ANN201
+            with cond:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+                cond.notify_all()
+            release.wait(30)
+            with cond:
+                active[0] -= 1
+            return False
+
+    monkeypatch.setattr(store_mod, "_hasher", SlowHasher())
+    threads = [
+        threading.Thread(target=store_mod.verify_password, args=("h", "p")) for _ in range(16)
+    ]
+    for t in threads:
+        t.start()
+    with cond:
+        assert cond.wait_for(lambda: active[0] == store_mod.MAX_HASHING, timeout=30)
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert peak[0] == store_mod.MAX_HASHING < 16
+    throttle = LoginThrottle(address_inflight=4)
+    for _ in range(4):
+        throttle.begin("tina", "127.0.0.66")
+    with pytest.raises(Exception) as exc:
+        throttle.begin("ann", "127.0.0.66")
+    assert exc.value.status_code == 429
+    throttle.begin("tina", "127.0.0.7")  # another address is not held up
+    throttle.end("tina", "127.0.0.66", ok=False)
+    throttle.begin("tina", "127.0.0.66")
+
+
+def test_csv_cells_never_start_a_formula(lab, session_dir):
+    r = lab.post(
+        f"/api/cohorts/{lab.cohort}/trainees",
+        lab.trainer,
+        json={"username": "@SUM.A1", "password": PASSWORD},
+    )
+    assert r.status_code == 201, r.text
+    members = _session_members(session_dir)
+    lines = []
+    for line in members["events.jsonl"].decode().splitlines():
+        e = json.loads(line)
+        if e["type"] == "call_end":
+            e["end_state"] = "=HYPERLINK(1)"
+        lines.append(json.dumps(e))
+    members["events.jsonl"] = ("\n".join(lines) + "\n").encode()
+    up = lab.upload(lab.login("@SUM.A1"), _zip(members))
+    assert up.status_code == 200, up.text
+    import csv as csvlib
+
+    rows = list(
+        csvlib.reader(
+            io.StringIO(lab.get(f"/api/cohorts/{lab.cohort}/export.csv", lab.trainer).text)
+        )
+    )
+    every = list(
+        csvlib.DictReader(
+            io.StringIO(lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.trainer).text)
+        )
+    )
+    cells = [c for row in rows for c in row] + [c for row in every for c in row.values()]
+    assert "'@SUM.A1" in cells
+    assert every[0]["end_state"] in ("'=HYPERLINK(1)", "hung_up")  # as stored, never a formula
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+
+
+def test_weak_passwords_are_refused_everywhere(lab, tmp_path, capsys):
+    from voicesim.lab.store import password_problem
+
+    for weak in ("12345678", "password1", "aaaaaaaa", "abcdefgh", "qwertyuiop", "ann-secret-1"):
+        assert password_problem(weak, "ann"), weak
+    assert password_problem(PASSWORD, "ann") is None
+    url = f"/api/cohorts/{lab.cohort}/trainees"
+    r = lab.post(url, lab.trainer, json={"username": "zed", "password": "12345678"})
+    assert r.status_code == 422 and "digits" in r.text
+    reset = f"/api/cohorts/{lab.cohort}/trainees/ann/password"
+    assert lab.post(reset, lab.trainer, json={"password": "12345678"}).status_code == 422
+    assert lab.post(reset, lab.trainer, json={"password": "ann is great"}).status_code == 422
+    web = TestClient(lab.http.app)
+    web_login(web, "tina")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', web.get("/").text).group(1)
+    page = web.post(
+        f"/cohorts/{lab.cohort}/trainees",
+        data={"username": "zed", "password": "password1", "csrf": token},
+    )
+    assert "most common" in page.text and 'id="error"' in page.text
+    data = ["--data", str(tmp_path / "lab2")]
+    assert main(["lab", "add-trainer", "pat", "--password", "12345678", *data]) == 2
+    assert "digits" in capsys.readouterr().err
+
+
+def test_cohort_names_are_per_trainer(lab):
+    with lab.store.Session() as db:
+        create_user(db, "tom", PASSWORD, TRAINER)
+        db.commit()
+    tom = lab.login("tom")
+    r = lab.post("/api/cohorts", tom, json={"name": "June"})  # tina has a June too
+    assert r.status_code == 201, r.text
+    again = lab.post("/api/cohorts", tom, json={"name": "June"})
+    assert again.status_code == 409 and "of yours" in again.json()["detail"]
+    assert [c["name"] for c in lab.get("/api/cohorts", lab.trainer).json()] == ["June"]
+
+
+def test_migration_to_version_4_keeps_cohorts_and_scopes_names(tmp_path):
+    from sqlalchemy import create_engine, func, select
+
+    from voicesim.lab.store import MIGRATIONS, Cohort, Membership, _schema
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as conn:  # a version 3 database, cohort names unique lab-wide
+        _schema.create(conn)
+        for step in MIGRATIONS[:3]:
+            step(conn)
+        conn.exec_driver_sql("DROP TABLE lab_cohorts")
+        conn.exec_driver_sql(
+            "CREATE TABLE lab_cohorts (id INTEGER NOT NULL, name VARCHAR(120) NOT NULL, "
+            "created_by INTEGER NOT NULL, created DATETIME NOT NULL, PRIMARY KEY (id), "
+            "UNIQUE (name), FOREIGN KEY(created_by) REFERENCES lab_users (id))"
+        )
+        conn.execute(_schema.insert().values(version=3))
+        conn.exec_driver_sql(
+            "INSERT INTO lab_users VALUES (1, 't1', 'trainer', 'x', '2024-01-01'), "
+            "(2, 't2', 'trainer', 'x', '2024-01-01'), (3, 'a', 'trainee', 'x', '2024-01-01')"
+        )
+        conn.exec_driver_sql("INSERT INTO lab_cohorts VALUES (7, 'June', 1, '2024-01-01')")
+        conn.exec_driver_sql("INSERT INTO lab_memberships VALUES (1, 7, 3)")
+    old.dispose()
+    store = Store(tmp_path, url)
+    assert schema_version(store.engine) == SCHEMA_VERSION
+    with store.Session() as db:
+        db.add(Cohort(name="June", created_by=2))
+        db.commit()
+        assert db.scalar(select(func.count(Cohort.id))) == 2
+        assert db.scalar(select(Membership.cohort_id)) == 7
+    store.close()

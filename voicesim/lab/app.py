@@ -1,27 +1,29 @@
 """The lab server: a FastAPI app with a JSON API (bearer tokens) and server-rendered pages
 (the same tokens, in an HttpOnly, SameSite=Strict cookie). Every endpoint names the role it
-needs; trainees only ever see their own sessions.
+needs; trainees only ever see their own sessions; a trainer manages only the trainees of the
+cohorts they own, and an existing user joins another trainer's cohort only with consent.
 """
 
 import csv
 import datetime as _dt
-import html
 import io
 import json
+import math
 import shutil
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 
 from ..errors import VoicesimError
 from .archive import ArchiveError, read_archive, session_digest
@@ -40,15 +42,18 @@ from .store import (
     TRAINER,
     Cohort,
     Drill,
+    Invitation,
     Membership,
     SessionScore,
     Store,
     Upload,
     User,
+    WeakPassword,
     authenticate,
     change_password,
     create_user,
     issue_token,
+    password_problem,
     revoke_token,
     user_for_token,
     utcnow,
@@ -75,12 +80,28 @@ class TraineeIn(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(min_length=8, max_length=1024)
 
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, v: str, info: ValidationInfo) -> str:
+        problem = password_problem(v, info.data.get("username") or "")
+        if problem:
+            raise ValueError(problem)
+        return v
+
 
 NAME = r"^[A-Za-z0-9_.-]+$"  # persona ids and rubric names: never a path
 
 
 class PasswordIn(BaseModel):
     password: str = Field(min_length=8, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, v: str) -> str:
+        problem = password_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class DrillIn(BaseModel):
@@ -97,49 +118,146 @@ class RubricIn(BaseModel):
 
 
 class LoginThrottle:
-    """Slows password guessing: after ``attempts`` failed sign-ins for one user name within
-    ``window`` seconds, that name is refused (429) until the window has passed. Kept in memory,
-    per server process; a correct password resets the count."""
+    """Slows password guessing without handing anyone a way to lock others out.
 
-    def __init__(self, attempts: int = 5, window: float = 60.0) -> None:
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, deque[float]] = {}
+    Failed sign-ins are counted per (user name, client address) and per client address. After
+    ``attempts`` free failures for a name from one address, that address must wait before its
+    next try for the name: ``window`` seconds, doubling with every further failure, up to
+    ``max_delay``; an address that fails ``address_attempts`` times over any names waits the
+    same way for every name. A correct password from an address that has not been failing
+    always gets in, so nobody can lock a trainer out by guessing at her name. Each address may
+    have ``address_inflight`` sign-ins being checked at once (more are refused at once, before
+    any hashing), and the store hashes at most a few passwords at a time: a flood of sign-ins
+    costs bounded memory and CPU. Kept in memory, per server process."""
+
+    LIMIT = 10_000  # entries kept per table: a flood of made-up names cannot grow it forever
+
+    def __init__(
+        self,
+        attempts: int = 5,
+        window: float = 1.0,
+        *,
+        max_delay: float = 900.0,
+        address_attempts: int = 30,
+        address_inflight: int = 4,
+        clock=time.monotonic,  # noqa: ANN001
+    ) -> None:
+        self.attempts, self.window, self.max_delay = attempts, window, max_delay
+        self.address_attempts, self.address_inflight = address_attempts, address_inflight
+        self.clock = clock
+        self._pairs: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+        self._addresses: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._inflight: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def check(self, username: str) -> None:
-        now = time.monotonic()
+    def _wait(self, table: OrderedDict, key: object, free: int, now: float) -> float:
+        """Seconds ``key`` must still wait (0: may try); forgets a long-quiet entry."""
+        failures, last = table.get(key, (0, 0.0))
+        if failures and now - last > 2 * self.max_delay:
+            table.pop(key, None)
+            return 0.0
+        if failures < free:
+            return 0.0
+        delay = min(self.max_delay, self.window * 2 ** (failures - free))
+        return max(0.0, last + delay - now)
+
+    def _fail(self, table: OrderedDict, key: object, now: float) -> None:
+        failures, _ = table.pop(key, (0, 0.0))
+        table[key] = (failures + 1, now)
+        while len(table) > self.LIMIT:
+            table.popitem(last=False)
+
+    def check(self, username: str, address: str) -> None:
+        """429 while this name (or any name) from this address must wait."""
         with self._lock:
-            recent = self._failures.get(username)
-            while recent and now - recent[0] > self.window:
-                recent.popleft()
-            if recent is not None and len(recent) >= self.attempts:
-                wait = int(self.window - (now - recent[0])) + 1
+            self._check(username, address, self.clock())
+
+    def _check(self, username: str, address: str, now: float) -> None:
+        wait = max(
+            self._wait(self._pairs, (username, address), self.attempts, now),
+            self._wait(self._addresses, address, self.address_attempts, now),
+        )
+        if wait > 0:
+            secs = math.ceil(wait)
+            raise HTTPException(
+                429,
+                f"too many failed sign-ins for {username!r} from this address; "
+                f"try again in {secs} s",
+                headers={"Retry-After": str(secs)},
+            )
+
+    def begin(self, username: str, address: str) -> None:
+        """Before a sign-in is checked: 429 while this name (or any name) from this address
+        must wait, or while this address has too many sign-ins being checked."""
+        now = self.clock()
+        with self._lock:
+            self._check(username, address, now)
+            if self._inflight.get(address, 0) >= self.address_inflight:
                 raise HTTPException(
                     429,
-                    f"too many failed sign-ins for {username!r}; try again in {wait} s",
-                    headers={"Retry-After": str(wait)},
+                    "too many sign-ins from this address at once; try again in 1 s",
+                    headers={"Retry-After": "1"},
                 )
+            self._inflight[address] = self._inflight.get(address, 0) + 1
 
-    def failed(self, username: str) -> None:
+    def end(self, username: str, address: str, ok: bool) -> None:
+        now = self.clock()
         with self._lock:
-            recent = self._failures.setdefault(username, deque())
-            recent.append(time.monotonic())
-            if len(self._failures) > 10_000:  # a flood of made-up names cannot grow it forever
-                self._failures.pop(next(iter(self._failures)))
+            left = self._inflight.get(address, 1) - 1
+            if left > 0:
+                self._inflight[address] = left
+            else:
+                self._inflight.pop(address, None)
+            if ok:
+                self._pairs.pop((username, address), None)
+            else:
+                self._fail(self._pairs, (username, address), now)
+                self._fail(self._addresses, address, now)
 
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username, None)
-
-    def sign_in(self, db: Session, username: str, password: str) -> User | None:
-        """``authenticate`` behind the throttle: 429 while the name is locked out."""
-        self.check(username)
-        user = authenticate(db, username, password)
-        if user is None:
-            self.failed(username)
-        else:
-            self.succeeded(username)
+    def sign_in(self, db: Session, username: str, password: str, address: str) -> User | None:
+        """``authenticate`` behind the throttle: 429 while this name from this address waits."""
+        self.begin(username, address)
+        user = None
+        try:
+            user = authenticate(db, username, password)
+        finally:
+            self.end(username, address, user is not None)
         return user
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class SecurityHeaders:
+    """Headers for every answer: no MIME sniffing, no framing, a strict Content-Security-Policy
+    unless the route set its own (pages and reports do), no referrer, and HSTS under TLS."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault(
+                    "Content-Security-Policy",
+                    "default-src 'none'; base-uri 'none'; form-action 'none'; "
+                    "frame-ancestors 'none'",
+                )
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "no-referrer"
+                if https:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -153,6 +271,7 @@ def create_app(
     app = FastAPI(title="voicesim lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.throttle = throttle = throttle or LoginThrottle()
+    app.add_middleware(SecurityHeaders)
 
     def db_session():
         with store.Session() as db:
@@ -185,8 +304,8 @@ def create_app(
 
     # -- API: sign-in -----------------------------------------------------------------------
     @app.post("/api/login")
-    def api_login(body: LoginIn, db: DB) -> dict:
-        user = throttle.sign_in(db, body.username, body.password)
+    def api_login(request: Request, body: LoginIn, db: DB) -> dict:
+        user = throttle.sign_in(db, body.username, body.password, client_address(request))
         if user is None:
             raise HTTPException(401, "wrong user name or password")
         token, expires = issue_token(db, user, token_ttl)
@@ -215,9 +334,35 @@ def create_app(
         return [_cohort_dict(c) for c in _my_cohorts(db, user)]
 
     @app.post("/api/cohorts/{cohort_id}/trainees", status_code=201)
-    def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB) -> dict:
-        u = _add_trainee(db, _cohort(db, cohort_id, user), body.username, body.password)
-        return {"id": u.id, "username": u.username, "role": u.role}
+    def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB):
+        """A new name: a new trainee, with this password. A trainee of another cohort of
+        yours: added. Any other existing name (whoever it is): 202, an invitation that the
+        user, or a trainer who has them in a cohort, accepts; the password is not used."""
+        cohort = _cohort(db, cohort_id, user)
+        u = _add_trainee(db, cohort, body.username, body.password, user)
+        if u is None:
+            return JSONResponse(
+                {"username": body.username, "status": "invited", "detail": INVITED},
+                status_code=202,
+            )
+        return {"id": u.id, "username": u.username, "role": u.role, "status": "added"}
+
+    @app.get("/api/invitations")
+    def api_invitations(user: Anyone, db: DB) -> list[dict]:
+        """Invitations this user may accept or decline (to them, or to their trainees), and,
+        for a trainer, the ones they sent that wait."""
+        return [_invitation_dict(db, i, user) for i in _invitations_for(db, user)]
+
+    @app.post("/api/invitations/{invitation_id}/accept")
+    def api_accept(invitation_id: int, user: Anyone, db: DB) -> dict:
+        accept_invitation(db, _invitation(db, invitation_id, user, accept=True))
+        return {"ok": True}
+
+    @app.post("/api/invitations/{invitation_id}/decline")
+    def api_decline(invitation_id: int, user: Anyone, db: DB) -> dict:
+        db.delete(_invitation(db, invitation_id, user, accept=False))
+        db.commit()
+        return {"ok": True}
 
     @app.post("/api/cohorts/{cohort_id}/drills", status_code=201)
     def api_assign(cohort_id: int, body: DrillIn, user: Trainer, db: DB) -> dict:
@@ -344,15 +489,17 @@ def create_app(
 
     @app.get("/sessions/{session_id}/report", response_class=HTMLResponse)
     def session_report(session_id: int, user: Anyone, db: DB) -> HTMLResponse:
-        from ..report.html import render_report
+        """The session's report.html, with a policy that lets only the report's own script run
+        (never one that came with the upload), sandboxed away from the lab's pages."""
+        from ..report.html import render_report, report_csp
         from ..report.session import load_session
 
         up = _visible_upload(db, user, session_id)
         try:
             page = render_report(load_session(store.session_path(up)))
-        except VoicesimError as exc:
+        except (VoicesimError, ValueError, TypeError, KeyError) as exc:
             raise HTTPException(500, f"cannot read this session: {exc}") from None
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers={"Content-Security-Policy": report_csp()})
 
     # -- helpers (closures over the store) --------------------------------------------------
     def _visible_upload(db: Session, user: User, session_id: int) -> Upload:
@@ -458,11 +605,19 @@ def _server_side(files: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
+def csv_cell(value: object) -> object:
+    """A cell a spreadsheet shows as text: one starting with = + - @ (or a tab or CR) would be
+    run as a formula, so it gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv(filename: str, header: list[str], rows) -> Response:  # noqa: ANN001
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(header)
-    w.writerows(rows)
+    w.writerow([csv_cell(c) for c in header])
+    w.writerows([csv_cell(c) for c in row] for row in rows)
     return Response(
         buf.getvalue(),
         media_type="text/csv",
@@ -498,25 +653,128 @@ def _create_cohort(db: Session, name: str, user: User) -> Cohort:
     db.add(c)
     try:
         db.commit()
-    except IntegrityError:
+    except IntegrityError:  # names are unique per trainer: this says nothing about others
         db.rollback()
-        raise HTTPException(409, f"a cohort named {name!r} exists") from None
+        raise HTTPException(409, f"a cohort of yours named {name!r} exists") from None
     return c
 
 
-def _add_trainee(db: Session, cohort: Cohort, username: str, password: str) -> User:
+INVITED = (
+    "if this user exists, they join the cohort once they accept (on their lab page), or a "
+    "trainer who has them in a cohort does; the password given is not used"
+)
+
+
+def manages(db: Session, trainer: User, user: User) -> bool:
+    """Whether ``user`` is a trainee in one of ``trainer``'s cohorts."""
+    return user.role == TRAINEE and (
+        db.scalar(
+            select(Membership.id)
+            .join(Cohort, Cohort.id == Membership.cohort_id)
+            .where(Membership.user_id == user.id, Cohort.created_by == trainer.id)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _add_trainee(
+    db: Session, cohort: Cohort, username: str, password: str, trainer: User
+) -> User | None:
+    """Add a trainee to ``trainer``'s cohort. A new name becomes a trainee with ``password``;
+    a trainee the trainer already has is added; any other existing user (another trainer's
+    trainee, a trainer) only gets an invitation, whoever they are: returns None then."""
     user = db.scalar(select(User).where(User.username == username))
     if user is None:
-        user = create_user(db, username, password, TRAINEE)
-    elif user.role != TRAINEE:
-        raise HTTPException(409, f"{username!r} is a trainer")
-    if db.scalar(
-        select(Membership).where(Membership.cohort_id == cohort.id, Membership.user_id == user.id)
-    ):
+        try:
+            user = create_user(db, username, password, TRAINEE)
+        except WeakPassword as exc:
+            raise HTTPException(422, f"password: {exc}") from None
+    elif not manages(db, trainer, user):
+        if user.role == TRAINEE and not _is_member(db, cohort, user):
+            if (
+                db.scalar(
+                    select(Invitation.id).where(
+                        Invitation.cohort_id == cohort.id, Invitation.user_id == user.id
+                    )
+                )
+                is None
+            ):
+                db.add(Invitation(cohort_id=cohort.id, user_id=user.id, invited_by=trainer.id))
+                db.commit()
+        return None
+    if _is_member(db, cohort, user):
         raise HTTPException(409, f"{username!r} is already in this cohort")
     db.add(Membership(cohort_id=cohort.id, user_id=user.id))
     db.commit()
     return user
+
+
+def _is_member(db: Session, cohort: Cohort, user: User) -> bool:
+    return (
+        db.scalar(
+            select(Membership.id).where(
+                Membership.cohort_id == cohort.id, Membership.user_id == user.id
+            )
+        )
+        is not None
+    )
+
+
+def _invitations_for(db: Session, user: User) -> list[Invitation]:
+    """For a trainee: the invitations to them. For a trainer: those to trainees of theirs
+    (theirs to approve) and those they sent."""
+    q = select(Invitation).order_by(Invitation.id)
+    if user.role == TRAINEE:
+        return list(db.scalars(q.where(Invitation.user_id == user.id)))
+    mine = (
+        select(Membership.user_id)
+        .join(Cohort, Cohort.id == Membership.cohort_id)
+        .where(Cohort.created_by == user.id)
+    )
+    return list(
+        db.scalars(q.where((Invitation.user_id.in_(mine)) | (Invitation.invited_by == user.id)))
+    )
+
+
+def _invitation(db: Session, invitation_id: int, user: User, *, accept: bool) -> Invitation:
+    """The invitation if ``user`` may act on it: the invited user, or a trainer who has them in
+    a cohort, accept or decline; the trainer who sent it may withdraw it (not accept it)."""
+    inv = db.get(Invitation, invitation_id)
+    invitee = db.get(User, inv.user_id) if inv is not None else None
+    allowed = invitee is not None and (
+        user.id == invitee.id
+        or (user.role == TRAINER and manages(db, user, invitee))
+        or (not accept and user.id == inv.invited_by)
+    )
+    if not allowed:
+        raise HTTPException(404, "no such invitation for you")
+    return inv
+
+
+def accept_invitation(db: Session, inv: Invitation) -> None:
+    cohort = db.get(Cohort, inv.cohort_id)
+    user = db.get(User, inv.user_id)
+    if cohort is not None and user is not None and not _is_member(db, cohort, user):
+        db.add(Membership(cohort_id=cohort.id, user_id=user.id))
+    db.delete(inv)
+    db.commit()
+
+
+def _invitation_dict(db: Session, inv: Invitation, viewer: User) -> dict:
+    cohort = db.get(Cohort, inv.cohort_id)
+    names = {
+        u.id: u.username
+        for u in db.scalars(select(User).where(User.id.in_([inv.user_id, inv.invited_by])))
+    }
+    return {
+        "id": inv.id,
+        "user": names.get(inv.user_id),
+        "cohort": cohort.name if cohort else None,
+        "cohort_id": inv.cohort_id,
+        "invited_by": names.get(inv.invited_by),
+        "sent_by_me": inv.invited_by == viewer.id,
+    }
 
 
 def _assign(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
@@ -762,9 +1020,8 @@ def _trainee_in(db: Session, cohort: Cohort, username: str) -> User:
 def reset_password(db: Session, cohort: Cohort, username: str, password: str) -> None:
     """A trainer sets a new password for a trainee of their cohort (a forgotten one); the
     trainee's tokens are revoked, so every station signs in again."""
-    change_password(db, _trainee_in(db, cohort, username), password)
+    try:
+        change_password(db, _trainee_in(db, cohort, username), password)
+    except WeakPassword as exc:
+        raise HTTPException(422, f"password: {exc}") from None
     db.commit()
-
-
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value))

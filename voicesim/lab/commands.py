@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         "lab",
         help="the training lab: a server for a room of stations and a trainer dashboard",
         description="Run the lab server (trainers create cohorts, add rubrics, assign drills "
-        "and follow progress on its web dashboard), add a trainer or set a password on the lab "
-        "machine, or, at a station, list your drills and upload sessions. A station runs its "
+        "and follow progress on its web dashboard), add a trainer, set a password or put a "
+        "trainee in a cohort on the lab machine, or, at a station, list your drills and upload sessions. A station runs its "
         "assigned drill with `voicesim drill --lab URL --user NAME`, which uploads by itself.",
         epilog=epilog,
     )
@@ -59,6 +59,19 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     sp.add_argument("--password", help="password (default: prompt, or VOICESIM_LAB_PASSWORD)")
     _store_args(sp)
     sp.set_defaults(func=cmd_set_password)
+
+    ac = lab_sub.add_parser(
+        "add-to-cohort",
+        help="put an existing trainee in a cohort, on the lab machine (no invitation needed)",
+        description="Add an existing trainee to a cohort straight in the lab's store. On the "
+        "dashboard, a trainer who names another trainer's trainee only sends an invitation, "
+        "which the trainee (or a trainer of theirs) accepts; this command is the lab "
+        "machine's own way.",
+    )
+    ac.add_argument("name", metavar="NAME", help="the trainee's user name")
+    ac.add_argument("cohort", metavar="COHORT", type=int, help="the cohort's number")
+    _store_args(ac)
+    ac.set_defaults(func=cmd_add_to_cohort)
 
     up = lab_sub.add_parser(
         "upload",
@@ -156,9 +169,12 @@ def _check_tls(certfile: str, keyfile: str) -> None:
 
 
 def _new_password(args: argparse.Namespace) -> str:
+    from .store import password_problem
+
     pw = password(args)
-    if len(pw) < 8:
-        raise VoicesimError("a password needs at least 8 characters")
+    problem = password_problem(pw, args.name)
+    if problem:
+        raise VoicesimError(problem)
     return pw
 
 
@@ -204,6 +220,33 @@ def cmd_set_password(args: argparse.Namespace) -> int:
         change_password(db, user, pw)
         db.commit()
     print(f"new password set for {args.name} ({user.role})")
+    return 0
+
+
+def cmd_add_to_cohort(args: argparse.Namespace) -> int:
+    from sqlalchemy import delete, select
+
+    from .store import TRAINEE, Cohort, Invitation, Membership, User
+
+    with _lab_db(args) as db:
+        user = db.scalar(select(User).where(User.username == args.name))
+        if user is None or user.role != TRAINEE:
+            raise VoicesimError(f"no trainee named {args.name!r}")
+        cohort = db.get(Cohort, args.cohort)
+        if cohort is None:
+            raise VoicesimError(f"no cohort number {args.cohort}")
+        member = select(Membership.id).where(
+            Membership.cohort_id == cohort.id, Membership.user_id == user.id
+        )
+        if db.scalar(member) is None:
+            db.add(Membership(cohort_id=cohort.id, user_id=user.id))
+        db.execute(
+            delete(Invitation).where(
+                Invitation.cohort_id == cohort.id, Invitation.user_id == user.id
+            )
+        )
+        db.commit()
+        print(f"{user.username} is in cohort #{cohort.id} {cohort.name}")
     return 0
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import os
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
     text,
 )
@@ -59,9 +62,13 @@ class User(Base):
 
 
 class Cohort(Base):
+    """A trainer's group of trainees. Names are unique per trainer (schema version 4), so that
+    a taken name tells nothing about other trainers' cohorts."""
+
     __tablename__ = "lab_cohorts"
+    __table_args__ = (UniqueConstraint("created_by", "name", name="uq_lab_cohorts_owner_name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
     created_by: Mapped[int] = mapped_column(ForeignKey("lab_users.id"))
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -134,6 +141,20 @@ class LabRubric(Base):
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Invitation(Base):
+    """A trainer asked for an existing user to join a cohort (schema version 4). The user joins
+    only when they, or a trainer who already has them in a cohort, accept: a trainer cannot
+    take over another trainer's trainee by naming her."""
+
+    __tablename__ = "lab_invitations"
+    __table_args__ = (UniqueConstraint("cohort_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("lab_cohorts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("lab_users.id"), index=True)
+    invited_by: Mapped[int] = mapped_column(ForeignKey("lab_users.id"))
+    created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Token(Base):
     __tablename__ = "lab_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -165,7 +186,38 @@ def _v3(conn: Connection) -> None:
     LabRubric.__table__.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    """Invitations; cohort names unique per trainer instead of lab-wide."""
+    Invitation.__table__.create(conn)
+    lab_wide = [
+        u
+        for u in inspect(conn).get_unique_constraints("lab_cohorts")
+        if u["column_names"] == ["name"]
+    ]
+    if not lab_wide:  # a database made at version 4 already has the new constraint
+        return
+    if conn.dialect.name == "sqlite":  # SQLite drops a constraint by rebuilding the table
+        conn.exec_driver_sql("PRAGMA legacy_alter_table=ON")  # the others keep their references
+        conn.exec_driver_sql("ALTER TABLE lab_cohorts RENAME TO lab_cohorts_v3")
+        Cohort.__table__.create(conn)
+        conn.exec_driver_sql(
+            "INSERT INTO lab_cohorts (id, name, created_by, created) "
+            "SELECT id, name, created_by, created FROM lab_cohorts_v3"
+        )
+        conn.exec_driver_sql("DROP TABLE lab_cohorts_v3")
+        conn.exec_driver_sql("PRAGMA legacy_alter_table=OFF")
+    else:
+        name = lab_wide[0]["name"]
+        conn.execute(text(f'ALTER TABLE lab_cohorts DROP CONSTRAINT "{name}"'))
+        conn.execute(
+            text(
+                "ALTER TABLE lab_cohorts ADD CONSTRAINT uq_lab_cohorts_owner_name "
+                "UNIQUE (created_by, name)"
+            )
+        )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _schema = Table("lab_schema", MetaData(), Column("version", Integer))
@@ -181,16 +233,28 @@ def schema_version(engine: Engine) -> int:
 def migrate(engine: Engine) -> int:
     """Bring the schema up to SCHEMA_VERSION; returns the version now in the database."""
     current = schema_version(engine)
+    sqlite = engine.dialect.name == "sqlite"
     for number in range(current, SCHEMA_VERSION):
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":  # one migrator at a time
-                conn.execute(text("LOCK TABLE lab_schema IN EXCLUSIVE MODE"))
-            have = conn.execute(select(_schema.c.version)).scalar() or 0
-            if have > number:
-                continue
-            MIGRATIONS[number](conn)
-            conn.execute(_schema.delete())
-            conn.execute(_schema.insert().values(version=number + 1))
+        with engine.connect() as conn:
+            if sqlite:  # a table rebuild must not cascade into the tables that refer to it
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()  # (outside any transaction, where SQLite honours it)
+            try:
+                with conn.begin():
+                    if engine.dialect.name == "postgresql":  # one migrator at a time
+                        conn.execute(text("LOCK TABLE lab_schema IN EXCLUSIVE MODE"))
+                    have = conn.execute(select(_schema.c.version)).scalar() or 0
+                    if have > number:
+                        continue
+                    MIGRATIONS[number](conn)
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                        raise RuntimeError(f"migration to version {number + 1} broke a reference")
+                    conn.execute(_schema.delete())
+                    conn.execute(_schema.insert().values(version=number + 1))
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
     return schema_version(engine)
 
 
@@ -237,17 +301,65 @@ class Store:
 
 # -- passwords and tokens -----------------------------------------------------------------------
 _hasher = PasswordHasher()
+# Each hash takes tens of MiB and a core for a moment: at most this many run at once, however
+# many sign-ins arrive together (the rest wait their turn), so memory stays bounded.
+MAX_HASHING = max(1, min(4, os.cpu_count() or 1))
+_hashing = threading.BoundedSemaphore(MAX_HASHING)
+
+MIN_PASSWORD = 8
+# The most used passwords of 8+ characters (public breach lists): refused outright.
+COMMON_PASSWORDS = frozenset(
+    """password password1 password12 password123 password1234 passw0rd p@ssw0rd p@ssword
+    iloveyou iloveyou1 sunshine sunshine1 princess princess1 football football1 baseball
+    welcome welcome1 welcome123 qwertyuiop qwerty123 qwerty1234 1q2w3e4r 1q2w3e4r5t 1qaz2wsx
+    zaq12wsx abc12345 abcd1234 abcdefgh letmein1 trustno1 superman batman123 dragon123
+    monkey123 master123 shadow123 michael1 jennifer charlie1 computer internet whatever
+    starwars mustang1 liverpool chelsea1 arsenal1 changeme changeme1 administrator admin123
+    admin1234 secret123 default1 training trainee1 trainer1 voicesim letmein123 asdfghjkl
+    asdfasdf zxcvbnm1 zxcvbnm123 q1w2e3r4 qazwsxedc 11111111 12341234 87654321 123123123
+    passwort motdepasse contrasena""".split()
+)
+_SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+class WeakPassword(ValueError):
+    """A new password that the lab refuses (too short, too common, the user's name...)."""
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too weak for a lab account, or None. The one rule for every place
+    that sets a password: the API, the pages and the ``lab`` commands."""
+    low = password.lower()
+    if len(password) < MIN_PASSWORD:
+        return f"a password needs at least {MIN_PASSWORD} characters"
+    if password.isdigit():
+        return "a password of digits only is guessed quickly; use words or mixed characters"
+    if len(set(low)) < 4:
+        return "a password needs at least 4 different characters"
+    if low in COMMON_PASSWORDS or any(low in s or low in s[::-1] for s in _SEQUENCES):
+        return "that password is one of the most common ones; choose another"
+    if len(username) >= 3 and username.lower() in low:
+        return "a password must not contain the user name"
+    return None
+
+
+def check_password(password: str, username: str = "") -> None:
+    problem = password_problem(password, username)
+    if problem:
+        raise WeakPassword(problem)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing:
+        return _hasher.hash(password)
 
 
 def verify_password(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hashing:
+        try:
+            return _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def _token_digest(token: str) -> str:
@@ -257,6 +369,7 @@ def _token_digest(token: str) -> str:
 def create_user(db: Session, username: str, password: str, role: str) -> User:
     if role not in (TRAINER, TRAINEE):
         raise ValueError(f"unknown role {role!r}")
+    check_password(password, username)
     user = User(username=username, role=role, password_hash=hash_password(password))
     db.add(user)
     db.flush()
@@ -265,6 +378,7 @@ def create_user(db: Session, username: str, password: str, role: str) -> User:
 
 def change_password(db: Session, user: User, password: str) -> None:
     """A new password; every token the user holds stops working."""
+    check_password(password, user.username)
     user.password_hash = hash_password(password)
     for token in db.scalars(select(Token).where(Token.user_id == user.id)):
         db.delete(token)
@@ -274,7 +388,7 @@ def change_password(db: Session, user: User, password: str) -> None:
 def authenticate(db: Session, username: str, password: str) -> User | None:
     user = db.scalar(select(User).where(User.username == username))
     if user is None:
-        _hasher.hash(password)  # same work either way
+        hash_password(password)  # same work either way
         return None
     return user if verify_password(user.password_hash, password) else None
 

@@ -1,0 +1,152 @@
+"use strict";
+// Everything from the session goes into the page as text (textContent, setAttribute), never as
+// HTML: a call's words, a rubric's names and an uploaded meta.json are data, not markup.
+const D = JSON.parse(document.getElementById("data").textContent);
+const player = document.getElementById("player");
+const svg = document.getElementById("timeline");
+const num = (x, d = 0) => (typeof x === "number" && isFinite(x) ? x : d);
+const list = x => (Array.isArray(x) ? x : []);
+const str = x => (x === null || x === undefined ? "" : String(x));
+const W = 1000, DUR = Math.max(num(D.duration), 0.001);
+const NS = "http://www.w3.org/2000/svg";
+const X = t => (num(t) / DUR) * W;
+const fmt = t => { t = Math.max(0, num(t)); const m = Math.floor(t / 60); const s = (t - 60 * m).toFixed(1);
+                   return String(m).padStart(2, "0") + ":" + s.padStart(4, "0"); };
+const signed = p => (num(p) > 0 ? "+" : "") + num(p);
+function el(name, attrs, parent) { const e = document.createElementNS(NS, name);
+  for (const k in attrs) e.setAttribute(k, attrs[k]); (parent || svg).appendChild(e); return e; }
+// an HTML element: attributes set as attributes, children appended as text or nodes
+function h(tag, attrs, ...kids) { const e = document.createElement(tag);
+  for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+  for (const k of kids) if (k !== null && k !== undefined && k !== false) e.append(k instanceof Node ? k : String(k));
+  return e; }
+function seek(t) { player.currentTime = Math.max(0, num(t)); }
+const lines = list(D.lines), finals = list(D.trainee), evidence = list(D.evidence), moods = list(D.moods);
+
+// header
+document.getElementById("title").textContent = str(D.title) + (D.persona ? " (" + str(D.persona) + ")" : "");
+const v = document.getElementById("verdict");
+if (typeof D.overall === "number") {
+  v.append(h("b", { class: "big" }, Math.round(D.overall)), "/100 \u00a0",
+    h("span", { class: "badge " + (D.passed ? "pass" : "fail") }, D.passed ? "PASS" : "FAIL"), " ",
+    h("span", { class: "mute" }, "pass mark " + str(D.pass_mark)));
+}
+const end = (D.outcome || {}).end_state;
+const rubric = D.rubric || {};
+const metaParts = [
+  end ? [document.createTextNode("ended: "), h("b", {}, end)] : null,
+  D.created ? [document.createTextNode(str(D.created).replace("T", " "))] : null,
+  rubric.name ? [document.createTextNode(str(rubric.name) + " v" + str(rubric.version))] : null,
+  D.complete ? null : [h("span", { class: "warn" }, "recording cut short: replaying up to the last saved second")],
+].filter(Boolean);
+const metaBox = document.getElementById("meta");
+metaParts.forEach((nodes, i) => { if (i) metaBox.append(" \u00b7 "); metaBox.append(...nodes); });
+
+// timeline
+const LANES = { customer: [20, 70], trainee: [95, 145] };
+el("text", { x: 4, y: 14, "font-size": 11, fill: "#8e44ad" }).textContent = "customer";
+el("text", { x: 4, y: 89, "font-size": 11, fill: "#1f8a9e" }).textContent = "trainee";
+el("text", { x: 4, y: 164, "font-size": 11, fill: "#444" }).textContent = "mood";
+for (const c of lines) el("rect", { x: X(c.t), y: 18, width: Math.max(1, X(c.end) - X(c.t)), height: 54, fill: "rgba(142,68,173,.08)" });
+for (const u of finals) el("rect", { x: X(u.t), y: 93, width: Math.max(1, X(u.end) - X(u.t)), height: 54, fill: "rgba(31,138,158,.08)" });
+function wave(peaks, lane, color) {
+  peaks = list(peaks); if (!peaks.length) return;
+  const [y0, y1] = lane, mid = (y0 + y1) / 2, hh = (y1 - y0) / 2, step = W / peaks.length;
+  let d = ""; peaks.forEach((p, i) => { const x = (i + 0.5) * step; p = num(p);
+    d += `M${x.toFixed(1)} ${(mid - p * hh).toFixed(1)}V${(mid + p * hh + 0.3).toFixed(1)}`; });
+  el("path", { d, stroke: color, "stroke-width": Math.max(0.6, step * 0.8), fill: "none" });
+}
+const peaks = D.peaks || {};
+wave(peaks.customer, LANES.customer, "#8e44ad"); wave(peaks.trainee, LANES.trainee, "#1f8a9e");
+for (const o of list(D.overtalk)) { const r = el("rect", { x: X(o.t), y: 15, width: Math.max(2, X(o.end) - X(o.t)), height: 135,
+  fill: "rgba(197,34,31,.28)", class: "overtalk", "data-t": num(o.t) });
+  el("title", {}, r).textContent = `overtalk ${fmt(o.t)}, ${num(o.duration).toFixed(1)} s, by ${str(o.by)}`; }
+for (const s of list(D.silences)) { const r = el("rect", { x: X(s.t), y: 15, width: Math.max(2, X(s.end) - X(s.t)), height: 135,
+  fill: "rgba(251,188,4,.35)", class: "deadair", "data-t": num(s.t) });
+  el("title", {}, r).textContent = `dead air ${fmt(s.t)}, ${num(s.duration).toFixed(1)} s`; }
+for (const b of list(D.backchannels)) { const c = el("circle", { cx: X(b.t), cy: 150, r: 4, fill: "#f29900", class: "backchannel" });
+  el("title", {}, c).textContent = `backchannel "${str(b.text)}" at ${fmt(b.t)}`; }
+if (moods.length) {   // mood 0 (calm) at the bottom of its lane, 1 (furious) at the top
+  const y = m => 210 - num(m) * 45; let pts = "", last = moods[0];
+  for (const m of moods) { pts += `${X(m.t).toFixed(1)},${y(last.mood).toFixed(1)} ${X(m.t).toFixed(1)},${y(m.mood).toFixed(1)} `; last = m; }
+  pts += `${W},${y(last.mood).toFixed(1)}`;
+  el("polyline", { points: pts, fill: "none", stroke: "#444", "stroke-width": 1.5, id: "mood" });
+  for (const m of moods) { const c = el("circle", { cx: X(m.t), cy: y(m.mood), r: 2.5, fill: "#444" });
+    el("title", {}, c).textContent = `mood ${num(m.mood).toFixed(2)} at ${fmt(m.t)} (${str(m.reason)})`; }
+}
+for (const e of evidence) { if (typeof e.start !== "number" || !num(e.points)) continue;
+  const x = X(e.start), pos = e.points > 0;
+  const m = el("path", { d: pos ? `M${x - 5} 245L${x + 5} 245L${x} 235Z` : `M${x - 5} 225L${x + 5} 225L${x} 235Z`,
+    fill: pos ? "#1e8e3e" : "#c5221f", class: "marker " + (pos ? "pos" : "neg"), "data-t": e.start });
+  el("title", {}, m).textContent = `${str(e.criterion)} ${signed(e.points)}: "${str(e.words)}" (${str(e.rule)})`;
+  m.addEventListener("click", ev => { ev.stopPropagation(); seek(e.start); }); }
+const head = el("line", { x1: 0, x2: 0, y1: 0, y2: 250, stroke: "#1a73e8", "stroke-width": 1.5, id: "playhead" });
+svg.addEventListener("click", ev => { const r = svg.getBoundingClientRect(); seek((ev.clientX - r.left) / r.width * DUR); });
+
+// transcript with evidence highlighted
+const rows = [];
+const tr = document.getElementById("transcript");
+const items = lines.map(c => ({ ...c, who: "customer" })).concat(finals.map(u => ({ ...u, who: "trainee" })))
+  .sort((a, b) => num(a.t) - num(b.t));
+for (const it of items) {
+  const div = h("div", { class: "line " + it.who, "data-t": num(it.t) },
+    h("span", { class: "t" }, fmt(it.t)), h("span", { class: "who" }, it.who === "customer" ? "CUSTOMER" : "TRAINEE"));
+  const text = h("span", { class: "text" }); div.appendChild(text);
+  const mine = it.who === "trainee" ? evidence.filter(e => num(e.points) && typeof e.start === "number" && e.start >= num(it.t) - 0.05 && e.start <= num(it.end) + 0.05) : [];
+  const words = list(it.words);
+  if (words.length && it.who === "trainee") {
+    words.forEach((w, i) => { const s = h("span", {}, (i ? " " : "") + str(w.w));
+      const hit = mine.find(e => typeof e.end === "number" && num(w.start) >= e.start - 0.02 && num(w.end) <= e.end + 0.02 && e.words !== "(silence)");
+      if (hit) { s.className = hit.points > 0 ? "ev-pos" : "ev-neg"; s.title = `${str(hit.criterion)} ${signed(hit.points)}: ${str(hit.rule)}`; }
+      text.appendChild(s); });
+  } else { text.textContent = str(it.text) || "(no words)"; }
+  if (it.cut) text.append(" ", h("em", { class: "cutoff" }, "(cut off)"));
+  for (const e of mine) div.appendChild(h("span", { class: "pts " + (e.points > 0 ? "pos" : "neg"), title: str(e.rule) },
+    signed(e.points) + " " + str(e.criterion)));
+  div.addEventListener("click", () => seek(it.t));
+  tr.appendChild(div); rows.push(div);
+}
+
+// scorecard
+const table = h("table", {}, h("tr", {}, h("th", {}, "criterion"), h("th", { class: "num" }, "points"), h("th", {}, "evidence")));
+for (const f of list(D.families)) {
+  table.append(h("tr", { class: "fam" }, h("td", {}, str(f.name)), h("td", { class: "num" }, Math.round(num(f.score)) + "/100"), h("td", {})));
+  for (const c of list(f.criteria)) {
+    const ev = h("td", { class: "ev-list" });
+    list(c.evidence).filter(e => num(e.points)).forEach((e, i) => {
+      if (i) ev.append(h("br", {}));
+      ev.append(h("a", { "data-t": num(e.start) }, fmt(e.start)), ` "${str(e.words)}" (${signed(e.points)})`);
+    });
+    const na = c.applies === false;
+    table.append(h("tr", { title: str(c.description) }, h("td", {}, str(c.id)),
+      h("td", { class: "num " + (na ? "na" : "") }, na ? "n/a" : str(c.earned) + "/" + str(c.points)), ev));
+  }
+}
+const sc = document.getElementById("scorecard");
+sc.append(table, h("p", {}, "Overall ", h("b", {}, str(D.overall)), ", pass mark " + str(D.pass_mark) + "."));
+sc.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
+
+// plain numbers
+const S = D.stats || {};
+const first = moods.length ? num(moods[0].mood) : 0, lastMood = moods.length ? num(moods[moods.length - 1].mood) : 0;
+const rowsS = [["call length", fmt(S.duration_s || D.duration)],
+  ["talk ratio (trainee)", typeof S.talk_ratio === "number" ? Math.round(100 * S.talk_ratio) + "%" : "-"],
+  ["trainee talk / customer talk", `${num(S.trainee_talk_s).toFixed(1)} s / ${num(S.customer_talk_s).toFixed(1)} s`],
+  ["words per minute", str(S.words_per_minute ?? "-")],
+  ["overtalk", `${num(S.overtalk_count)} (${num(S.overtalk_s).toFixed(1)} s), ${num(S.overtalk_by_trainee)} by the trainee`],
+  ["longest silence", num(S.longest_silence_s).toFixed(1) + " s"],
+  ["response latency (median)", S.response_latency_median_s != null ? str(S.response_latency_median_s) + " s" : "-"],
+  ["customer mood", moods.length ? `${first.toFixed(2)} -> ${lastMood.toFixed(2)}` : "-"]];
+document.getElementById("stats").append(...rowsS.map(([k, val]) => h("tr", {}, h("th", {}, k), h("td", { class: "num" }, val))));
+
+// follow playback
+let currentRow = null;
+function follow() {
+  const t = player.currentTime; head.setAttribute("x1", X(t)); head.setAttribute("x2", X(t));
+  let row = null; for (const r of rows) { if (+r.dataset.t <= t + 0.01) row = r; else break; }
+  if (row !== currentRow) { if (currentRow) currentRow.classList.remove("current");
+    if (row) { row.classList.add("current"); if (!player.paused) row.scrollIntoView({ block: "nearest", behavior: "smooth" }); }
+    currentRow = row; }
+}
+player.addEventListener("timeupdate", follow); player.addEventListener("seeked", follow);
+(function loop() { if (!player.paused) follow(); requestAnimationFrame(loop); })();
