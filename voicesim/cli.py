@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
-from .errors import VoicesimError
+from .errors import OutputError, VoicesimError
 
 EPILOG = (
     "Docs and the session format: README.md. Exit codes: 0 ok, 2 usage or input error, 130 Ctrl-C."
@@ -464,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     except VoicesimError as exc:
         print(f"voicesim: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # disk full, read-only, a missing folder: one line, never a traceback
+        print(f"voicesim: error: {OutputError.from_os(exc, action='')}", file=sys.stderr)
+        return OutputError.exit_code
 
 
 if __name__ == "__main__":

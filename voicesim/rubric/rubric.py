@@ -9,6 +9,7 @@ from typing import Any
 from ..config import line_of, load_yaml, parse_yaml
 from ..errors import ConfigError
 from .detectors import Detector, DetectorLibrary
+from .regexcheck import PhraseRegexError
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default.yaml")
 TIMELINE_EVENTS = (
@@ -198,9 +199,9 @@ def parse_rubric(text: str, name: str) -> Rubric:
     return _build(data, root, name)
 
 
-def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
-    detectors = {
-        name: Detector(
+def _detector(name: str, d: dict, root, path: str | Path) -> Detector:  # noqa: ANN001
+    try:
+        return Detector(
             id=name,
             description=d.get("description", ""),
             phrases=list(d.get("phrases", [])),
@@ -208,8 +209,16 @@ def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
             negatable=d.get("negatable", True),
             min_terms=d.get("min_terms", 2),
         )
-        for name, d in data["detectors"].items()
-    }
+    except PhraseRegexError as exc:  # a bad or too slow `re:` phrase, vetted by regexcheck
+        i = d.get("phrases", []).index(exc.phrase) if exc.phrase in d.get("phrases", []) else 0
+        where = ["detectors", name, "phrases", i]
+        raise ConfigError(
+            str(path), str(exc), line_of(root, where), f"detectors.{name}.phrases[{i}]"
+        ) from None
+
+
+def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
+    detectors = {name: _detector(name, d, root, path) for name, d in data["detectors"].items()}
     for name, d in data["detectors"].items():
         if d.get("kind", "phrases") == "phrases" and not d.get("phrases"):
             raise ConfigError(
