@@ -376,8 +376,8 @@ def cmd_personas_validate(args: argparse.Namespace) -> int:
 
 def cmd_personas_say(args: argparse.Namespace) -> int:
     import numpy as np
-    import soundfile as sf
 
+    from .audio.formats import write_audio_file
     from .speech.tts import Synthesizer
 
     p = _load_persona_arg(args.persona)
@@ -395,7 +395,7 @@ def cmd_personas_say(args: argparse.Namespace) -> int:
         audio, rate = synth.render_native(line, voice)
         parts += [audio, np.zeros(int(0.6 * rate), dtype=np.float32)]
     out = Path(args.out or f"{p.id}.wav")
-    sf.write(str(out), np.concatenate(parts), rate, subtype="PCM_16")
+    write_audio_file(out, np.concatenate(parts), rate, subtype="PCM_16")
     print(
         f"wrote {out} ({len(p.opening)} opening line(s), {sum(x.size for x in parts) / rate:.1f} s)"
     )

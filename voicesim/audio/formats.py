@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, OutputError
 
 RATE = 16_000  # samples per second of the analysis format and of the call clock
 
@@ -100,6 +102,27 @@ def _check_wav_length(path: Path) -> None:
                     )
                 return
             pos += 8 + declared + (declared & 1)
+
+
+def write_audio_file(path: str | Path, audio: np.ndarray, rate: int, **kw) -> None:  # noqa: ANN003
+    """``soundfile.write`` whose failures (missing folder, disk full, read-only) are one
+    OutputError naming the file (libsndfile itself says only "System error.")."""
+    import soundfile as sf
+
+    path = Path(path)
+    try:
+        sf.write(str(path), audio, rate, **kw)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        folder = path.parent
+        if not folder.is_dir():
+            why = f"no folder {folder}"
+        elif not os.access(folder, os.W_OK):
+            why = "no permission to write there"
+        elif shutil.disk_usage(folder).free < 1024 * 1024:
+            why = "no space left on the device"
+        else:
+            why = str(exc)
+        raise OutputError(f"{path}: cannot write ({why})") from None
 
 
 def load_audio(path: str | Path, rate: int = RATE) -> np.ndarray:

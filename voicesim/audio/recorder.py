@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ def write_json(path: Path, obj: Any) -> None:
         raise OutputError.from_os(exc, path) from None
 
 
+def _why(directory: Path, exc: Exception) -> str:
+    """libsndfile says only "System error." when a write fails: name the likely cause."""
+    try:
+        if shutil.disk_usage(directory).free < 1024 * 1024:
+            return os.strerror(errno.ENOSPC)
+        if not os.access(directory, os.W_OK):
+            return os.strerror(errno.EACCES)
+    except OSError:
+        pass
+    return str(exc)
+
+
 class SessionRecorder:
     """Writes one session directory: call.wav (L customer, R trainee), events.jsonl, meta.json.
 
@@ -64,7 +77,8 @@ class SessionRecorder:
             )
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             self._events.close()
-            raise OutputError(f"{self.dir / 'call.wav'}: cannot write ({exc})") from None
+            why = _why(self.dir, exc)
+            raise OutputError(f"{self.dir / 'call.wav'}: cannot write ({why})") from None
         _snd.sf_command(self._wav._file, SFC_SET_UPDATE_HEADER_AUTO, _ffi.NULL, _snd.SF_TRUE)
         self.samples_written = 0
         self.closed = False
@@ -79,7 +93,7 @@ class SessionRecorder:
             err = (
                 OutputError.from_os(exc, self.dir / what)
                 if isinstance(exc, OSError)
-                else OutputError(f"{self.dir / what}: cannot write ({exc})")
+                else OutputError(f"{self.dir / what}: cannot write ({_why(self.dir, exc)})")
             )
             self.failed = err
             raise err from None

@@ -103,10 +103,13 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from .html import write_report
 
+    target = Path(args.out) if args.out else Path(args.session) / "report.html"
     try:
         path = write_report(args.session, args.out)
-    except OSError as exc:  # disk full, read-only, no such folder
-        raise OutputError.from_os(exc, args.out or args.session) from None
+    except OSError as exc:  # disk full, read-only, no such folder: no half-written file left
+        with contextlib.suppress(OSError):
+            target.with_suffix(".tmp").unlink(missing_ok=True)
+        raise OutputError.from_os(exc, target) from None
     print(f"wrote {path}")
     return 0
 
