@@ -153,8 +153,9 @@ def load_yaml(path: str | Path, schema: dict[str, Any]) -> tuple[dict[str, Any],
 def parse_yaml(text: str, schema: dict[str, Any], name: str) -> tuple[dict[str, Any], yaml.Node]:
     if len(text) > MAX_BYTES:
         raise ConfigError(name, f"text longer than {MAX_BYTES} characters")
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # its reader refuses control characters at once
         root = loader.get_single_node()
         if root is not None and _expanded_size(root) > MAX_VALUES:
             raise ConfigError(
@@ -168,7 +169,8 @@ def parse_yaml(text: str, schema: dict[str, Any], name: str) -> tuple[dict[str, 
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise ConfigError(name, f"invalid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(name, "expected a mapping of fields at the top level", line=1)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
