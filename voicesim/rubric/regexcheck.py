@@ -22,7 +22,7 @@ try:  # Python 3.11+: the parser behind re.compile
 except ImportError:  # pragma: no cover - older interpreters
     import sre_parse as _sre  # type: ignore[no-redef]
 
-from ..errors import VoicesimError
+from ..errors import ConfigError
 
 MAX_LENGTH = 500
 MAX_OPEN = 2
@@ -31,13 +31,15 @@ _REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT",
 _UNBOUNDED = _sre.MAXREPEAT
 
 
-class PhraseRegexError(VoicesimError, ValueError):
-    """An ``re:`` phrase that does not compile or could take exponential time to match."""
+class PhraseRegexError(ConfigError):
+    """An ``re:`` phrase that does not compile or could take exponential time to match. The
+    loader that knows the file (rubric.py) turns it into a ConfigError with file:line: field;
+    anywhere else it still reads as one line."""
 
     def __init__(self, phrase: str, why: str):
         self.phrase, self.why = phrase, why
         shown = phrase if len(phrase) <= 60 else phrase[:57] + "..."
-        super().__init__(f"phrase {shown!r}: {why}")
+        super().__init__(f"phrase {shown!r}", why)
 
 
 def vet_regex(pattern: str, phrase: str | None = None) -> re.Pattern[str]:
