@@ -4,6 +4,7 @@ lab uploads answer a 4xx and leave nothing behind; never a traceback or a hang."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -414,3 +415,53 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 * 1024 * 1024  # the 100 MiB inside was never inflated
+
+
+# -- full disks -----------------------------------------------------------------------------------
+def test_a_full_disk_stops_the_recorder_for_good_and_leaves_no_temp_file(tmp_path):
+    from voicesim.audio.recorder import SessionRecorder, write_json
+    from voicesim.errors import OutputError
+    from voicesim.events import CALL_END
+
+    d = tmp_path / "s"
+    d.mkdir()
+    (d / "events.jsonl").symlink_to("/dev/full")  # every write: No space left on device
+    rec = SessionRecorder(d)
+    with pytest.raises(OutputError, match=r"events.jsonl: cannot write \(No space left"):
+        rec.log(Event("call_start", 0.0))
+    with pytest.raises(OutputError):  # the clean-up cannot record a made-up end either
+        rec.log(Event(CALL_END, 1.0, {"end_state": "time_limit", "duration": 1.0}))
+    with pytest.raises(OutputError):
+        rec.write_json("scorecard.json", {"overall": 1})
+    rec.close()
+    (d / "scorecard.json.tmp").symlink_to("/dev/full")
+    with pytest.raises(OutputError, match="No space left"):
+        write_json(d / "scorecard.json", {"overall": 1})
+    assert not (d / "scorecard.json.tmp").exists() and not (d / "scorecard.json").exists()
+
+
+def test_simulate_on_a_full_disk_is_one_line_and_keeps_the_calls_state(tmp_path, capsys):
+    import soundfile as sf
+
+    from voicesim.cli import main
+
+    real_write, calls = sf.SoundFile.write, []
+
+    def write(self, data):  # noqa: ANN001, ANN202 - the disk fills up after 2 s of call
+        if str(self.name).endswith("call.wav"):
+            calls.append(len(data))
+        if sum(calls) > 2 * 16000:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    out = tmp_path / "s"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sf.SoundFile, "write", write)
+        argv = ["simulate", "--persona", "damaged-blender", "--trainee", "poor-agent"]
+        assert main([*argv, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}/call.wav: cannot write (No space left" in err, err
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events and not any(e["type"] == "call_end" for e in events)  # never "time_limit"
+    assert json.loads((out / "meta.json").read_text())["status"] == "running"
+    assert not list(out.glob("*.tmp"))

@@ -40,8 +40,10 @@ class OutputError(VoicesimError):
         cls, exc: OSError, path: object = None, action: str = "cannot write"
     ) -> OutputError:
         """One line from an OSError: the file it concerns and the system's reason."""
-        where = path or exc.filename or "output"
+        where = path or exc.filename
         reason = exc.strerror or str(exc) or type(exc).__name__
+        if not where:
+            return cls(f"{action} a file ({reason})" if action else f"a file: {reason}")
         return cls(f"{where}: {action} ({reason})" if action else f"{where}: {reason}")
 
 
