@@ -208,6 +208,7 @@ def hostile_sessions() -> list[tuple[str, dict[str, bytes]]]:
         ("overtalk without end", session_files(_with(5, end=None))),
         ("line a float", session_files(_with(3, line=0.5))),
         ("a 300 KB line", session_files(_with(4, text="x" * 300_000))),
+        ("10 001 transcribed lines", session_files([BASE_EVENTS[4]] * 10_001)),
         ("a 30 000-character text", session_files(_with(4, text="y" * 30_000))),
         ("meta a list", session_files(meta=[1, 2])),
         ("meta not JSON", session_files(meta=b"{not json")),

@@ -26,7 +26,7 @@ import numpy as np
 from ..audio.formats import RATE, check_samples
 from ..audio.recorder import SESSION_FORMAT
 from ..errors import AudioFileError, SessionError
-from ..events import CALL_END, MOOD, OVERTALK, SILENCE, Event
+from ..events import CALL_END, CUSTOMER_LINE_START, FINAL, MOOD, OVERTALK, SILENCE, Event
 from ..rubric.scorer import SCORECARD_FORMAT, Scorecard, score_call
 
 SESSION_FILES = ("call.wav", "events.jsonl", "meta.json", "scorecard.json", "report.html")
@@ -46,6 +46,7 @@ class Limits:
     max_t: float = 4 * 3600.0  # seconds on the call clock
     string_chars: int = 20_000
     words: int = 5_000  # word timings in one transcript event
+    lines: int = 10_000  # transcribed lines (final, customer_line_start): what scoring costs
     digits: int = 20  # of a JSON integer
 
 
@@ -274,6 +275,7 @@ def parse_events(data: bytes, name: str, limits: Limits = LIMITS) -> list[Event]
         raise SessionError(name, f"larger than {limits.events_bytes} bytes")
     fields = _event_fields(limits)
     events: list[Event] = []
+    spoken = 0
     lines = data.split(b"\n")
     torn = lines[-1] != b""  # the last line of a complete file ends with a newline
     for n, raw in enumerate(lines, start=1):
@@ -296,6 +298,10 @@ def parse_events(data: bytes, name: str, limits: Limits = LIMITS) -> list[Event]
             raise SessionError(name, problem[1], n, problem[0])
         if len(events) >= limits.events:
             raise SessionError(name, f"more than {limits.events} events", n)
+        if obj["type"] in (FINAL, CUSTOMER_LINE_START):
+            spoken += 1
+            if spoken > limits.lines:
+                raise SessionError(name, f"more than {limits.lines} transcribed lines", n)
         events.append(Event.from_dict(obj))
     return events
 
