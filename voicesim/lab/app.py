@@ -386,7 +386,7 @@ def create_app(
         try:
             page = render_report(load_session(store.session_path(up)))
         except VoicesimError as exc:
-            raise HTTPException(500, f"cannot read this session: {exc}") from None
+            raise HTTPException(500, f"cannot read this session: {_public(str(exc))}") from None
         return HTMLResponse(page)
 
     # -- helpers (closures over the store) --------------------------------------------------
