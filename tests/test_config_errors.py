@@ -271,3 +271,76 @@ def test_cli_bad_vad_aggressiveness_is_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["simulate", "--persona", "x", "--trainee", "y", "--vad-aggressiveness", "7"])
     assert info.value.code == 2
+
+
+# -- hostile YAML and phrase regexes ---------------------------------------------------------------
+def _hostile_configs():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fuzzcases import hostile_configs
+
+    return hostile_configs()
+
+
+@pytest.mark.parametrize("name, kind, text", _hostile_configs(), ids=lambda v: str(v)[:32])
+def test_hostile_yaml_is_one_config_error(name, kind, text, tmp_path):
+    path = _write(tmp_path, f"{kind}.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        (load_persona if kind == "persona" else load_rubric)(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value), name
+
+
+def test_a_billion_laughs_is_refused_by_its_alias_budget(tmp_path):
+    from fuzzcases import _laughs
+
+    path = _write(tmp_path, "laughs.yaml", _laughs() + PERSONA.read_text())
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_persona(path)
+
+
+def test_nan_and_huge_numbers_name_their_line(tmp_path):
+    text = PERSONA.read_text().replace("  start: 0.65", "  start: .nan", 1)
+    with pytest.raises(ConfigError, match=r":26: invalid YAML: '.nan' is not a finite number"):
+        load_persona(_write(tmp_path, "p.yaml", text))
+
+
+@pytest.mark.parametrize(
+    "phrase, why",
+    [
+        ("re:(unclosed", "not a valid regular expression"),
+        ("re:(a+)+$", "nested quantifiers"),
+        ("re:(\\\\w+\\\\s?)*$", "nested quantifiers"),
+        ("re:.*.*.*x", "open-ended quantifiers"),
+        ("!re:[z-a]", "not a valid regular expression"),
+    ],
+)
+def test_bad_phrase_regexes_are_refused_where_the_rubric_is_read(phrase, why, tmp_path, capsys):
+    text = DEFAULT_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', f'"{phrase}"')
+    assert phrase in text
+    path = _write(tmp_path, "r.yaml", text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if phrase in t)
+    where = f"{path}:{line}: detectors.timeframe.phrases[10]:"
+    assert main(["rubric", "validate", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert f"error {where}" in out and why in out and "Traceback" not in out, out
+    assert main(["rubric", "show", str(path)]) == 2
+    err = _one_error_line(capsys)
+    assert where in err and why in err, err
+
+
+def test_score_text_refuses_a_slow_regex_before_scoring(tmp_path, capsys, monkeypatch):
+    import io
+
+    text = DEFAULT_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"')
+    path = _write(tmp_path, "r.yaml", text)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a" * 27 + "!\n"))
+    assert main(["rubric", "score-text", "--rubric", str(path)]) == 2
+    assert "nested quantifiers" in _one_error_line(capsys)
+
+
+def test_safe_phrase_regexes_still_work():
+    from voicesim.rubric.regexcheck import vet_regex
+
+    for ok in (r"\bby \d", r"(?:very |really )*sorry", r"\b(refund|replace)\b", r"(\d{3}-){2}"):
+        assert vet_regex(ok).pattern == ok

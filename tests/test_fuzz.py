@@ -1,9 +1,12 @@
 """Bad input, fuzzed: config files end in a clear error or a working object; bad audio files in a
-clear error or a correct result; never a traceback or a hang."""
+clear error or a correct result; damaged sessions load or end in one line naming the file; hostile
+lab uploads answer a 4xx and leave nothing behind; never a traceback or a hang."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,10 +15,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from fuzzcases import PERSONA, RUBRIC, SAMPLE_TURNS, SCRIPT, mangled_text, mutated_yaml
+from fuzzcases import (
+    BASE_EVENTS,
+    BASE_META,
+    PERSONA,
+    RUBRIC,
+    SAMPLE_TURNS,
+    SCRIPT,
+    _zip,
+    bad_rubric_session,
+    damaged_events,
+    hostile_archives,
+    hostile_sessions,
+    mangled_text,
+    mutated_yaml,
+    session_files,
+)
 from hypothesis import HealthCheck, given, settings
 
-from voicesim.errors import ConfigError
+from voicesim.errors import ConfigError, VoicesimError
 from voicesim.events import Event
 from voicesim.persona.engine import DialogueEngine, TraineeTurn
 from voicesim.persona.persona import load_persona
@@ -198,6 +216,15 @@ def audio_cases(tmp: Path) -> list[tuple[str, Path, set[int]]]:
             {0},
         ),
     ]
+    cases += [
+        ("cut to a third", tmp / "third.wav", {2}),
+        (
+            "float at 1e30",
+            _write(tmp / "huge.wav", np.full((16000, 2), 1e30, np.float32), 16000, subtype="FLOAT"),
+            {2},
+        ),
+    ]
+    (tmp / "third.wav").write_bytes(raw[: len(raw) // 3])
     (tmp / "truncated.wav").write_bytes(raw[: len(raw) // 3][:60])
     (tmp / "header.wav").write_bytes(b"RIFX" + raw[4:])
     return cases
@@ -226,3 +253,215 @@ def test_bad_audio_files_end_in_a_clear_error_or_a_result(tmp_path, shared_data)
         assert "Traceback" not in proc.stderr, f"{name}: {proc.stderr[-2000:]}"
         if proc.returncode == 2:
             assert proc.stderr.startswith("voicesim: error:") and str(path) in proc.stderr, name
+
+
+# -- sessions -------------------------------------------------------------------------------------
+def write_session(root: Path, files: dict[str, bytes]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (root / name).write_bytes(content)
+    return root
+
+
+def check_session(directory: Path) -> None:
+    """The reader's contract: a session loads (and then scores and renders), or one
+    SessionError/VoicesimError naming a file under the session's folder."""
+    from voicesim.report.html import report_data
+    from voicesim.report.session import load_session
+
+    try:
+        session = load_session(directory)
+    except VoicesimError as exc:
+        assert str(directory) in str(exc) and "\n" not in str(exc), str(exc)
+        return
+    report_data(session)  # what `report` renders: every field it reads has the right type
+
+
+@FUZZ
+@given(damaged_events())
+def test_damaged_events_load_or_give_one_line(data):
+    d = TMP / "session-fuzz"
+    shutil.rmtree(d, ignore_errors=True)
+    check_session(write_session(d, session_files(raw=data)))
+
+
+def test_torn_last_line_still_loads(tmp_path):
+    from voicesim.report.session import load_session
+
+    raw = session_files()["events.jsonl"]
+    d = write_session(tmp_path / "s", session_files(raw=raw[:-20]))  # killed mid-write
+    assert [e.type for e in load_session(d).events] == [e["type"] for e in BASE_EVENTS[:-1]]
+
+
+@pytest.mark.parametrize("name, files", hostile_sessions(), ids=lambda v: str(v)[:40])
+def test_hostile_sessions_are_refused_in_one_line(name, files, tmp_path, capsys):
+    from voicesim.cli import main
+
+    d = write_session(tmp_path / "s", files)
+    for argv in (
+        ["report", str(d)],
+        ["replay", str(d), "--no-audio", "--speed", "10000"],
+        ["sessions", "export", str(d)],
+    ):
+        assert main(argv) == 2, f"{name}: {argv[0]} accepted it"
+        err = capsys.readouterr().err
+        assert err.startswith(f"voicesim: error: {d}/") and err.count("\n") == 1, err
+    assert not (d / "report.html").exists()
+
+
+def test_a_bad_rubric_named_by_a_session_is_one_line(tmp_path, capsys):
+    from voicesim.cli import main
+
+    d = write_session(tmp_path / "s", bad_rubric_session(tmp_path))
+    assert main(["report", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert "slow-rubric.yaml:" in err and "nested quantifiers" in err and err.count("\n") == 1
+
+
+def test_sessions_list_shows_every_session_and_names_the_damaged(tmp_path, capsys):
+    from voicesim.cli import main
+
+    write_session(tmp_path / "a-good", session_files())
+    write_session(tmp_path / "b-bad", session_files(_with_t(float("nan"))))
+    write_session(tmp_path / "c-good", session_files())
+    assert main(["sessions", "list", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert "a-good" in out and "c-good" in out and "b-bad" in out
+    assert "2 session(s)" in out and "1 unreadable" in out
+    assert err.count("\n") == 1 and f"{tmp_path}/b-bad/events.jsonl:5" in err
+
+
+def _with_t(t):  # noqa: ANN001, ANN202
+    evs = [dict(e) for e in BASE_EVENTS]
+    evs[4]["t"] = t
+    return evs
+
+
+def test_replay_refuses_a_speed_that_never_ends(tmp_path, capsys):
+    from voicesim.cli import main
+
+    d = write_session(tmp_path / "s", session_files())
+    for speed in ("nan", "inf", "0", "-1", "1e300"):
+        assert main(["replay", str(d), "--no-audio", "--speed", speed]) == 2
+        assert "--speed" in capsys.readouterr().err
+
+
+# -- lab uploads ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory):
+    from lab_support import PASSWORD, TrainerDesk
+
+    desk = TrainerDesk(tmp_path_factory.mktemp("lab"))
+    r = desk.http.post("/api/login", json={"username": "ann", "password": PASSWORD})
+    desk.ann = {"Authorization": f"Bearer {r.json()['token']}"}
+    yield desk
+    desk.close()
+
+
+def upload(desk, body: bytes, drill: str = ""):  # noqa: ANN001, ANN201
+    headers = {**desk.ann, "Content-Type": "application/zip"}
+    return desk.http.post(f"/api/sessions{drill}", content=body, headers=headers)
+
+
+def upload_cases() -> list[tuple[str, bytes]]:
+    cases = [(f"session: {n}", _zip(files)) for n, files in hostile_sessions()]
+    return cases + [(f"archive: {n}", body) for n, body in hostile_archives()]
+
+
+def check_upload(desk, name: str, body: bytes) -> None:  # noqa: ANN001
+    before = set(desk.store.sessions_dir.iterdir())
+    r = upload(desk, body)
+    assert 400 <= r.status_code < 500, f"{name}: {r.status_code} {r.text[:300]}"
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and len(detail) <= 500 and "\n" not in detail, name
+    assert str(desk.store.data_dir) not in detail, f"{name}: {detail}"
+    assert set(desk.store.sessions_dir.iterdir()) == before, f"{name}: left a folder behind"
+
+
+def test_hostile_uploads_answer_4xx_and_leave_nothing(desk):
+    for name, body in upload_cases():
+        check_upload(desk, name, body)
+    # the readable session (with a rubric path in meta, dropped by the server) is accepted
+    ok = _zip(session_files(meta={**BASE_META, "rubric": {"id": "x", "file": "/etc/passwd"}}))
+    assert upload(desk, ok).status_code == 200
+    assert len(list(desk.store.sessions_dir.iterdir())) == 1
+
+
+def test_upload_ids_beyond_the_database_answer_404(desk):
+    assert upload(desk, _zip(session_files()), f"?drill={2**64}").status_code == 404
+    for url in (f"/api/sessions/{2**64}", f"/sessions/{2**70}/report"):
+        assert desk.http.get(url, headers=desk.ann).status_code == 404
+
+
+@FUZZ
+@given(damaged_events())
+def test_damaged_uploads_answer_200_or_4xx(desk, data):
+    before = set(desk.store.sessions_dir.iterdir())
+    r = upload(desk, _zip(session_files(raw=data)))
+    assert r.status_code == 200 or 400 <= r.status_code < 500, r.text[:300]
+    if r.status_code != 200:
+        assert set(desk.store.sessions_dir.iterdir()) == before
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked():
+    import tracemalloc
+
+    from voicesim.lab.archive import ArchiveError, read_archive
+
+    bomb = dict(hostile_archives())["zip bomb, 100 MiB of events"]
+    tracemalloc.start()
+    with pytest.raises(ArchiveError, match="events.jsonl larger than"):
+        read_archive(bomb, 256 * 1024 * 1024)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024  # the 100 MiB inside was never inflated
+
+
+# -- full disks -----------------------------------------------------------------------------------
+def test_a_full_disk_stops_the_recorder_for_good_and_leaves_no_temp_file(tmp_path):
+    from voicesim.audio.recorder import SessionRecorder, write_json
+    from voicesim.errors import OutputError
+    from voicesim.events import CALL_END
+
+    d = tmp_path / "s"
+    d.mkdir()
+    (d / "events.jsonl").symlink_to("/dev/full")  # every write: No space left on device
+    rec = SessionRecorder(d)
+    with pytest.raises(OutputError, match=r"events.jsonl: cannot write \(No space left"):
+        rec.log(Event("call_start", 0.0))
+    with pytest.raises(OutputError):  # the clean-up cannot record a made-up end either
+        rec.log(Event(CALL_END, 1.0, {"end_state": "time_limit", "duration": 1.0}))
+    with pytest.raises(OutputError):
+        rec.write_json("scorecard.json", {"overall": 1})
+    rec.close()
+    (d / "scorecard.json.tmp").symlink_to("/dev/full")
+    with pytest.raises(OutputError, match="No space left"):
+        write_json(d / "scorecard.json", {"overall": 1})
+    assert not (d / "scorecard.json.tmp").exists() and not (d / "scorecard.json").exists()
+
+
+def test_simulate_on_a_full_disk_is_one_line_and_keeps_the_calls_state(tmp_path, capsys):
+    import soundfile as sf
+
+    from voicesim.cli import main
+
+    real_write, calls = sf.SoundFile.write, []
+
+    def write(self, data):  # noqa: ANN001, ANN202 - the disk fills up after 2 s of call
+        if str(self.name).endswith("call.wav"):
+            calls.append(len(data))
+        if sum(calls) > 2 * 16000:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    out = tmp_path / "s"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sf.SoundFile, "write", write)
+        argv = ["simulate", "--persona", "damaged-blender", "--trainee", "poor-agent"]
+        assert main([*argv, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}/call.wav: cannot write (No space left" in err, err
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events and not any(e["type"] == "call_end" for e in events)  # never "time_limit"
+    assert json.loads((out / "meta.json").read_text())["status"] == "running"
+    assert not list(out.glob("*.tmp"))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
-from .errors import VoicesimError
+from .errors import OutputError, VoicesimError
 
 EPILOG = (
     "Docs and the session format: README.md. Exit codes: 0 ok, 2 usage or input error, 130 Ctrl-C."
@@ -382,8 +382,8 @@ def cmd_personas_validate(args: argparse.Namespace) -> int:
 
 def cmd_personas_say(args: argparse.Namespace) -> int:
     import numpy as np
-    import soundfile as sf
 
+    from .audio.formats import write_audio_file
     from .speech.tts import Synthesizer
 
     p = _load_persona_arg(args.persona)
@@ -401,7 +401,7 @@ def cmd_personas_say(args: argparse.Namespace) -> int:
         audio, rate = synth.render_native(line, voice)
         parts += [audio, np.zeros(int(0.6 * rate), dtype=np.float32)]
     out = Path(args.out or f"{p.id}.wav")
-    sf.write(str(out), np.concatenate(parts), rate, subtype="PCM_16")
+    write_audio_file(out, np.concatenate(parts), rate, subtype="PCM_16")
     print(
         f"wrote {out} ({len(p.opening)} opening line(s), {sum(x.size for x in parts) / rate:.1f} s)"
     )
@@ -470,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     except VoicesimError as exc:
         print(f"voicesim: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # disk full, read-only, a missing folder: one line, never a traceback
+        print(f"voicesim: error: {OutputError.from_os(exc, action='')}", file=sys.stderr)
+        return OutputError.exit_code
 
 
 if __name__ == "__main__":

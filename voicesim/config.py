@@ -2,18 +2,103 @@
 
 Personas, rubrics and trainee scripts all load through here, so every config mistake reads the same:
 ``personas/x.yaml:14: mood.start: 'high' is not of type 'number'``.
+
+The loader is bounded, because a config file may come from anyone (a trainer's rubric on the lab
+server): at most ``MAX_BYTES`` of text, ``MAX_DEPTH`` levels of nesting, ``MAX_ALIASES`` aliases
+and ``MAX_VALUES`` values once aliases are expanded (no "billion laughs"), integers of at most
+``MAX_DIGITS`` digits, and no NaN or infinity where a number is expected.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+from yaml.constructor import ConstructorError
 
 from .errors import ConfigError
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 100
+MAX_VALUES = 100_000
+MAX_DIGITS = 30
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting, many aliases, huge integers and NaN/infinity."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = self._aliases = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (*name)", event.start_mark
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ConstructorError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node):  # noqa: ANN001, ANN201
+        digits = str(node.value).replace("_", "").lstrip("+-")
+        if len(digits) > MAX_DIGITS:
+            raise ConstructorError(
+                None, None, f"number with more than {MAX_DIGITS} digits", node.start_mark
+            )
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):  # noqa: ANN001, ANN201
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise ConstructorError(
+                None, None, f"{node.value!r} is not a finite number", node.start_mark
+            )
+        return value
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:float", _BoundedLoader.construct_yaml_float)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds with every alias expanded (shared nodes count each
+    time they are referred to), stopping as soon as it passes MAX_VALUES."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = MAX_VALUES + 1  # an alias inside its own anchor: endless
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                n += size(child)
+                if n > MAX_VALUES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                n += size(k) + size(v)
+                if n > MAX_VALUES:
+                    break
+        sizes[id(node)] = n
+        return n
+
+    return size(root)
 
 
 def _node_at(
@@ -53,24 +138,39 @@ def load_yaml(path: str | Path, schema: dict[str, Any]) -> tuple[dict[str, Any],
     """Read a YAML mapping from ``path`` and validate it; raise ConfigError with file:line: field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
+        if not path.is_file():
+            raise ConfigError(str(path), "file not found" if not path.exists() else "not a file")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(str(path), f"file larger than {MAX_BYTES} bytes")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read file ({exc})") from None
     return parse_yaml(text, schema, str(path))
 
 
 def parse_yaml(text: str, schema: dict[str, Any], name: str) -> tuple[dict[str, Any], yaml.Node]:
+    if len(text) > MAX_BYTES:
+        raise ConfigError(name, f"text longer than {MAX_BYTES} characters")
+    loader = None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _BoundedLoader(text)  # its reader refuses control characters at once
+        root = loader.get_single_node()
+        if root is not None and _expanded_size(root) > MAX_VALUES:
+            raise ConfigError(
+                name, f"the document expands to more than {MAX_VALUES} values (through aliases)"
+            )
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError(name, f"invalid YAML: {exc.problem or exc.context}", line=line) from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise ConfigError(name, f"invalid YAML: {exc}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(name, "expected a mapping of fields at the top level", line=1)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))

@@ -9,8 +9,8 @@ class VoicesimError(Exception):
     exit_code = 2
 
 
-class ConfigError(VoicesimError):
-    """A persona, rubric or trainee-script file that is unreadable or breaks its schema."""
+class FileProblem(VoicesimError):
+    """A file that is unreadable or breaks its format: ``FILE:LINE: field: what is wrong``."""
 
     def __init__(self, path: str, message: str, line: int | None = None, field: str | None = None):
         self.path, self.line, self.field, self.message = str(path), line, field, message
@@ -19,8 +19,32 @@ class ConfigError(VoicesimError):
         super().__init__(f"{where}: {what}")
 
 
+class ConfigError(FileProblem):
+    """A persona, rubric or trainee-script file that is unreadable or breaks its schema."""
+
+
+class SessionError(FileProblem):
+    """A session file (events.jsonl, meta.json, scorecard.json) that is damaged, too large or
+    of the wrong shape; the session reader refuses it rather than guessing."""
+
+
 class AudioFileError(VoicesimError):
     """An audio file that cannot be read or holds no usable audio."""
+
+
+class OutputError(VoicesimError):
+    """A file that cannot be written: disk full, read-only, missing folder, no permission."""
+
+    @classmethod
+    def from_os(
+        cls, exc: OSError, path: object = None, action: str = "cannot write"
+    ) -> OutputError:
+        """One line from an OSError: the file it concerns and the system's reason."""
+        where = path or exc.filename
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if not where:
+            return cls(f"{action} a file ({reason})" if action else f"a file: {reason}")
+        return cls(f"{where}: {action} ({reason})" if action else f"{where}: {reason}")
 
 
 class MissingDependencyError(VoicesimError):

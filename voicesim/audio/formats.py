@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, OutputError
 
 RATE = 16_000  # samples per second of the analysis format and of the call clock
 
@@ -46,14 +48,81 @@ def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
     if path.is_dir():
         raise AudioFileError(f"{path}: is a folder, not an audio file")
     try:
+        _check_wav_length(path)
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
+    except OSError as exc:
+        raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.shape[0] == 0:
         raise AudioFileError(f"{path}: the file holds no audio (zero length)")
+    check_samples(data, path)
+    return data, int(rate)
+
+
+MAX_PEAK = 100.0  # 40 dB over full scale: beyond this a float file is not audio at a usable level
+
+
+def check_samples(data: np.ndarray, path: str | Path) -> None:
+    """Refuse NaN, infinite or absurdly large samples (a float file at 1e30 would overflow every
+    measurement downstream) with a clear error."""
+    if data.size == 0:
+        return
     if not np.all(np.isfinite(data)):
         raise AudioFileError(f"{path}: the audio contains NaN or infinite samples")
-    return data, int(rate)
+    peak = float(np.max(np.abs(data)))
+    if peak > MAX_PEAK:
+        raise AudioFileError(
+            f"{path}: samples reach {peak:.3g}, far outside the audio range of -1..1 "
+            "(a damaged float file?)"
+        )
+
+
+def _check_wav_length(path: Path) -> None:
+    """A RIFF/WAVE file shorter than its header declares was cut short (a copy or download that
+    stopped): libsndfile would quietly read what is there, so it is refused here."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = path.stat().st_size
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            declared = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                if declared in (0, 0xFFFFFFFF):  # a streaming writer that never knew the size
+                    return
+                have = size - pos - 8
+                if have < declared:
+                    raise AudioFileError(
+                        f"{path}: truncated: the header declares {declared} bytes of audio, "
+                        f"the file holds {have}"
+                    )
+                return
+            pos += 8 + declared + (declared & 1)
+
+
+def write_audio_file(path: str | Path, audio: np.ndarray, rate: int, **kw) -> None:  # noqa: ANN003
+    """``soundfile.write`` whose failures (missing folder, disk full, read-only) are one
+    OutputError naming the file (libsndfile itself says only "System error.")."""
+    import soundfile as sf
+
+    path = Path(path)
+    try:
+        sf.write(str(path), audio, rate, **kw)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        folder = path.parent
+        if not folder.is_dir():
+            why = f"no folder {folder}"
+        elif not os.access(folder, os.W_OK):
+            why = "no permission to write there"
+        elif shutil.disk_usage(folder).free < 1024 * 1024:
+            why = "no space left on the device"
+        else:
+            why = str(exc)
+        raise OutputError(f"{path}: cannot write ({why})") from None
 
 
 def load_audio(path: str | Path, rate: int = RATE) -> np.ndarray:

@@ -9,6 +9,7 @@ import datetime as _dt
 import io
 import json
 import math
+import os
 import shutil
 import threading
 import time
@@ -16,6 +17,8 @@ import uuid
 from collections import OrderedDict
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
@@ -25,7 +28,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
-from ..errors import VoicesimError
+from ..errors import SessionError, VoicesimError
+from ..report.session import check_files
 from .archive import ArchiveError, read_archive, session_digest
 from .library import (
     DEFAULT_RUBRIC_NAME,
@@ -62,6 +66,9 @@ from .store import (
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
 MAX_UNPACKED = 256 * 1024 * 1024
 MAX_RUBRIC = 256 * 1024  # characters of rubric YAML
+MAX_ID = 2**63 - 1  # the database's integers
+SCORING_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))  # uploads scored at once
+SCORING_QUEUE = 32  # uploads waiting for a scoring worker before the lab answers 503
 UPLOAD_TYPES = ("application/zip", "application/x-tar", "application/gzip", "application/x-gzip")
 COOKIE = "lab_token"
 
@@ -260,6 +267,29 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class ScoringPool:
+    """At most ``workers`` uploads are unpacked and scored at once (scoring is CPU and memory
+    heavy); up to ``queue`` more wait their turn; beyond that the lab answers 503 with
+    Retry-After, and the station's outbox tries again later."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self.limiter = anyio.CapacityLimiter(max(1, workers))
+        self.queue, self.waiting = queue, 0
+
+    async def run(self, func, *args):  # noqa: ANN001, ANN002, ANN201
+        if self.waiting >= self.limiter.total_tokens + self.queue:
+            raise HTTPException(
+                503,
+                "the lab is busy scoring other uploads; try again shortly",
+                headers={"Retry-After": "5"},
+            )
+        self.waiting += 1  # one event loop: no lock needed around the count
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self.limiter)
+        finally:
+            self.waiting -= 1
+
+
 def create_app(
     store: Store,
     *,
@@ -267,11 +297,14 @@ def create_app(
     max_upload: int = MAX_UPLOAD,
     max_unpacked: int = MAX_UNPACKED,
     throttle: LoginThrottle | None = None,
+    scoring_workers: int = SCORING_WORKERS,
+    scoring_queue: int = SCORING_QUEUE,
 ) -> FastAPI:
     app = FastAPI(title="voicesim lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.throttle = throttle = throttle or LoginThrottle()
     app.add_middleware(SecurityHeaders)
+    app.state.scoring = scoring = ScoringPool(scoring_workers, scoring_queue)
 
     def db_session():
         with store.Session() as db:
@@ -459,14 +492,17 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload:
             raise HTTPException(413, f"upload larger than {max_upload} bytes")
+        if drill is not None and not 0 < drill <= MAX_ID:
+            raise HTTPException(404, "no such drill assigned to you")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_upload:
                 raise HTTPException(413, f"upload larger than {max_upload} bytes")
             chunks.append(chunk)
-        # unpacking, reading the session and the database work run off the event loop
-        return await run_in_threadpool(_unpack_and_store, db, user, b"".join(chunks), drill)
+        # Unpacking, checking, scoring and the database work run off the event loop, in a
+        # bounded pool: a burst of uploads queues (up to a point), it never starts a thread each.
+        return await scoring.run(_unpack_and_store, db, user, b"".join(chunks), drill)
 
     # -- API: both roles --------------------------------------------------------------------
     @app.get("/api/sessions")
@@ -498,7 +534,7 @@ def create_app(
         try:
             page = render_report(load_session(store.session_path(up)))
         except (VoicesimError, ValueError, TypeError, KeyError) as exc:
-            raise HTTPException(500, f"cannot read this session: {exc}") from None
+            raise HTTPException(500, f"cannot read this session: {_public(str(exc))}") from None
         return HTMLResponse(page, headers={"Content-Security-Policy": report_csp()})
 
     # -- helpers (closures over the store) --------------------------------------------------
@@ -522,9 +558,16 @@ def create_app(
     def _unpack_and_store(db: Session, user: User, data: bytes, drill_id: int | None):
         try:
             files = read_archive(data, max_unpacked)
-        except ArchiveError as exc:
-            raise HTTPException(400, str(exc)) from None
+            check_files(files)  # the session reader's checks, before anything is written
+        except (ArchiveError, SessionError) as exc:
+            raise HTTPException(400, _public(str(exc))) from None
         return _store_upload(db, user, files, drill_id)
+
+    def _public(message: str) -> str:
+        """An error for the uploader: the server's own paths are not theirs to see."""
+        return message.replace(str(store.sessions_dir), "upload").replace(
+            str(store.data_dir), "lab"
+        )[:500]
 
     def _store_upload(db: Session, user: User, files: dict[str, bytes], drill_id: int | None):
         digest = session_digest(files)
@@ -543,8 +586,8 @@ def create_app(
         storage_id = uuid.uuid4().hex
         up = Upload(owner_id=user.id, digest=digest, storage_id=storage_id, drill_id=drill_id)
         path = store.session_path(up)
-        path.mkdir()
         try:
+            path.mkdir()
             for name, content in _server_side(files).items():
                 (path / name).write_bytes(content)
             # The server scores the session itself, with the drill's rubric: a station's
@@ -564,17 +607,32 @@ def create_app(
             )
             db.commit()
         except (VoicesimError, ValueError, KeyError, TypeError) as exc:
-            db.rollback()
-            shutil.rmtree(path, ignore_errors=True)
-            raise HTTPException(400, f"not a readable voicesim session: {exc}") from None
+            _discard(db, path)
+            raise HTTPException(
+                400, f"not a readable voicesim session: {_public(str(exc))}"
+            ) from None
         except IntegrityError:  # the same session raced in twice: keep the first
-            db.rollback()
-            shutil.rmtree(path, ignore_errors=True)
+            _discard(db, path)
             existing = db.scalar(
                 select(Upload).where(Upload.owner_id == user.id, Upload.digest == digest)
             )
             return _upload_dict(existing, user.username) | {"duplicate": True}
+        except OSError:  # disk full or read-only data folder
+            _discard(db, path)
+            raise HTTPException(507, "the lab cannot store this session now (disk)") from None
+        except BaseException:  # a bug: answer 500, but leave no orphan folder behind
+            _discard(db, path)
+            raise
         return _upload_dict(up, user.username) | {"duplicate": False}
+
+    def _discard(db: Session, path) -> None:  # noqa: ANN001
+        db.rollback()
+        shutil.rmtree(path, ignore_errors=True)
+
+    @app.exception_handler(OverflowError)
+    async def _id_out_of_range(request: Request, exc: OverflowError) -> Response:
+        # an id beyond the database's 64-bit integers names nothing here
+        return JSONResponse({"detail": "not found (id out of range)"}, status_code=404)
 
     # -- pages ------------------------------------------------------------------------------
     from .pages import add_pages

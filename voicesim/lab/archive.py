@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
-SESSION_FILES = ("call.wav", "events.jsonl", "meta.json", "scorecard.json", "report.html")
+from ..errors import VoicesimError
+from ..report.session import LIMITS, SESSION_FILES
+
 REQUIRED = "events.jsonl"
+MAX_MEMBERS = 16  # the five session files, and the folders that hold them
 
 
-class ArchiveError(ValueError):
+class ArchiveError(VoicesimError, ValueError):
     """The upload is not an acceptable session archive (the message says why)."""
+
+
+def member_limits(max_total: int) -> dict[str, int]:
+    """The most bytes each session file may unpack to: the session reader's own limits for the
+    JSON files (a small zip must not inflate into a huge events.jsonl), ``max_total`` for audio."""
+    return {
+        "events.jsonl": LIMITS.events_bytes,
+        "meta.json": LIMITS.meta_bytes,
+        "scorecard.json": LIMITS.scorecard_bytes,
+        "report.html": max_total,
+        "call.wav": max_total,
+    }
 
 
 def _member_name(raw: str) -> str:
@@ -43,9 +60,10 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
     """The session files in ``data`` (zip or tar) by name; raises ArchiveError."""
     entries: list[tuple[str, int, object]] = []
     if data[:4] == b"PK\x03\x04":
+        _zip_member_count(data)
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             raise ArchiveError(f"not a valid zip file ({exc})") from None
         for info in zf.infolist():
             if info.is_dir():
@@ -55,13 +73,25 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
             if mode and mode != 0o100000:
                 raise ArchiveError(f"not a regular file: {info.filename!r}")
             entries.append((_member_name(info.filename), info.file_size, info))
-        reader = lambda info: zf.read(info)  # noqa: E731
+
+        def reader(info, limit):  # noqa: ANN001, ANN202
+            with zf.open(info) as fh:
+                return fh.read(limit + 1)
     else:
         try:
             tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
         except (tarfile.TarError, EOFError, OSError):
             raise ArchiveError("not a zip or tar archive") from None
-        members = tf.getmembers()
+        members = []
+        try:
+            for m in tf:  # one header at a time: a flood of members stops early
+                members.append(m)
+                if len(members) > MAX_MEMBERS:
+                    raise ArchiveError(f"more than {MAX_MEMBERS} members in the archive")
+                if m.isreg() and m.size > max_total:
+                    raise ArchiveError(f"archive unpacks to more than {max_total} bytes")
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise ArchiveError(f"damaged tar archive ({exc})") from None
         for m in members:
             if m.isdir():
                 _dir_ok(m.name)
@@ -70,10 +100,11 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
                 raise ArchiveError(f"not a regular file: {m.name!r}")
             entries.append((_member_name(m.name), m.size, m))
 
-        def reader(m):  # noqa: ANN001, ANN202
+        def reader(m, limit):  # noqa: ANN001, ANN202
             fh = tf.extractfile(m)
-            assert fh is not None
-            return fh.read()
+            if fh is None:
+                raise ArchiveError(f"not a regular file: {m.name!r}")
+            return fh.read(limit + 1)
 
     if sum(size for _, size, _ in entries) > max_total:
         raise ArchiveError(f"archive unpacks to more than {max_total} bytes")
@@ -82,11 +113,25 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
         raise ArchiveError("archive must hold one session (files at the top or in one folder)")
     files: dict[str, bytes] = {}
     total = 0
+    limits = member_limits(max_total)
+    for name, declared, _ in entries:
+        base = name.rsplit("/", 1)[-1]
+        if declared > limits[base]:
+            raise ArchiveError(f"{base} larger than {limits[base]} bytes")
     for name, _, ref in entries:
         base = name.rsplit("/", 1)[-1]
         if base in files:
             raise ArchiveError(f"duplicate member {base!r}")
-        content = reader(ref)
+        try:  # the declared sizes may lie: read no more than the limit, whatever they say
+            content = reader(ref, limits[base])
+        except ArchiveError:
+            raise
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as exc:
+            raise ArchiveError(f"{base}: damaged archive member ({exc})") from None
+        except (NotImplementedError, RuntimeError) as exc:  # unknown compression, encryption
+            raise ArchiveError(f"{base}: cannot unpack ({exc})") from None
+        if len(content) > limits[base]:
+            raise ArchiveError(f"{base} larger than {limits[base]} bytes")
         total += len(content)
         if total > max_total:
             raise ArchiveError(f"archive unpacks to more than {max_total} bytes")
@@ -94,6 +139,21 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
     if REQUIRED not in files:
         raise ArchiveError("not a voicesim session: no events.jsonl in the archive")
     return files
+
+
+def _zip_member_count(data: bytes) -> None:
+    """Refuse a zip whose directory lists more than MAX_MEMBERS entries before Python builds an
+    object for each (a 64 MB directory of tiny entries would cost gigabytes)."""
+    try:
+        end = zipfile._EndRecData(
+            io.BytesIO(data)
+        )  # the end-of-directory record, as zipfile reads it
+    except (OSError, ValueError, struct.error):
+        end = None
+    if end is None:
+        raise ArchiveError("not a valid zip file (no end of central directory)")
+    if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS:
+        raise ArchiveError(f"more than {MAX_MEMBERS} members in the archive")
 
 
 def _dir_ok(raw: str) -> None:
@@ -113,7 +173,12 @@ def session_digest(files: dict[str, bytes]) -> str:
 
 def directory_files(session_dir: str | Path) -> dict[str, bytes]:
     d = Path(session_dir)
-    return {n: (d / n).read_bytes() for n in SESSION_FILES if (d / n).is_file()}
+    if not d.is_dir():
+        raise ArchiveError(f"{d}: no such session directory")
+    try:
+        return {n: (d / n).read_bytes() for n in SESSION_FILES if (d / n).is_file()}
+    except OSError as exc:
+        raise ArchiveError(f"{exc.filename or d}: cannot read ({exc.strerror or exc})") from None
 
 
 def pack_session(session_dir: str | Path) -> tuple[bytes, str]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as _dt
+import io
 import json
 import sys
 from pathlib import Path
 
-from ..errors import VoicesimError
+from ..errors import OutputError, VoicesimError
 
 
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
@@ -101,7 +103,13 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from .html import write_report
 
-    path = write_report(args.session, args.out)
+    target = Path(args.out) if args.out else Path(args.session) / "report.html"
+    try:
+        path = write_report(args.session, args.out)
+    except OSError as exc:  # disk full, read-only, no such folder: no half-written file left
+        with contextlib.suppress(OSError):
+            target.with_suffix(".tmp").unlink(missing_ok=True)
+        raise OutputError.from_os(exc, target) from None
     print(f"wrote {path}")
     return 0
 
@@ -263,11 +271,13 @@ def cmd_sessions_list(args: argparse.Namespace) -> int:
     for col in ("persona", "date", "score", "result", "ended"):
         table.add_column(col, no_wrap=True)
     n = 0
+    unreadable: list[str] = []
     for path in _collect([str(root)]):
         try:
             r = _session_row(path)
-        except VoicesimError as exc:
-            table.add_row(str(path), "", "", "", "[red]unreadable[/]", str(exc))
+        except VoicesimError as exc:  # one damaged session must not hide the others
+            table.add_row(str(path), "", "", "", "[red]unreadable[/]", "")
+            unreadable.append(str(exc))
             continue
         n += 1
         verdict = (
@@ -282,8 +292,12 @@ def cmd_sessions_list(args: argparse.Namespace) -> int:
             r["end_state"] or r["status"],
         )
     Console(highlight=False).print(table)
-    print(f"{n} session(s) under {root}")
-    return 0
+    print(
+        f"{n} session(s) under {root}" + (f", {len(unreadable)} unreadable" if unreadable else "")
+    )
+    for problem in unreadable:
+        print(f"voicesim: error: {problem}", file=sys.stderr)
+    return 2 if unreadable else 0
 
 
 def cmd_sessions_export(args: argparse.Namespace) -> int:
@@ -292,24 +306,35 @@ def cmd_sessions_export(args: argparse.Namespace) -> int:
     paths = _collect(args.paths)
     if not paths:
         raise VoicesimError("no sessions found in " + ", ".join(args.paths))
-    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    # Every session is read (and checked) before a byte is written: a damaged one stops the
+    # export with its own error, and never leaves half a file behind.
+    if args.format == "json":
+        docs = []
+        for p in paths:
+            s = load_session(p)
+            docs.append({"session": str(p), "meta": s.meta, "scorecard": s.scorecard})
+        text = json.dumps(docs, indent=2, ensure_ascii=False) + "\n"
+    else:
+        rows = [_session_row(p) for p in paths]
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buf.getvalue()
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
     try:
-        if args.format == "json":
-            docs = []
-            for p in paths:
-                s = load_session(p)
-                docs.append({"session": str(p), "meta": s.meta, "scorecard": s.scorecard})
-            json.dump(docs, out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        else:
-            rows = [_session_row(p) for p in paths]
-            fields = list(dict.fromkeys(k for r in rows for k in r))
-            writer = csv.DictWriter(out, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-    finally:
-        if args.out:
-            out.close()
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            fh.write(text)
+        tmp.replace(out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError.from_os(exc, out) from None
     if args.out:
         print(f"wrote {len(paths)} session(s) to {args.out}")
     return 0

@@ -8,6 +8,7 @@ b back 5 s, q quit.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import sys
@@ -23,6 +24,7 @@ from ..events import CALL_END, CUSTOMER_LINE_START, FINAL, MOOD, OVERTALK_START,
 from .session import load_session
 from .terminal import LivePrinter, clock
 
+MAX_SPEED = 10_000.0  # --speed: beyond this a call is over before the first caption
 SHOWN = (CUSTOMER_LINE_START, FINAL, OVERTALK_START, SILENCE, MOOD, CALL_END)
 
 
@@ -127,7 +129,9 @@ def _keys():
 def replay(
     session_dir: str, audio: bool = True, speed: float = 1.0, device: str | None = None
 ) -> int:
-    session = load_session(session_dir)
+    if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise VoicesimError(f"--speed must be a number above 0 and at most {MAX_SPEED:g}")
+    session = load_session(session_dir)  # the reader bounds every time to the call's length
     console = Console(highlight=False)
     customer, trainee = session.audio()
     duration = max(session.duration_s, customer.size / RATE)
@@ -137,8 +141,6 @@ def replay(
             player = AudioClock(customer, trainee, device)
         except (VoicesimError, OSError) as exc:
             console.print(f"[yellow]no sound ({exc}); showing captions only[/]")
-    if speed <= 0:
-        raise VoicesimError("--speed must be positive")
     clock_ = player or VirtualClock(duration, speed)
     events = sorted((e for e in session.events if e.type in SHOWN), key=lambda e: e.t)
     printer = LivePrinter(console)

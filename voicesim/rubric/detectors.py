@@ -38,6 +38,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .regexcheck import vet_regex
+
 NEGATORS = {
     "not",
     "never",
@@ -347,7 +349,7 @@ def _parse(phrase: str) -> _Phrase:
     if veto:
         phrase = phrase[1:].strip()
     if phrase.startswith("re:"):
-        return _Phrase(src, re.compile(phrase[3:]), veto=veto)
+        return _Phrase(src, vet_regex(phrase[3:], src), veto=veto)  # refuses slow patterns
     anchored = phrase.startswith("^")
     sentence = phrase.startswith("^^")
     phrase = phrase.lstrip("^").strip()

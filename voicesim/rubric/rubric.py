@@ -10,6 +10,7 @@ from ..config import line_of, load_yaml, parse_yaml
 from ..errors import ConfigError
 from .detectors import Detector, DetectorLibrary
 from .moves import MOVES
+from .regexcheck import PhraseRegexError
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default.yaml")
 TIMELINE_EVENTS = (
@@ -201,9 +202,9 @@ def parse_rubric(text: str, name: str) -> Rubric:
     return _build(data, root, name)
 
 
-def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
-    detectors = {
-        name: Detector(
+def _detector(name: str, d: dict, root, path: str | Path) -> Detector:  # noqa: ANN001
+    try:
+        return Detector(
             id=name,
             description=d.get("description", ""),
             phrases=list(d.get("phrases", [])),
@@ -213,8 +214,16 @@ def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
             model=d.get("model", True),
             customer_phrases=list(d.get("customer_phrases", [])),
         )
-        for name, d in data["detectors"].items()
-    }
+    except PhraseRegexError as exc:  # a bad or too slow `re:` phrase, vetted by regexcheck
+        i = d.get("phrases", []).index(exc.phrase) if exc.phrase in d.get("phrases", []) else 0
+        where = ["detectors", name, "phrases", i]
+        raise ConfigError(
+            str(path), str(exc), line_of(root, where), f"detectors.{name}.phrases[{i}]"
+        ) from None
+
+
+def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
+    detectors = {name: _detector(name, d, root, path) for name, d in data["detectors"].items()}
     for name, d in data["detectors"].items():
         read_by_model = name in MOVES and d.get("model", True)
         if d.get("kind", "phrases") == "phrases" and not d.get("phrases") and not read_by_model:
