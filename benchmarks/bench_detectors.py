@@ -5,7 +5,7 @@ Data: ``tests/data/moves/heldout.jsonl`` (written separately from the training f
 industries and speaking styles, 40 % as a speech recogniser writes; nothing is fitted on it) and
 ``tests/data/utterances.jsonl`` (the older labelled set, a part of the training data: fit, not
 generalisation). The phrase recogniser is the v1 default rubric
-(``benchmarks/data/phrase_rubric_v1.yaml``) with the model turned off.
+(``voicesim/rubric/models/lexicon.yaml``) with the model turned off.
 
 Speed: recognition time per utterance on one core (median over the 15-word utterances of the
 held-out set, each once, cache cold), model load time (warm: files in the page cache) and the
@@ -29,7 +29,7 @@ from common import ROOT, peak_rss_mb, report  # noqa: E402
 
 HELDOUT = ROOT / "tests" / "data" / "moves" / "heldout.jsonl"
 OLD_SET = ROOT / "tests" / "data" / "utterances.jsonl"
-PHRASE_RUBRIC = ROOT / "benchmarks" / "data" / "phrase_rubric_v1.yaml"
+PHRASE_RUBRIC = ROOT / "voicesim" / "rubric" / "models" / "lexicon.yaml"
 
 
 def load_rows(path: Path) -> list[dict]:

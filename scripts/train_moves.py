@@ -9,7 +9,7 @@ measures on it. Each row becomes two instances: its text as written, and the sam
 speech recogniser writes it (lower case, no punctuation), so the heads hold on transcripts.
 
 Per move: an L2-regularised logistic regression on [MiniLM embedding, surface features], with
-positives weighted up to balance; the decision threshold is the one that maximises F1 in 5-fold
+positives weighted up to balance; the decision threshold is the one that maximises F1 in 3-fold
 cross-validation. ``reflect`` also gets a 3-parameter combiner of its head with the similarity
 to the customer's words (fitted on rows with a ``customer``, plus the same rows paired with
 another customer's complaint as negatives).
@@ -33,12 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 from voicesim.rubric import moves as mv  # noqa: E402
 from voicesim.rubric.detectors import Context, tokenize  # noqa: E402
-from voicesim.rubric.semantic import SentenceEmbedder, model_path  # noqa: E402
+from voicesim.rubric.semantic import DIM, SentenceEmbedder, model_path  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 TRAIN_FILES = sorted((DATA / "moves").glob("train_*.jsonl")) + [DATA / "utterances.jsonl"]
 L2 = 1.0
 SEED = 7
+FOLDS = 3
 
 
 def load_rows(files: list[Path]) -> list[dict]:
@@ -60,23 +61,31 @@ def as_transcript(text: str) -> str:
 
 def unit_text(text: str) -> tuple[str, list[float]]:
     """The whole text as one recogniser unit: the same normalisation as at run time."""
-    norm, tokens = tokenize(text.split())
+    words = text.split()
+    norm, tokens = tokenize(words)
     if not tokens:
-        return "", mv.surface_features([])
-    return norm[tokens[0].start : tokens[-1].end], mv.surface_features(tokens)
+        return "", mv.surface_features([]) + [0.0] * len(mv.MOVES)
+    lex = mv.lexicon_features(words, [(0, len(words) - 1)])[0]
+    return norm[tokens[0].start : tokens[-1].end], mv.surface_features(tokens) + lex
 
 
 def cached_embeddings(embedder: SentenceEmbedder, texts: list[str]) -> np.ndarray:
-    """Embeddings, kept in the temp folder between runs (refits are then a matter of seconds)."""
+    """Embeddings, kept per text in the temp folder between runs (a refit after adding rows
+    embeds only the new ones)."""
     import tempfile
 
-    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    cache = Path(tempfile.gettempdir()) / f"voicesim-train-{key}.npy"
+    cache = Path(tempfile.gettempdir()) / "voicesim-train-meanmax.npz"
+    known: dict[str, np.ndarray] = {}
     if cache.exists():
-        return np.load(cache)
-    emb = embedder.embed(texts)
-    np.save(cache, emb)
-    return emb
+        with np.load(cache, allow_pickle=False) as z:
+            known = dict(zip(z["texts"].tolist(), z["emb"], strict=True))
+    todo = sorted({t for t in texts if t not in known})
+    if todo:
+        for t, vec in zip(todo, embedder.embed(todo, with_max=True), strict=True):
+            known[t] = vec
+        keys = list(known)
+        np.savez(cache, texts=np.array(keys), emb=np.stack([known[k] for k in keys]))
+    return np.stack([known[t] for t in texts])
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -101,19 +110,38 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, n
             [grad_w.ravel(), g.sum(axis=0)]
         )
 
-    res = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    res = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 300})
     return res.x[: d * k].reshape(d, k).T, res.x[d * k :]
 
 
-def best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    best = (0.5, -1.0)
+# Moves a customer punishes: a false hit costs a good trainee the call, so their thresholds
+# favour precision (F0.5) over recall.
+PRECISION_FIRST = frozenset(
+    {
+        "blame",
+        "dismissal",
+        "condescension",
+        "defensiveness",
+        "sarcasm",
+        "profanity",
+        "refusal",
+        "empty_promise",
+    }
+)
+
+
+def best_threshold(p: np.ndarray, y: np.ndarray, beta: float = 1.0) -> tuple[float, float]:
+    """The threshold with the best F-beta, and the F1 there."""
+    best = (0.5, -1.0, 0.0)
     for t in np.arange(0.2, 0.91, 0.025):
         pred = p >= t
         tp = float((pred & (y > 0)).sum())
-        f1 = 2 * tp / max(1.0, pred.sum() + y.sum())
-        if f1 > best[1] + 1e-9:
-            best = (float(t), f1)
-    return best
+        prec = tp / max(1.0, float(pred.sum()))
+        rec = tp / max(1.0, float(y.sum()))
+        fb = (1 + beta**2) * prec * rec / max(1e-9, beta**2 * prec + rec)
+        if fb > best[1] + 1e-9:
+            best = (float(t), fb, 2 * tp / max(1.0, pred.sum() + y.sum()))
+    return best[0], best[2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,21 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     embedder = SentenceEmbedder(model_path())
     print(f"train_moves: embedding {len(texts)} instances ...", flush=True)
     emb = cached_embeddings(embedder, texts)
-    print("train_moves: fitting 5 folds and the final heads ...", flush=True)
+    print(f"train_moves: fitting {FOLDS} folds and the final heads ...", flush=True)
     x = np.hstack([emb, np.asarray(surface, dtype=np.float32)])
     y = np.array([[m in lab for m in mv.MOVES] for lab in labels], dtype=float)
     groups_a = np.array(groups)
 
     rng = np.random.default_rng(SEED)
-    fold_of_row = rng.integers(0, 5, size=len(rows))
+    fold_of_row = rng.integers(0, FOLDS, size=len(rows))
     fold = fold_of_row[groups_a]
     cv = np.zeros_like(y)
     trained = y.sum(axis=0) > 0
-    for k in range(5):
+    for k in range(FOLDS):
         tr, te = fold != k, fold == k
         w, b = fit_logistic(x[tr], y[tr][:, trained], args.l2)
         cv[np.ix_(te, trained)] = 1 / (1 + np.exp(-(x[te] @ w.T + b)))
-        print(f"train_moves: fold {k + 1}/5 fitted", flush=True)
+        print(f"train_moves: fold {k + 1}/{FOLDS} fitted", flush=True)
     weights = np.zeros((len(mv.MOVES), x.shape[1]))
     bias = np.full(len(mv.MOVES), -10.0)
     thresholds = np.full(len(mv.MOVES), 1.1)  # a move without training rows is never read
@@ -160,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         if not trained[j]:
             print(f"  {m:15s} no training rows: never recognised")
             continue
-        thresholds[j], f1 = best_threshold(cv[:, j], y[:, j])
-        figures[m] = {"positives": int(y[:, j].sum()), "cv_f1": round(f1, 3)}
+        beta = 0.5 if m in PRECISION_FIRST else 1.0
+        thresholds[j], f1 = best_threshold(cv[:, j], y[:, j], beta)
+        figures[m] = {"positives": int(y[:, j].sum()), "cv_f1": round(f1, 3), "beta": beta}
         print(f"  {m:15s} {int(y[:, j].sum()):5d} positives  cv F1 {f1:.3f}  t={thresholds[j]:.3f}")
 
     # reflect: combine the head (cross-validated) with the similarity to the customer's words
@@ -169,19 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     with_customer = [k for k, g in enumerate(groups) if rows[g].get("customer")]
     customers = [rows[groups[k]]["customer"] for k in with_customer]
     cust_sent = {c: Context.from_text(c).sentences() or [c.lower()] for c in set(customers)}
-    cust_emb = {c: embedder.embed(s) for c, s in cust_sent.items()}
+    cust_emb = {c: embedder.embed(s, with_max=True) for c, s in cust_sent.items()}
     feats, ys = [], []
     others = list(cust_emb)
     for k in with_customer:
         c = rows[groups[k]]["customer"]
         head = float(np.clip(cv[k, j], 1e-6, 1 - 1e-6))
         logit = np.log(head / (1 - head))
-        feats.append([logit, float((cust_emb[c] @ emb[k]).max())])
+        feats.append([logit, float((cust_emb[c][:, :DIM] @ emb[k, :DIM]).max())])
         ys.append(y[k, j])
         if y[k, j]:  # the same restatement against another customer's complaint
             other = others[int(rng.integers(len(others)))]
             if other != c:
-                feats.append([logit, float((cust_emb[other] @ emb[k]).max())])
+                feats.append([logit, float((cust_emb[other][:, :DIM] @ emb[k, :DIM]).max())])
                 ys.append(0.0)
     fx, fy = np.array(feats), np.array(ys)
     wr2, br2 = fit_logistic(fx, fy[:, None], 0.01)
@@ -222,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "instances": len(texts),
         "l2": args.l2,
-        "features": ["minilm"] * emb.shape[1] + list(mv.FEATURES),
+        "features": ["minilm-mean"] * DIM
+        + ["minilm-max"] * DIM
+        + list(mv.FEATURES)
+        + [f"lexicon:{m}" for m in mv.MOVES],
         "moves": figures,
     }
     mv.PROVENANCE_FILE.write_text(json.dumps(prov, indent=1) + "\n", encoding="utf-8")

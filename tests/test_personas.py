@@ -139,13 +139,13 @@ def test_the_library_covers_the_situations_each_with_its_own_voice(personas):
 
 def test_every_scripted_persona_has_a_row_and_scripts_name_their_persona():
     scripted = {
-        p.stem.rsplit("-", 1)[0]
+        re.sub(r"-(good|bad|natural|polite-bad)$", "", p.stem)
         for p in SCRIPT_DIR.glob("*.yaml")
-        if p.stem.endswith(("-good", "-bad"))
+        if re.search(r"-(good|bad|natural|polite-bad)$", p.stem)
     }
-    assert scripted == set(BAD_END), "add the persona's expected failure to BAD_END"
+    assert scripted == set(BAD_END) | {"damaged-blender"}, "add the persona's failure to BAD_END"
     for pid in BAD_END:
-        for kind in ("good", "bad"):
+        for kind in ("good", "bad", "natural", "polite-bad"):
             script = load_script(SCRIPT_DIR / f"{pid}-{kind}.yaml")
             assert script.persona == pid
             assert script.voice.engine == "hibari"
@@ -179,6 +179,26 @@ def test_bad_script_fails_the_way_the_persona_teaches(call, persona_id):
     assert (last["reason"], last["end_state"]) == (expected, expected)
     if expected != "time_limit":
         assert result.scorecard.outcome["final_mood"] > _of(events, "mood")[0]["mood"]
+
+
+ALL_PERSONAS = sorted(BAD_END) + ["damaged-blender"]
+
+
+@pytest.mark.parametrize("persona_id", ALL_PERSONAS)
+def test_natural_wording_resolves_and_passes(call, persona_id):
+    """Good handling in everyday words that share no stock phrase with the rubric."""
+    result, events = call(persona_id, SCRIPT_DIR / f"{persona_id}-natural.yaml")
+    moods = [(e["reason"], e["moves"]) for e in _of(events, "mood")]
+    assert result.end_state == "resolved", moods
+    assert result.scorecard.passed, (result.scorecard.overall, moods)
+
+
+@pytest.mark.parametrize("persona_id", ALL_PERSONAS)
+def test_polite_bad_handling_fails(call, persona_id):
+    """Courteous words, bad substance (sarcasm, polite blame, empty promises, minimising)."""
+    result, events = call(persona_id, SCRIPT_DIR / f"{persona_id}-polite-bad.yaml")
+    assert result.end_state != "resolved", [(e["reason"], e["moves"]) for e in _of(events, "mood")]
+    assert not result.scorecard.passed, result.scorecard.overall
 
 
 # Offers that skip the persona's lesson: the customer must not agree (text only, no audio).

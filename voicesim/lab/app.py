@@ -25,7 +25,6 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from ..errors import SessionError, VoicesimError

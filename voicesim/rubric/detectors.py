@@ -567,8 +567,9 @@ def _stem(word: str) -> str:
 class DetectorLibrary:
     """All detectors of a rubric; ``detect`` finds every move in one utterance."""
 
-    def __init__(self, detectors: dict[str, Detector]):
+    def __init__(self, detectors: dict[str, Detector], use_model: bool = True):
         self.detectors = detectors
+        self.use_model = use_model  # False: exact phrases only (the recogniser's own lexicon)
 
     def __contains__(self, move: str) -> bool:
         return move in self.detectors
@@ -586,7 +587,7 @@ class DetectorLibrary:
         wanted = set(only) if only is not None else None
         hits: list[Hit] = []
         skip: frozenset[int] | None = None
-        model_moves = self._model_hits(text, tokens, context, wanted)
+        model_moves = self._model_hits(text, tokens, context, wanted, words)
         for det in sorted(self.detectors.values(), key=lambda d: d.kind == "reflect"):
             if wanted is not None and det.id not in wanted:
                 continue
@@ -609,7 +610,12 @@ class DetectorLibrary:
         return hits
 
     def _model_hits(
-        self, text: str, tokens: list[Token], context: Context, wanted: set[str] | None
+        self,
+        text: str,
+        tokens: list[Token],
+        context: Context,
+        wanted: set[str] | None,
+        words: Sequence[str],
     ) -> dict[str, list[Hit]] | None:
         """The move recogniser's hits for the moves this library lets it read, by move."""
         from . import moves
@@ -619,10 +625,10 @@ class DetectorLibrary:
             for d in self.detectors.values()
             if d.model and d.id in moves.MOVES and (wanted is None or d.id in wanted)
         }
-        if not asked or not tokens or not moves.enabled():
+        if not asked or not tokens or not self.use_model or not moves.enabled():
             return None
         by_move: dict[str, list[Hit]] = {m: [] for m in asked}
-        for hit in moves.get_recogniser().recognise(text, tokens, context, asked):
+        for hit in moves.get_recogniser().recognise(text, tokens, context, asked, words):
             by_move[hit.move].append(hit)
         return by_move
 
@@ -669,7 +675,9 @@ class DetectorLibrary:
         return _covers(self.detectors["backchannel"].find(text_n, toks, Context()), toks)
 
 
-def _merge(phrase_hits: list[Hit], model_hits: list[Hit], vetoes: list[tuple[int, int]]) -> list[Hit]:
+def _merge(
+    phrase_hits: list[Hit], model_hits: list[Hit], vetoes: list[tuple[int, int]]
+) -> list[Hit]:
     """A trainer's exact phrases first; the model's hits where no phrase hit or veto overlaps."""
     out = list(phrase_hits)
     for hit in model_hits:

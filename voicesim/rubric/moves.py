@@ -1,12 +1,15 @@
 """The move recogniser: which moves the trainee's words make, read from their meaning.
 
 Each sentence of an utterance (a long unpunctuated transcript is cut at its conjunctions) is
-embedded with the local MiniLM sentence model (``semantic.SentenceEmbedder``) and scored by one
+embedded with the local MiniLM sentence model (``semantic.SentenceEmbedder``: the mean and the
+max of its token states, so one telling word is not averaged away) and scored by one
 logistic head per move, trained on a labelled corpus of agent utterances
 (``tests/data/moves/``, fitted by ``scripts/train_moves.py``; weights and provenance in
 ``models/moves.npz`` and ``models/moves.json``). A few surface features go in beside the
 embedding (a question mark, a time expression, a negator, "I'll"), because sentence embeddings
-blur exactly those.
+blur exactly those, and the hits of the lexicon (``models/lexicon.yaml``, the phrase lists of
+voicesim 0.1) as one more input per move: the fitted weight says how far a stock phrase is to
+be trusted, so "the repair team are busy" no longer counts as a repair offered.
 
 Context: ``reflect`` needs the customer's words. A sentence reflects the problem when its
 "restating" head is high AND it is close in meaning to something this customer said (cosine
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from .semantic import DIM
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 MODEL_DIR = Path(__file__).with_name("models")
 MODEL_FILE = MODEL_DIR / "moves.npz"
 PROVENANCE_FILE = MODEL_DIR / "moves.json"
+LEXICON_FILE = MODEL_DIR / "lexicon.yaml"  # the v1 phrase lists: one input among others
 
 # Every move the model knows; a rubric uses the ones it declares as detectors.
 MOVES = (
@@ -73,6 +78,10 @@ MOVES = (
 # Warm moves that a following "but ..." with a negative move takes back, and that sarcasm fakes.
 WARM = frozenset({"empathy", "apology", "gratitude", "reflect", "greeting"})
 TAKES_BACK = frozenset({"dismissal", "defensiveness", "blame", "sarcasm", "condescension"})
+NEGATIVE = TAKES_BACK | {"profanity", "refusal", "empty_promise"}
+# A unit of fewer words than this ("Great.", "Right, okay.") carries a penalised move only when
+# the lexicon lists the phrase: too little is said to read mockery or blame from meaning.
+SHORT_WORDS = 3
 CONTRAST = frozenset({"but", "however", "though", "although", "unfortunately", "still"})
 # Sentences longer than this (a transcript without punctuation) are cut at conjunctions.
 MAX_UNIT_WORDS = 22
@@ -118,12 +127,39 @@ def surface_features(tokens: Sequence[Token]) -> list[float]:
     ]
 
 
+_LEXICON = None
+
+
+def lexicon():  # noqa: ANN201
+    """The phrase lexicon as an exact-phrase library (never the model: no recursion)."""
+    global _LEXICON
+    if _LEXICON is None:
+        from .rubric import load_rubric
+
+        lib = load_rubric(LEXICON_FILE).library
+        lib.use_model = False
+        _LEXICON = lib
+    return _LEXICON
+
+
+def lexicon_features(words: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[list[float]]:
+    """For each span of source words (first, last), 1.0 per move whose lexicon phrase is in it."""
+    hits = lexicon().detect(list(words))
+    out = []
+    for first, last in spans:
+        found = {h.move for h in hits if h.first_word <= last and first <= h.last_word}
+        out.append([float(m in found) for m in MOVES])
+    return out
+
+
 def text_features(text: str) -> tuple[str, list[float]]:
     """Normalised text and surface features of a whole piece of text (used for training)."""
     from .detectors import tokenize
 
-    norm, tokens = tokenize(text.split())
-    return norm, surface_features(tokens)
+    words = text.split()
+    norm, tokens = tokenize(words)
+    lex = lexicon_features(words, [(0, len(words) - 1)])[0]
+    return norm, surface_features(tokens) + lex
 
 
 def detection_units(tokens: Sequence[Token]) -> list[Unit]:
@@ -239,10 +275,11 @@ class MoveRecogniser:
             if todo:
                 if len(self._cache) > 8192:
                     self._cache.clear()
-                for t, vec in zip(todo, self.embedder.embed(todo), strict=True):
+                vecs_new = self.embedder.embed(todo, with_max=True)
+                for t, vec in zip(todo, vecs_new, strict=True):
                     self._cache[t] = vec
             vecs = [self._cache[t] for t in texts]
-        return np.stack(vecs) if vecs else np.zeros((0, 384), dtype=np.float32)
+        return np.stack(vecs) if vecs else np.zeros((0, 2 * DIM), dtype=np.float32)
 
     def features(self, texts: Sequence[str], surface: Sequence[Sequence[float]]) -> np.ndarray:
         import numpy as np
@@ -250,10 +287,14 @@ class MoveRecogniser:
         return np.hstack([self.embed(texts), np.asarray(surface, dtype=np.float32)])
 
     def recognise(
-        self, text: str, tokens: Sequence[Token], context: Context, wanted: set[str]
+        self,
+        text: str,
+        tokens: Sequence[Token],
+        context: Context,
+        wanted: set[str],
+        words: Sequence[str] | None = None,
     ) -> list[Hit]:
         """Model hits for the moves in ``wanted`` (those the rubric declares)."""
-        import numpy as np
 
         from .detectors import Hit
 
@@ -268,21 +309,43 @@ class MoveRecogniser:
                 pieces.extend(cl)
         spans = units + pieces
         texts = [_span_text(text, tokens, u) for u in spans]
-        surface = [surface_features(tokens[u.first : u.last + 1]) for u in spans]
+        if words is None:
+            words = [text[t.start : t.end] for t in tokens]
+        lex = lexicon_features(
+            words, [(tokens[u.first].source, tokens[u.last].source) for u in spans]
+        )
+        surface = [
+            surface_features(tokens[u.first : u.last + 1]) + lx
+            for u, lx in zip(spans, lex, strict=True)
+        ]
         probs = self.model.probs(self.features(texts, surface))
+        lexical = [row[len(FEATURES) :] for row in surface]
         n = len(units)
-        sims = self._context_similarity(texts[:n], context)
+        sims = self._context_similarity(texts, context)
         hits: list[Hit] = []
         found: dict[int, set[str]] = {}
         for k, u in enumerate(units):
             if all(tokens[i].foreign for i in range(u.first, u.last + 1)):
                 continue  # quoting or reporting the customer is not the trainee's move
+            # A warm or helpful move may sit in one clause of a longer sentence ("I'm sorry
+            # about the charge, I understand it's urgent"): its clauses of three words or more
+            # count too. A penalised move must hold for the whole sentence (precision first).
+            own = [
+                n + i
+                for i, pc in enumerate(pieces)
+                if pc.sentence == u.sentence and pc.last - pc.first >= 2
+            ]
+            short = u.last - u.first + 1 < SHORT_WORDS
             moves = set()
             for m in wanted & set(self.index):
                 j = self.index[m]
-                p = float(probs[k, j])
+                if m in NEGATIVE and short and not lexical[k][j]:
+                    continue  # "Great." alone is no sarcasm: a short unit needs a listed phrase
+                rows = [k] if m in NEGATIVE else [k, *own]
                 if m == "reflect":
-                    p = self._reflect_prob(p, sims[k])
+                    p = max(self._reflect_prob(float(probs[r, j]), sims[r]) for r in rows)
+                else:
+                    p = max(float(probs[r, j]) for r in rows)
                 if p >= float(self.model.thresholds[j]):
                     moves.add(m)
             found[k] = moves
@@ -298,9 +361,9 @@ class MoveRecogniser:
                 span = [t for t in tokens[best.first : best.last + 1] if not t.foreign] or [
                     tokens[best.first]
                 ]
-                score = float(probs[k, j]) if m != "reflect" else self._reflect_prob(
-                    float(probs[k, j]), sims[k]
-                )
+                score = float(probs[k, j])
+                if m == "reflect":
+                    score = self._reflect_prob(score, sims[k])
                 hits.append(
                     Hit(
                         m,
@@ -314,13 +377,12 @@ class MoveRecogniser:
 
     def _context_similarity(self, texts: Sequence[str], context: Context) -> list[float]:
         """For each unit, the closest cosine to any sentence the customer said."""
-        import numpy as np
 
         said = context.sentences()
         if not said or not texts:
             return [0.0] * len(texts)
-        a = self.embed(list(texts))
-        b = self.embed(said)
+        a = self.embed(list(texts))[:, :DIM]  # the mean-pooled sentence vectors
+        b = self.embed(said)[:, :DIM]
         return [float(v) for v in (a @ b.T).max(axis=1)]
 
     def _reflect_prob(self, head: float, sim: float) -> float:
@@ -337,7 +399,8 @@ def _span_text(text: str, tokens: Sequence[Token], u: Unit) -> str:
 
 
 def _take_back(tokens: Sequence[Token], units: Sequence[Unit], found: dict[int, set[str]]) -> None:
-    """Drop warm moves that the same breath takes back, and those a sarcastic unit fakes."""
+    """Drop warm moves that the same breath takes back and those a sarcastic unit fakes, and
+    an owned promise that the same turn gives a time for."""
     for k, u in enumerate(units):
         if "sarcasm" in found[k]:
             found[k] -= WARM
@@ -348,11 +411,15 @@ def _take_back(tokens: Sequence[Token], units: Sequence[Unit], found: dict[int, 
             if tokens[units[kk].first].text in CONTRAST and found[kk] & TAKES_BACK
         ]
         # Within one unit: a contrast word after the warm words ("I hear you, but ...").
-        inside = bad and any(
-            tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1)
-        )
+        inside = bad and any(tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1))
         if inside or later:
             found[k] -= WARM
+    # A promise the trainee owns, in a turn that also names the follow-up and its time ("I'll
+    # call you tomorrow by noon. I'll follow up until it's done."), is not an empty one.
+    if any({"follow_up", "timeframe"} <= moves for moves in found.values()):
+        for moves in found.values():
+            if "empty_promise" in moves and moves & {"ownership", "follow_up"}:
+                moves.discard("empty_promise")
 
 
 _RECOGNISER: MoveRecogniser | None = None

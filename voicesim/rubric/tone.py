@@ -69,9 +69,13 @@ def politeness_features(
 ) -> dict[str, float]:
     """The politeness markers of one utterance: which tone detectors fired (0/1), how many rude
     moves, whether a negator is said, and how many questions (up to 3)."""
+    from .moves import lexicon
+
     words = words.split() if isinstance(words, str) else list(words)
-    if hits is None:
-        hits = library.detect(words, only=[d for d in TONE_DETECTORS if d in library])
+    # The markers are the lexicon's phrases, as when the weights were fitted; ``library`` and
+    # ``hits`` (the recogniser's reading) only decide the penalised moves (``penalised``).
+    lex = lexicon()
+    hits = lex.detect(words, only=[d for d in TONE_DETECTORS if d in lex])
     _, tokens = tokenize(words)
     first = {t.source: t for t in reversed(tokens)}  # first token of each source word
     lead = tokens[0].source if tokens else 0
@@ -92,6 +96,25 @@ def politeness_features(
     f["negation"] = float(any(t.text in NEGATORS or t.text.endswith("n't") for t in tokens))
     f["questions"] = float(min(3, len({t.clause for t in tokens if t.question})))
     return f
+
+
+# Tone beyond Wikipedia requests: each penalised move the recogniser reads (sarcasm, talking
+# down, blame, brushing off, defensiveness, swearing) takes this much off the score (in SDs of
+# human judgement), whatever polite words carry it. Chosen on the training corpus (see
+# benchmarks/bench_politeness.py, agent_tone); "Oh wonderful, I'm absolutely thrilled" is no
+# longer the most polite line there is.
+PENALISED = ("sarcasm", "condescension", "blame", "dismissal", "defensiveness", "profanity")
+AGENT_PENALTY = 0.6
+
+
+def penalised_moves(
+    words: str | Sequence[str], library: DetectorLibrary, hits: Sequence[Hit] | None = None
+) -> set[str]:
+    """The penalised moves the recogniser reads in one utterance."""
+    if hits is None:
+        words = words.split() if isinstance(words, str) else list(words)
+        hits = library.detect(words, only=[m for m in PENALISED if m in library])
+    return {h.move for h in hits if h.move in PENALISED}
 
 
 def politeness_score(
@@ -117,19 +140,24 @@ def politeness_scores(
     feats = [
         politeness_features(t, library, hits[i] if hits else None) for i, t in enumerate(texts)
     ]
+    penalty = [
+        AGENT_PENALTY * len(penalised_moves(t, library, hits[i] if hits else None))
+        for i, t in enumerate(texts)
+    ]
     embedder = _embedder(semantic)
     if embedder is None:
         return [
-            POLITENESS_BIAS + sum(POLITENESS_WEIGHTS[k] * v for k, v in f.items()) for f in feats
+            POLITENESS_BIAS + sum(POLITENESS_WEIGHTS[k] * v for k, v in f.items()) - pen
+            for f, pen in zip(feats, penalty, strict=True)
         ]
     from . import tone_semantic_weights as sw
 
     joined = [t if isinstance(t, str) else " ".join(t) for t in texts]
     vectors = embedder.embed(joined)
     out = []
-    for f, vec in zip(feats, vectors, strict=True):
+    for f, vec, pen in zip(feats, vectors, penalty, strict=True):
         linear = sum(sw.FEATURE_WEIGHTS[k] * v for k, v in f.items())
-        out.append(sw.BIAS + linear + float(vec @ _projection(sw.EMBEDDING_WEIGHTS)))
+        out.append(sw.BIAS + linear + float(vec @ _projection(sw.EMBEDDING_WEIGHTS)) - pen)
     return out
 
 
