@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class Clip:
     start: int  # first sample on the call clock
     audio: np.ndarray  # float32 mono at the analysis rate

@@ -65,12 +65,12 @@ class CallStopped(KeyboardInterrupt):
         self.message = message
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class LiveFrame(Frame):
     raw_mic: np.ndarray | None = None  # the microphone before echo suppression
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class _DevClip:
     clip: Clip
     start: int  # device-rate output sample of the clip's first sample
