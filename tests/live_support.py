@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ MICSINK = "micsink"
 
 CONFIG = """\
 load-module module-native-protocol-unix auth-anonymous=1 socket={socket}
+load-module module-cli-protocol-unix socket={socket}.cli
 load-module module-null-sink sink_name={speaker} rate=48000 sink_properties=device.description=virtual-headset-speaker
 load-module module-null-sink sink_name={micsink} rate=48000 sink_properties=device.description=virtual-microphone
 set-default-sink {speaker}
@@ -145,6 +147,37 @@ class PulseServer:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+
+    def cli(self, *commands: str) -> str:
+        """Run commands on the server's CLI socket (module-cli-protocol-unix; what pacmd does,
+        which needs a pid file this server does not write). Returns the server's answer."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(20)
+            s.connect(f"{self.socket}.cli")
+            s.sendall("".join(f"{c}\n" for c in commands).encode())
+            s.shutdown(socket.SHUT_WR)  # the server answers, then closes
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        return answer.decode(errors="replace")
+
+    def kill_clients_of(self, pid: int, timeout: float = 60) -> int:
+        """Cut a process's connections to the server (``kill-client``), as a sound server
+        dropping a client does: its streams die under it. Returns how many were cut."""
+        deadline = time.monotonic() + timeout
+        while True:  # a stream being reopened has no client for a moment
+            listed = json.loads(self.pactl("--format=json", "list", "clients").stdout)
+            mine = [
+                c["index"]
+                for c in listed
+                if c["properties"].get("application.process.id") == str(pid)
+            ]
+            if mine or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if mine:
+            self.cli(*(f"kill-client {i}" for i in mine))
+        return len(mine)
 
     # -- echo: the speaker leaks into the microphone -------------------------------------------
     def echo_on(self, latency_ms: int = 30) -> None:

@@ -508,6 +508,53 @@ def test_lost_device_finalises_the_session(voice, tmp_path):
     assert audio.shape[0] / RATE >= 1.0
 
 
+def test_a_stream_restart_mid_call_keeps_the_call_going(pulse, voice, tmp_path, project_root):
+    """The sound server drops the drill's stream while the customer talks (as PulseAudio does
+    when it restarts, or ALSA on an xrun storm): the stream is reopened, the customer's line
+    and the call go on to their end, with the scorecard, and meta.json records the restart."""
+    text = (project_root / "personas" / "damaged-blender.yaml").read_text()
+    assert "time_limit_s: 240" in text
+    persona = tmp_path / "blender-short.yaml"
+    persona.write_text(
+        text.replace("id: damaged-blender", "id: blender-short").replace(
+            "time_limit_s: 240", "time_limit_s: 20"
+        )
+    )
+    out = tmp_path / "session"
+    drill = Drill(pulse, out, "--persona", str(persona))
+    try:
+        first = drill.wait_for(lambda e: e["type"] == "customer_line_start" and e["line"] == 0)
+        assert pulse.kill_clients_of(drill.proc.pid) >= 1
+        restart = drill.wait_for(lambda e: e["type"] == "device")
+        end = drill.wait_for(lambda e: e["type"] == "customer_line_end" and e["line"] == 0)
+        proc, _ = pulse.paplay(voice["reply"][0])
+        proc.wait(timeout=60)
+        drill.wait_for(lambda e: e["type"] == "final" and e["t"] > end["t"])
+        rc = drill.finish(timeout=300)  # the persona's time limit ends the call
+    finally:
+        if drill.proc.poll() is None:
+            drill.proc.kill()
+    log = drill.output()
+    assert rc == 0, log
+    assert "Traceback" not in log and "session saved in" in log
+    assert "reopened, the call goes on" in log
+    assert restart["problem"] == "restarted" and restart["t"] >= first["t"]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["end_state"] == "time_limit", meta
+    assert meta["source"]["restarts"] >= 1 and meta["source"]["device_stats"]["restarts"] >= 1
+    events, audio = _load(out)
+    assert events[-1].type == "score" and (out / "scorecard.json").exists()
+    assert next(e for e in events if e.type == "call_end")["end_state"] == "time_limit"
+    # every customer line played once, in order (no line replayed after the restart) ...
+    lines = [e["line"] for e in events if e.type == "customer_line_start"]
+    assert lines == list(range(len(lines))) and len(lines) >= 2, lines
+    # ... and the trainee was heard after it
+    heard = set().union(*(_words(e["text"]) for e in events if e.type == "final"))
+    assert {"sorry", "frustrating"} <= heard, (heard, log)
+    raw = sf.info(str(out / "mic_raw.wav"))
+    assert raw.frames == audio.shape[0]  # the microphone recorded throughout
+
+
 def test_sigterm_finalises_the_session_like_ctrl_c(pulse, tmp_path):
     out = tmp_path / "session"
     drill = Drill(pulse, out, "--persona", "damaged-blender")

@@ -102,7 +102,7 @@ class Conductor:
     def say(self, line: CustomerLine, at: int, keeps_turn: bool = False) -> Event:
         audio = self.synth.render(line.text, line.voice)
         at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
-        self.playout.schedule(
+        clip = self.playout.schedule(
             at,
             audio,
             line=self.lines,
@@ -114,7 +114,7 @@ class Conductor:
         self.lines += 1
         return Event(
             MOOD,
-            sec(at),
+            sec(clip.start),  # a live source may have moved the line later to be heard whole
             {
                 "mood": line.mood,
                 "reason": line.reason,
