@@ -44,9 +44,12 @@ PREFERRED_RATES = (48_000, 44_100)  # tried before the device's own default
 FALLBACK_RATES = (32_000, 16_000)
 BLOCK_S = 0.01  # one callback block: 10 ms
 HISTORY_S = 30  # microphone audio kept for partial transcripts
-MAX_RESTARTS = 4  # a stream that dies or spins is reopened at most this often ...
+MAX_RESTARTS = 10  # a stream that dies or spins is reopened at most this often ...
 RESTART_WINDOW_S = 60  # ... within this much call time (then the device counts as lost)
-RESTART_LATENCIES = (0.05, 0.08, 0.12)  # a stream that died gets more buffering next time
+UNDERFLOW_BURST = 3  # the speaker ran dry this often ...
+UNDERFLOW_WINDOW_S = 5  # ... within this much call time: reopen the stream with more buffering
+REOPEN_PAUSE_S = 0.2  # let the server drop the old stream before the new one joins
+RESTART_LATENCIES = (0.05, 0.08, 0.12)  # a reopened stream gets more buffering each time
 SPIN_CORES = 0.6  # the callback thread using this much CPU is PortAudio busy-waiting
 
 
@@ -104,7 +107,8 @@ class DeviceStats:
     spins: int = 0  # streams reopened because PortAudio busy-waited a core
     late_clips: int = 0  # clips scheduled where the speaker had already played (shifted later)
     max_backlog_s: float = 0.0  # the most microphone audio waiting to be read
-    restarts: int = 0  # streams reopened because they died, stalled or spun
+    restarts: int = 0  # streams reopened: died, stalled, spun or ran dry
+    buffer_raises: int = 0  # streams reopened with more buffering after the speaker ran dry
     flags: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -155,6 +159,7 @@ class LiveSource:
         self._restarts = 0
         self._restarted_at: list[int] = []  # call-clock samples of the restarts
         self._underflows_seen = 0
+        self._underflow_at: list[int] = []  # call-clock samples where the speaker ran dry
         self.stream = self._open_stream()
         self._margin = int(settings.margin_ms * RATE / 1000)
         playout.on_schedule = lambda _clip: self._sync_clips()  # no frame's delay in between
@@ -377,7 +382,7 @@ class LiveSource:
         parts.append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         self._pending = np.concatenate(parts).astype(np.float32, copy=False)
 
-    def _restart(self, why: str, died: bool = True) -> None:
+    def _restart(self, why: str, cause: str = "died") -> None:
         """Reopen a stream that died, stalled or busy-waits, and carry on with the call.
 
         Nothing the microphone captured is lost, and the call clock goes on where it was: the
@@ -389,14 +394,18 @@ class LiveSource:
         old_played = self._played_to()
         self._restarts += 1
         self.stats.restarts += 1
-        self.stats.spins += not died
+        self.stats.spins += cause == "spin"
+        self.stats.buffer_raises += cause == "underflow"
         self._restarted_at.append(self.position)
         self._stop_stream()
         self._drain()
-        if died:  # a death comes with buffers too small for the server: give the next more
-            bigger = [x for x in RESTART_LATENCIES if x > self.output_latency_s + 0.005]
-            if bigger:
-                self.settings.latency = bigger[0]
+        time.sleep(REOPEN_PAUSE_S)
+        # Deaths, spins and a speaker running dry come with buffers too small for a busy
+        # machine (measured with both cores saturated: ~100 underflows in a 30 s call at 50 ms,
+        # none to a few at 120 ms): the new stream gets more.
+        bigger = [x for x in RESTART_LATENCIES if x > self.output_latency_s + 0.005]
+        if bigger:
+            self.settings.latency = bigger[0]
         self._base = self.position + self._pending.size
         self._resampler = None
         self._out_pos = self._in_pos = self._io_in = 0
@@ -414,6 +423,27 @@ class LiveSource:
             Event(DEVICE, self.position / RATE, {"problem": "restarted", "detail": why})
         )
         self._start_io()
+
+    def _speaker_ran_dry(self) -> None:
+        """The speaker ran dry (the machine is busy): the rest of the playback is heard later
+        than planned. The echo path moved; and when it keeps happening, the stream is reopened
+        with more buffering (between frames, like a spin), at most up to the largest step."""
+        self._underflows_seen = self.stats.output_underflow
+        if self.echo is not None:
+            self.echo.path_changed()
+        window = int(UNDERFLOW_WINDOW_S * RATE)
+        recent = [t for t in self._underflow_at if self.position - t < window] + [self.position]
+        self._underflow_at = recent
+        if (
+            len(recent) >= UNDERFLOW_BURST
+            and self.output_latency_s + 0.005 < RESTART_LATENCIES[-1]
+            and self._may_restart()
+        ):
+            self._underflow_at = []
+            try:
+                self._restart(f"the speaker ran dry {len(recent)} times", "underflow")
+            except DeviceError as exc:
+                self._lost(f"the audio stream could not be reopened ({exc})")
 
     def _next_block(self) -> np.ndarray:
         """The next microphone block (device rate); raises CallStopped if the device died."""
@@ -470,14 +500,12 @@ class LiveSource:
         self.start()
         if self.position % (RATE // 2) < n and self._may_restart() and self._spinning():
             try:  # between two frames: the call clock does not notice
-                self._restart("PortAudio busy-waited a CPU core", died=False)
+                self._restart("PortAudio busy-waited a CPU core", "spin")
             except DeviceError as exc:
                 self._lost(f"the audio stream could not be reopened ({exc})")
         self._sync_clips()
-        if self.echo is not None and self.stats.output_underflow > self._underflows_seen:
-            # The speaker ran dry: the rest of the playback is heard later than planned.
-            self._underflows_seen = self.stats.output_underflow
-            self.echo.path_changed()
+        if self.stats.output_underflow > self._underflows_seen:
+            self._speaker_ran_dry()
         while self._pending.size < n:
             block = self._next_block()
             if self._resampler is None:  # new for every stream
