@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 SPEAKER = "speaker"
+HANG_GUARD_S = 300  # waits end on an event or a state; this only stops a hung test
 MICSINK = "micsink"
 
 CONFIG = """\
@@ -296,8 +297,9 @@ class Drill:
                 break
         return out
 
-    def wait_for(self, pred, timeout: float = 60.0, after: int = 0) -> dict:
-        """The first event (from index ``after``) matching ``pred``; fails on timeout or exit."""
+    def wait_for(self, pred, timeout: float = HANG_GUARD_S, after: int = 0) -> dict:
+        """The first event (from index ``after``) matching ``pred``; fails on exit (or after
+        ``timeout``, a guard against a hang, never a measurement)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             evs = self.events()
@@ -310,11 +312,33 @@ class Drill:
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for an event:\n{self.output()}")
 
+    def recorded_s(self) -> float:
+        """Seconds of call audio the drill has recorded (call.wav's header is kept current)."""
+        import soundfile as sf
+
+        try:
+            return sf.info(str(self.out / "call.wav")).frames / 16000
+        except (OSError, RuntimeError):
+            return 0.0
+
+    def wait_until(self, t: float, timeout: float = HANG_GUARD_S) -> None:
+        """Wait until the call has reached ``t`` seconds on its own clock (what it recorded).
+
+        A busy machine delays the drill's events and its audio alike, so "1 s into the
+        customer's line" stays 1 s into the line however late the events are read."""
+        deadline = time.monotonic() + timeout
+        while self.recorded_s() < t:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"drill exited ({self.proc.returncode}):\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the call never reached {t:.2f} s:\n{self.output()}")
+            time.sleep(0.01)
+
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)
         return self.finish()
 
-    def finish(self, timeout: float = 120) -> int:
+    def finish(self, timeout: float = HANG_GUARD_S) -> int:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
