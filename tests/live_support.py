@@ -366,14 +366,19 @@ def first_sound(audio: np.ndarray, after: int = 0, rate: int = 16000, level_db: 
     return -1
 
 
-def last_sound(
-    audio: np.ndarray, before: int, after: int = 0, rate: int = 16000, level_db: float = -40
+def first_silence(
+    audio: np.ndarray, after: int = 0, min_s: float = 0.4, rate: int = 16000, level_db: float = -40
 ) -> int:
-    """Sample just after the last 10 ms block louder than ``level_db`` in ``[after, before)``."""
+    """Sample where the first stretch of at least ``min_s`` quieter than ``level_db`` begins at
+    or after ``after`` (the end of the audio if there is none)."""
     hop = rate // 100
     thr = 10 ** (level_db / 20)
-    end = -1
-    for i in range(after, min(before, audio.size) - hop, hop):
+    quiet_from, need = None, int(min_s * rate)
+    for i in range(after - after % hop, audio.size - hop, hop):
         if np.sqrt(np.mean(audio[i : i + hop].astype(np.float64) ** 2)) > thr:
-            end = i + hop
-    return end
+            quiet_from = None
+        elif quiet_from is None:
+            quiet_from = i
+        if quiet_from is not None and i + hop - quiet_from >= need:
+            return quiet_from
+    return audio.size if quiet_from is None else quiet_from
