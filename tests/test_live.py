@@ -3,8 +3,10 @@
 A private PulseAudio daemon (tests/live_support.py) provides a virtual headset: voicesim plays
 the customer into the null sink ``speaker`` and listens to ``micsink.monitor``; the test speaks
 the trainee's lines into the microphone with ``paplay -d micsink`` at scripted moments, reading
-the drill's own events.jsonl to know when the customer talks. Every drill runs `voicesim drill`
-as a user would, in a subprocess, and is ended with Ctrl-C (SIGINT) mid-call.
+the drill's own events.jsonl to know when the customer talks and the audio it has recorded to
+know where the call is (never a wall-clock sleep: the tests pass on a busy machine, see
+``make test-load``). Every drill runs `voicesim drill` as a user would, in a subprocess, and is
+ended with Ctrl-C (SIGINT) mid-call, or by the persona's time limit.
 
 Skipped, with the reason, only when PulseAudio cannot be installed or started here
 (scripts/setup.sh installs pulseaudio, pulseaudio-utils and libasound2-plugins).
