@@ -15,15 +15,24 @@ customer's opening (barge-in), then a reply after each of the customer's lines. 
 * CPU of the drill process over the call (utime+stime from /proc, after the model is loaded),
   in cores and as a share of the machine; the sound server's CPU beside it.
 
+With ``--under-load`` the same call runs while ``stress-ng --cpu N`` (N: every core) keeps the
+machine saturated, and the report says how the drill copes: final-transcript latency (the
+transcription backlog it catches up), the most microphone audio waiting to be read, xruns,
+stream restarts and buffering raises, and whether any microphone audio was lost.
+
 Without PulseAudio (pulseaudio, pulseaudio-utils, libasound2-plugins) it prints a skip line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -64,6 +73,22 @@ def yielding_persona(d: Path) -> Path:
     path = d / "blender-yields.yaml"
     path.write_text(text + "\ntalked_over:\n  behavior: stop\n")
     return path
+
+
+@contextlib.contextmanager
+def cpu_hog(cores: int):
+    """stress-ng --cpu N for the duration of the block, always stopped afterwards."""
+    proc = subprocess.Popen(
+        ["stress-ng", "--cpu", str(cores), "--timeout", "3600", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def run(tmp: Path, replies: int) -> dict:
@@ -136,6 +161,7 @@ def run(tmp: Path, replies: int) -> dict:
         meta = json.loads((out / "meta.json").read_text())
         events = drill.events()
         audio, _ = sf.read(str(out / "call.wav"), dtype="float32")
+        mic_frames = sf.info(str(out / "mic_raw.wav")).frames
     finally:
         server.stop()
     # From outside: the last transcript of each reply vs the end of its paplay'd clip.
@@ -164,21 +190,38 @@ def run(tmp: Path, replies: int) -> dict:
         "pulse_cores": (pa1 - pa0) / (wall1 - wall0),
         "call_s": wall1 - wall0,
         "source": meta["source"],
+        "status": meta["status"],
+        "exit_code": drill.proc.returncode,
+        "traceback": "Traceback" in drill.output(),
+        "mic_complete": mic_frames == audio.shape[0],
+        "device_events": [e.get("detail") for e in events if e["type"] == "device"],
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="two replies instead of five")
+    ap.add_argument(
+        "--under-load",
+        action="store_true",
+        help="run the call while stress-ng saturates every core (needs stress-ng)",
+    )
     args = ap.parse_args()
-    missing = missing_tools()
+    missing = missing_tools() + (
+        ["stress-ng"] if args.under_load and not shutil.which("stress-ng") else []
+    )
     if missing:
         print(json.dumps({"benchmark": "live", "skipped": f"missing {', '.join(missing)}"}))
         return
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
-    with tempfile.TemporaryDirectory() as tmp:
-        r = run(Path(tmp), 2 if args.quick else len(REPLIES))
     cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        hog = cpu_hog(cores) if args.under_load else contextlib.nullcontext()
+        with hog:
+            r = run(Path(tmp), 2 if args.quick else len(REPLIES))
+    if args.under_load:
+        under_load_report(r, cores)
+        return
     inside, outside = r["inside"], r["outside"]
     src = r["source"]
     result = {
@@ -249,6 +292,71 @@ def main() -> None:
                 f"{result['device_rate']} Hz, latency {result['latency']}, "
                 f"{result['restarts']} restarts, xruns {result['xruns']}",
             ),
+        ],
+    )
+
+
+def under_load_report(r: dict, cores: int) -> None:
+    src, inside = r["source"], r["inside"]
+    stats = src["device_stats"]
+    queued = [x["queued_s"] for x in src.get("transcription", [])]
+    result = {
+        "load": f"stress-ng --cpu {cores}",
+        "status": r["status"],
+        "exit_code": r["exit_code"],
+        "traceback": r["traceback"],
+        "final_latency_s": {
+            "median": round(statistics.median(inside), 3) if inside else None,
+            "max": round(max(inside), 3) if inside else None,
+            "n": len(inside),
+        },
+        "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
+        "transcription_queued_s_max": round(max(queued), 3) if queued else None,
+        "mic_backlog_s_max": stats["max_backlog_s"],
+        "mic_complete": r["mic_complete"],
+        "xruns": {k: stats[k] for k in ("input_overflow", "input_underflow", "output_underflow")},
+        "restarts": src.get("restarts"),
+        "buffer_raises": stats.get("buffer_raises"),
+        "spins": stats.get("spins"),
+        "output_latency_s": src.get("output_latency_s"),
+        "device_events": r["device_events"],
+        "barge_in_s": None if r["barge_in_s"] is None else round(r["barge_in_s"], 3),
+        "cpu_cores": round(r["cpu_cores"], 3),
+        "machine_cores": cores,
+        "call_s": round(r["call_s"], 1),
+    }
+    fl = result["final_latency_s"]
+    report(
+        "live_under_load",
+        result,
+        [
+            ("load", f"{result['load']} (every core busy)"),
+            (
+                "call",
+                f"status {result['status']}, exit {result['exit_code']}, traceback: "
+                f"{'yes' if result['traceback'] else 'no'}",
+            ),
+            (
+                "trainee stops -> final transcript (audio clock)",
+                f"median {fl['median']} s, max {fl['max']} s ({fl['n']} utterances)",
+            ),
+            (
+                "Whisper decode (median) / longest wait in the queue",
+                f"{result['decode_s_median']} s / {result['transcription_queued_s_max']} s",
+            ),
+            (
+                "microphone audio waiting to be read (max) / none lost",
+                f"{result['mic_backlog_s_max']} s / {result['mic_complete']} "
+                f"(input overflows {result['xruns']['input_overflow']})",
+            ),
+            ("speaker underflows", str(result["xruns"]["output_underflow"])),
+            (
+                "stream restarts (of which buffering raises, spins)",
+                f"{result['restarts']} ({result['buffer_raises']}, {result['spins']}); "
+                f"output latency at the end {result['output_latency_s']} s",
+            ),
+            ("barge-in: speech onset -> customer cut", f"{result['barge_in_s']} s"),
+            ("CPU of the drill process", f"{result['cpu_cores']:.2f} cores"),
         ],
     )
 

@@ -2,12 +2,13 @@
 # Set up voicesim on a fresh Debian/Ubuntu machine: system packages, a virtualenv, the package.
 # Idempotent: a second run only checks and returns.
 #   scripts/setup.sh          what voicesim needs to run
-#   scripts/setup.sh --test   plus what the tests need (a browser for the report tests)
+#   scripts/setup.sh --test   plus what the tests need (a browser for the report tests, a CPU
+#                             hog for `make test-load`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(espeak-ng libportaudio2 libsndfile1 libasound2-plugins)
-TEST_PACKAGES=(chromium postgresql pulseaudio-utils openssl)
+TEST_PACKAGES=(chromium postgresql pulseaudio-utils openssl stress-ng)
 # The live-drill tests start a private PulseAudio server; never swap a desktop's PipeWire for it.
 if ! dpkg-query -W -f='${Status}' pipewire-pulse 2>/dev/null | grep -q "install ok installed"; then
   TEST_PACKAGES+=(pulseaudio)

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,10 +30,12 @@ from pathlib import Path
 import numpy as np
 
 SPEAKER = "speaker"
+HANG_GUARD_S = 300  # waits end on an event or a state; this only stops a hung test
 MICSINK = "micsink"
 
 CONFIG = """\
 load-module module-native-protocol-unix auth-anonymous=1 socket={socket}
+load-module module-cli-protocol-unix socket={socket}.cli
 load-module module-null-sink sink_name={speaker} rate=48000 sink_properties=device.description=virtual-headset-speaker
 load-module module-null-sink sink_name={micsink} rate=48000 sink_properties=device.description=virtual-microphone
 set-default-sink {speaker}
@@ -145,6 +148,37 @@ class PulseServer:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+
+    def cli(self, *commands: str) -> str:
+        """Run commands on the server's CLI socket (module-cli-protocol-unix; what pacmd does,
+        which needs a pid file this server does not write). Returns the server's answer."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(20)
+            s.connect(f"{self.socket}.cli")
+            s.sendall("".join(f"{c}\n" for c in commands).encode())
+            s.shutdown(socket.SHUT_WR)  # the server answers, then closes
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        return answer.decode(errors="replace")
+
+    def kill_clients_of(self, pid: int, timeout: float = 60) -> int:
+        """Cut a process's connections to the server (``kill-client``), as a sound server
+        dropping a client does: its streams die under it. Returns how many were cut."""
+        deadline = time.monotonic() + timeout
+        while True:  # a stream being reopened has no client for a moment
+            listed = json.loads(self.pactl("--format=json", "list", "clients").stdout)
+            mine = [
+                c["index"]
+                for c in listed
+                if c["properties"].get("application.process.id") == str(pid)
+            ]
+            if mine or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if mine:
+            self.cli(*(f"kill-client {i}" for i in mine))
+        return len(mine)
 
     # -- echo: the speaker leaks into the microphone -------------------------------------------
     def echo_on(self, latency_ms: int = 30) -> None:
@@ -263,8 +297,9 @@ class Drill:
                 break
         return out
 
-    def wait_for(self, pred, timeout: float = 60.0, after: int = 0) -> dict:
-        """The first event (from index ``after``) matching ``pred``; fails on timeout or exit."""
+    def wait_for(self, pred, timeout: float = HANG_GUARD_S, after: int = 0) -> dict:
+        """The first event (from index ``after``) matching ``pred``; fails on exit (or after
+        ``timeout``, a guard against a hang, never a measurement)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             evs = self.events()
@@ -277,11 +312,33 @@ class Drill:
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for an event:\n{self.output()}")
 
+    def recorded_s(self) -> float:
+        """Seconds of call audio the drill has recorded (call.wav's header is kept current)."""
+        import soundfile as sf
+
+        try:
+            return sf.info(str(self.out / "call.wav")).frames / 16000
+        except (OSError, RuntimeError):
+            return 0.0
+
+    def wait_until(self, t: float, timeout: float = HANG_GUARD_S) -> None:
+        """Wait until the call has reached ``t`` seconds on its own clock (what it recorded).
+
+        A busy machine delays the drill's events and its audio alike, so "1 s into the
+        customer's line" stays 1 s into the line however late the events are read."""
+        deadline = time.monotonic() + timeout
+        while self.recorded_s() < t:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"drill exited ({self.proc.returncode}):\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the call never reached {t:.2f} s:\n{self.output()}")
+            time.sleep(0.01)
+
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)
         return self.finish()
 
-    def finish(self, timeout: float = 120) -> int:
+    def finish(self, timeout: float = HANG_GUARD_S) -> int:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -309,14 +366,19 @@ def first_sound(audio: np.ndarray, after: int = 0, rate: int = 16000, level_db: 
     return -1
 
 
-def last_sound(
-    audio: np.ndarray, before: int, after: int = 0, rate: int = 16000, level_db: float = -40
+def first_silence(
+    audio: np.ndarray, after: int = 0, min_s: float = 0.4, rate: int = 16000, level_db: float = -40
 ) -> int:
-    """Sample just after the last 10 ms block louder than ``level_db`` in ``[after, before)``."""
+    """Sample where the first stretch of at least ``min_s`` quieter than ``level_db`` begins at
+    or after ``after`` (the end of the audio if there is none)."""
     hop = rate // 100
     thr = 10 ** (level_db / 20)
-    end = -1
-    for i in range(after, min(before, audio.size) - hop, hop):
+    quiet_from, need = None, int(min_s * rate)
+    for i in range(after - after % hop, audio.size - hop, hop):
         if np.sqrt(np.mean(audio[i : i + hop].astype(np.float64) ** 2)) > thr:
-            end = i + hop
-    return end
+            quiet_from = None
+        elif quiet_from is None:
+            quiet_from = i
+        if quiet_from is not None and i + hop - quiet_from >= need:
+            return quiet_from
+    return audio.size if quiet_from is None else quiet_from

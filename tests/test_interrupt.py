@@ -51,6 +51,28 @@ def test_interrupt_inside_the_call_loop_finalises_the_session(tmp_path, transcri
     assert any(e.type == "final" and "sorry" in e["text"].lower() for e in events)
 
 
+def test_a_defect_inside_the_call_loop_is_never_recorded_as_complete(tmp_path, transcriber):
+    """An unexpected exception mid-call (as the clip-equality crash was) finalises the session
+    as interrupted, says what went wrong in meta.json, and is raised again."""
+    rubric = load_rubric()
+    persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
+    script = load_script(find_script("model-agent"))
+
+    def defect(ev):
+        if ev.type == "customer_line_start" and ev["line"] == 1:
+            raise ValueError("operands could not be broadcast together")
+
+    out = tmp_path / "s"
+    with pytest.raises(ValueError, match="broadcast"):
+        simulate(persona, script, rubric, out, listeners=[defect], transcriber=transcriber)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["end_state"] == "interrupted"
+    assert meta["error"] == "ValueError: operands could not be broadcast together"
+    events = list(read_events(out / "events.jsonl"))
+    assert events[-2].type == "call_end" and events[-2]["end_state"] == "interrupted"
+    assert events[-1].type == "score"
+
+
 def test_sigint_to_the_cli_keeps_the_session(tmp_path):
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -80,7 +102,7 @@ def test_sigint_to_the_cli_keeps_the_session(tmp_path):
         if "TRAINEE" in line or time.monotonic() > deadline:
             break
     proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
+    rest, _ = proc.communicate(timeout=300)  # a hang guard: it ends when the session is saved
     assert proc.returncode == 130, "".join(seen) + rest
     assert "session so far is saved" in rest
     assert "Traceback" not in rest

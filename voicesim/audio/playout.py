@@ -7,13 +7,14 @@ itself, it knows sample-exactly when the customer was audible, which makes overt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class Clip:
     start: int  # first sample on the call clock
     audio: np.ndarray  # float32 mono at the analysis rate
@@ -31,10 +32,15 @@ class Playout:
 
     def __init__(self) -> None:
         self.clips: list[Clip] = []
+        # Called with each new clip: a live source hands it to the speaker at once (and may
+        # move its start later when the speaker has already played past it).
+        self.on_schedule: Callable[[Clip], None] | None = None
 
     def schedule(self, start: int, audio: np.ndarray, **label: Any) -> Clip:
         clip = Clip(start=int(start), audio=np.asarray(audio, dtype=np.float32), label=label)
         self.clips.append(clip)
+        if self.on_schedule is not None:
+            self.on_schedule(clip)
         return clip
 
     def cancel(self, clip: Clip) -> None:

@@ -15,7 +15,7 @@ from .formats import RATE
 from .playout import Playout
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class Frame:
     start: int  # call-clock sample of the first sample in this frame
     customer: np.ndarray  # what the trainee heard (float32, analysis rate)

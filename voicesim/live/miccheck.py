@@ -73,6 +73,8 @@ def record(device, seconds: float, samplerate: int | None, console: Console) -> 
                     if time.monotonic() > deadline:
                         raise DeviceError(f"{device.label()} delivered no audio") from None
                     continue
+                if not blocks:  # the microphone is live: say so (a script may wait for it)
+                    console.print("[dim]listening...[/dim]")
                 blocks.append(block)
                 level[0] = _db(float(np.sqrt(np.mean(block.astype(np.float64) ** 2))))
                 live.update(status())

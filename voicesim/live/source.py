@@ -44,8 +44,12 @@ PREFERRED_RATES = (48_000, 44_100)  # tried before the device's own default
 FALLBACK_RATES = (32_000, 16_000)
 BLOCK_S = 0.01  # one callback block: 10 ms
 HISTORY_S = 30  # microphone audio kept for partial transcripts
-MAX_RESTARTS = 4  # a stream that dies or spins is reopened at most this often
-RESTART_LATENCIES = (0.05, 0.08, 0.12)  # a stream that died gets more buffering next time
+MAX_RESTARTS = 10  # a stream that dies or spins is reopened at most this often ...
+RESTART_WINDOW_S = 60  # ... within this much call time (then the device counts as lost)
+UNDERFLOW_BURST = 3  # the speaker ran dry this often ...
+UNDERFLOW_WINDOW_S = 5  # ... within this much call time: reopen the stream with more buffering
+REOPEN_PAUSE_S = 0.2  # let the server drop the old stream before the new one joins
+RESTART_LATENCIES = (0.05, 0.08, 0.12)  # a reopened stream gets more buffering each time
 SPIN_CORES = 0.6  # the callback thread using this much CPU is PortAudio busy-waiting
 
 
@@ -65,12 +69,12 @@ class CallStopped(KeyboardInterrupt):
         self.message = message
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class LiveFrame(Frame):
     raw_mic: np.ndarray | None = None  # the microphone before echo suppression
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class _DevClip:
     clip: Clip
     start: int  # device-rate output sample of the clip's first sample
@@ -103,7 +107,8 @@ class DeviceStats:
     spins: int = 0  # streams reopened because PortAudio busy-waited a core
     late_clips: int = 0  # clips scheduled where the speaker had already played (shifted later)
     max_backlog_s: float = 0.0  # the most microphone audio waiting to be read
-    restarts: int = 0  # streams reopened because they died before the customer spoke
+    restarts: int = 0  # streams reopened: died, stalled, spun or ran dry
+    buffer_raises: int = 0  # streams reopened with more buffering after the speaker ran dry
     flags: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -133,7 +138,7 @@ class LiveSource:
         self._pending = np.zeros(0, dtype=np.float32)
         self._resampler = None
         self._dev_clips: list[_DevClip] = []
-        self._known: set[int] = set()
+        self._known: set[Clip] = set()  # clips handed to the callback (by identity)
         self._out_pos = 0  # device-rate output samples handed to the device
         self._in_pos = 0  # device-rate input samples read by the call
         self._io_in = 0  # device-rate input samples the audio thread received
@@ -152,8 +157,12 @@ class LiveSource:
         self.error: CallStopped | None = None
         self._base = 0  # call-clock sample of the current stream's first input sample
         self._restarts = 0
+        self._restarted_at: list[int] = []  # call-clock samples of the restarts
+        self._underflows_seen = 0
+        self._underflow_at: list[int] = []  # call-clock samples where the speaker ran dry
         self.stream = self._open_stream()
         self._margin = int(settings.margin_ms * RATE / 1000)
+        playout.on_schedule = lambda _clip: self._sync_clips()  # no frame's delay in between
 
     # -- set-up -------------------------------------------------------------------------------
     def _open_stream(self):
@@ -316,18 +325,32 @@ class LiveSource:
 
     def _sync_clips(self) -> None:
         """Give the callback a device-rate copy of every newly scheduled customer clip."""
-        fresh = [c for c in self.playout.clips if id(c) not in self._known]
+        fresh = [c for c in self.playout.clips if c not in self._known]
         if not fresh:
             return
+        self._known.intersection_update(self.playout.clips)  # forget pruned or cancelled ones
+        self._known.update(fresh)
+        self._hand_over(fresh, unplayed=True)
+
+    def _hand_over(self, clips: list[Clip], unplayed: bool) -> None:
+        """Device-rate copies of ``clips`` for the callback.
+
+        ``unplayed`` clips must be heard whole: when the speaker has already played past the
+        first one's start (the conductor was slow, or a new stream starts later), they all move
+        later by the same amount, keeping their order and gaps, so the timeline stays true. A
+        clip that was already playing when its stream was reopened carries on where it is.
+        """
         keep = [dc for dc in self._dev_clips if dc.end(self.rate) > self._out_pos]
-        for clip in fresh:
-            self._known.add(id(clip))
+        floor = self._played_to() + self._margin
+        if unplayed and clips:
+            late = [c for c in clips if c.start < floor]
+            if late:
+                self.stats.late_clips += len(late)
+                shift = floor - min(c.start for c in clips)
+                for clip in clips:
+                    clip.start += shift
+        for clip in clips:
             audio = resample(clip.audio, RATE, self.rate)
-            if clip.start < self._played_to():
-                # The speaker already played past the planned start (the conductor was slow):
-                # start it where it can still be heard whole, so the timeline stays true.
-                self.stats.late_clips += 1
-                clip.start = self._played_to() + self._margin
             start = int(round((clip.start - self._base - self.output_delay) * self.rate / RATE))
             keep.append(_DevClip(clip, start, np.ascontiguousarray(audio, dtype=np.float32)))
         self._dev_clips = keep  # one assignment: the callback sees the old list or the new one
@@ -338,35 +361,89 @@ class LiveSource:
             self._started = True
             self._start_io()
 
-    def _customer_heard(self) -> bool:
-        """Has any customer audio been handed to the speaker yet?"""
-        first = min((c.start for c in self.playout.clips), default=None)
-        return first is not None and self._played_to() > first
+    def _may_restart(self) -> bool:
+        """A stream may be reopened MAX_RESTARTS times within RESTART_WINDOW_S of call time."""
+        recent = [t for t in self._restarted_at if self.position - t < RESTART_WINDOW_S * RATE]
+        return len(recent) < MAX_RESTARTS
 
-    def _restart(self, died: bool) -> None:
-        """Reopen a stream that died before the customer spoke (a sound server still
-        settling) or that busy-waits. The call clock goes on from where it was."""
+    def _drain(self) -> None:
+        """Resample what the old stream captured and the call has not read yet: kept, and
+        read before the new stream's first sample."""
+        if self._resampler is None:
+            self._resampler = self._new_resampler()
+        parts = [self._pending]
+        while True:
+            try:
+                block = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._in_pos += block.shape[0]
+            parts.append(self._resampler.resample_chunk(self._mono(block)))
+        parts.append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        self._pending = np.concatenate(parts).astype(np.float32, copy=False)
+
+    def _restart(self, why: str, cause: str = "died") -> None:
+        """Reopen a stream that died, stalled or busy-waits, and carry on with the call.
+
+        Nothing the microphone captured is lost, and the call clock goes on where it was: the
+        new stream's first input sample follows the last one read from the old. Customer
+        audio the speaker had not played yet is handed to the new stream (later, whole, when
+        the new stream cannot play it in time); a line that was playing carries on. Raises
+        DeviceError when the device cannot be opened again.
+        """
+        old_played = self._played_to()
         self._restarts += 1
         self.stats.restarts += 1
-        self.stats.spins += not died
+        self.stats.spins += cause == "spin"
+        self.stats.buffer_raises += cause == "underflow"
+        self._restarted_at.append(self.position)
         self._stop_stream()
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        if died:  # a death comes with buffers too small for the server: give the next more
-            bigger = [x for x in RESTART_LATENCIES if x > self.output_latency_s + 0.005]
-            if bigger:
-                self.settings.latency = bigger[0]
-        self._base = self.position
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._drain()
+        time.sleep(REOPEN_PAUSE_S)
+        # Deaths, spins and a speaker running dry come with buffers too small for a busy
+        # machine (measured with both cores saturated: ~100 underflows in a 30 s call at 50 ms,
+        # none to a few at 120 ms): the new stream gets more.
+        bigger = [x for x in RESTART_LATENCIES if x > self.output_latency_s + 0.005]
+        if bigger:
+            self.settings.latency = bigger[0]
+        self._base = self.position + self._pending.size
         self._resampler = None
         self._out_pos = self._in_pos = self._io_in = 0
         self._anchor = None
-        self._dev_clips, self._known = [], set()
+        self._dev_clips = []
         if self.echo is not None:
             self.echo.path_changed()
         self.stream = self._open_stream()
+        now_playable = self._played_to()
+        clips = [c for c in self.playout.clips if c.end > now_playable]
+        self._known = set(self.playout.clips)
+        self._hand_over([c for c in clips if c.start < old_played], unplayed=False)
+        self._hand_over([c for c in clips if c.start >= old_played], unplayed=True)
+        self._notices.append(
+            Event(DEVICE, self.position / RATE, {"problem": "restarted", "detail": why})
+        )
         self._start_io()
-        self._sync_clips()
+
+    def _speaker_ran_dry(self) -> None:
+        """The speaker ran dry (the machine is busy): the rest of the playback is heard later
+        than planned. The echo path moved; and when it keeps happening, the stream is reopened
+        with more buffering (between frames, like a spin), at most up to the largest step."""
+        self._underflows_seen = self.stats.output_underflow
+        if self.echo is not None:
+            self.echo.path_changed()
+        window = int(UNDERFLOW_WINDOW_S * RATE)
+        recent = [t for t in self._underflow_at if self.position - t < window] + [self.position]
+        self._underflow_at = recent
+        if (
+            len(recent) >= UNDERFLOW_BURST
+            and self.output_latency_s + 0.005 < RESTART_LATENCIES[-1]
+            and self._may_restart()
+        ):
+            self._underflow_at = []
+            try:
+                self._restart(f"the speaker ran dry {len(recent)} times", "underflow")
+            except DeviceError as exc:
+                self._lost(f"the audio stream could not be reopened ({exc})")
 
     def _next_block(self) -> np.ndarray:
         """The next microphone block (device rate); raises CallStopped if the device died."""
@@ -381,23 +458,38 @@ class LiveSource:
             silent_for = time.monotonic() - self._last_data
             if not dead and silent_for <= self.settings.stall_s:
                 continue
-            if self._restarts < MAX_RESTARTS and not self._customer_heard():
-                self._restart(died=True)
-                continue
             what = (
                 "the audio stream stopped"
                 if dead
                 else f"no audio from the microphone for {silent_for:.1f} s"
             )
-            err = CallStopped(
-                "device_lost",
-                f"audio device lost: {what}; headset unplugged or sound server gone?",
-            )
-            self.error = err
-            self._notices.append(
-                Event(DEVICE, self.position / RATE, {"problem": "lost", "detail": what})
-            )
-            raise err
+            if self._may_restart():
+                try:
+                    self._restart(what)
+                    continue
+                except DeviceError as exc:
+                    what = f"{what}, and it cannot be reopened ({exc})"
+            self._lost(what)
+
+    def _lost(self, what: str) -> None:
+        """End the call: the device is gone (the session is finalised by the call loop)."""
+        err = CallStopped(
+            "device_lost", f"audio device lost: {what}; headset unplugged or sound server gone?"
+        )
+        self.error = err
+        self._notices.append(
+            Event(DEVICE, self.position / RATE, {"problem": "lost", "detail": what})
+        )
+        raise err
+
+    def _new_resampler(self):  # noqa: ANN202 - soxr is imported on first use
+        import soxr
+
+        return soxr.ResampleStream(self.rate, RATE, 1, dtype="float32")
+
+    @staticmethod
+    def _mono(block: np.ndarray) -> np.ndarray:
+        return block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
 
     def read(self, n: int) -> Frame:
         if self.max_samples is not None and self.position >= self.max_samples:
@@ -406,18 +498,21 @@ class LiveSource:
             )
             raise self.error
         self.start()
-        if self.position % (RATE // 2) < n and self._restarts < MAX_RESTARTS and self._spinning():
-            self._restart(died=False)  # between two frames: the call clock does not notice
+        if self.position % (RATE // 2) < n and self._may_restart() and self._spinning():
+            try:  # between two frames: the call clock does not notice
+                self._restart("PortAudio busy-waited a CPU core", "spin")
+            except DeviceError as exc:
+                self._lost(f"the audio stream could not be reopened ({exc})")
         self._sync_clips()
+        if self.stats.output_underflow > self._underflows_seen:
+            self._speaker_ran_dry()
         while self._pending.size < n:
             block = self._next_block()
             if self._resampler is None:  # new for every stream
-                import soxr
-
-                self._resampler = soxr.ResampleStream(self.rate, RATE, 1, dtype="float32")
+                self._resampler = self._new_resampler()
             self._in_pos += block.shape[0]
-            mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
-            self._pending = np.concatenate([self._pending, self._resampler.resample_chunk(mono)])
+            chunk = self._resampler.resample_chunk(self._mono(block))
+            self._pending = np.concatenate([self._pending, chunk])
         mic, self._pending = self._pending[:n], self._pending[n:]
         self.stats.max_backlog_s = max(self.stats.max_backlog_s, self.lag_s)
         start = self.position

@@ -97,8 +97,9 @@ class LiveView:
             )
             return
         elif ev.type == DEVICE:
+            more = "; reopened, the call goes on" if ev.get("problem") == "restarted" else ""
             self.console.print(
-                f"[dim]{clock(ev.t)}[/dim] [bold red]! audio device[/]: {ev.get('detail')}"
+                f"[dim]{clock(ev.t)}[/dim] [bold red]! audio device[/]: {ev.get('detail')}{more}"
             )
             return
         if ev.type == CALL_END and self._live is not None:

@@ -102,7 +102,7 @@ class Conductor:
     def say(self, line: CustomerLine, at: int, keeps_turn: bool = False) -> Event:
         audio = self.synth.render(line.text, line.voice)
         at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
-        self.playout.schedule(
+        clip = self.playout.schedule(
             at,
             audio,
             line=self.lines,
@@ -114,7 +114,7 @@ class Conductor:
         self.lines += 1
         return Event(
             MOOD,
-            sec(at),
+            sec(clip.start),  # a live source may have moved the line later to be heard whole
             {
                 "mood": line.mood,
                 "reason": line.reason,
@@ -247,6 +247,7 @@ def run_call(
         emit([conductor.say(engine.opening(), int(options.lead_in_s * RATE))])
     noticed = getattr(source, "take_events", None)  # a source's own events (live: echo, device)
     interrupted = False
+    failure: Exception | None = None
     end_at = None
     try:
         while True:
@@ -276,6 +277,8 @@ def run_call(
                 break
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:  # a defect: keep what was recorded, never call it complete
+        failure, interrupted = exc, True
     finally:
         end = source.position
         emit(pipeline.flush(end))
@@ -311,9 +314,12 @@ def run_call(
                 "status": "interrupted" if interrupted else "complete",
                 "duration_s": round(sec(end), 3),
                 "end_state": end_state,
+                **({"error": f"{type(failure).__name__}: {failure}"} if failure else {}),
             },
         )
         recorder.close()
+    if failure is not None:
+        raise failure
     if interrupted:
         raise KeyboardInterrupt
     return CallResult(recorder.dir, end_state, sec(end), scorecard, events, list(worker.completed))

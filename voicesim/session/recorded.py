@@ -26,7 +26,7 @@ CHANNELS = {"left": 0, "right": 1}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".opus"}
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class Recording:
     customer: np.ndarray  # 16 kHz mono float32
     trainee: np.ndarray

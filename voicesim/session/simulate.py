@@ -23,7 +23,7 @@ from .script import ScriptTurn, TraineeScript
 SCRIPTED = "scripted"  # ground truth of what the simulated trainee did (for tests and benchmarks)
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class _Pending:
     turn: ScriptTurn
     clip: Clip | None = None  # scheduled reply not yet started

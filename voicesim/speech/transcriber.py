@@ -184,7 +184,7 @@ class Transcriber:
         return per
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class Job:
     key: int
     audio: np.ndarray

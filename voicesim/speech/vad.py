@@ -43,7 +43,7 @@ class VadConfig:
             raise ValueError("tail_ms cannot exceed hangover_ms")
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class Utterance:
     """One endpointed stretch of speech. ``audio`` includes the pre-roll and tail padding."""
 
@@ -55,7 +55,7 @@ class Utterance:
     forced: bool = False  # cut at max_utterance_s, speech continues
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
 class VadEvent:
     kind: str  # "start" or "end"
     sample: int
