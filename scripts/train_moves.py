@@ -115,10 +115,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, n
 
 
 # Moves a customer punishes: a false hit costs a good trainee the call, so their thresholds
-# favour precision (F0.5) over recall.
+# favour precision (F0.5) over recall. Blame is the exception: polite blame ("to be fair, if
+# you'd rung on Tuesday...") is the subtlest bad handling there is, and F0.5 let it through.
 PRECISION_FIRST = frozenset(
     {
-        "blame",
         "dismissal",
         "condescension",
         "defensiveness",

@@ -80,8 +80,17 @@ def test_polite_sounding_bad_handling_earns_nothing(rubric, text, absent):
     assert not (absent & got), (text, got)
 
 
-def test_a_withdrawn_empathy_is_a_dismissal(rubric):
-    assert "dismissal" in moves_of(rubric, "I understand, but there's nothing I can do.")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I understand, but there's nothing I can do.",
+        "I hear that you're frustrated, but that's just how the system works.",
+        "It's only a small scratch, most customers wouldn't even notice.",
+    ],
+)
+def test_brush_offs_and_minimising_are_dismissals(rubric, text):
+    got = moves_of(rubric, text)
+    assert "dismissal" in got and "empathy" not in got, got
 
 
 def test_reflect_credits_a_restatement_of_this_customers_problem(rubric):

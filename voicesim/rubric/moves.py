@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,22 @@ _FUTURE = frozenset({"i'll", "we'll", "i'm", "let", "will", "gonna", "going"})
 _NEG = frozenset(
     {"not", "never", "no", "nothing", "cannot", "can't", "won't", "don't", "isn't", "nobody"}
 )
-FEATURES = ("question", "wh_start", "time", "digit", "future", "negation", "you_start", "length")
+FEATURES = (
+    "question",
+    "wh_start",
+    "time",
+    "digit",
+    "future",
+    "negation",
+    "you_start",
+    "length",
+    "counterfactual_you",  # "if you'd ...", "had you ...", "you should have": polite blame
+    "contrast",  # "..., but ...": a warm start taken back
+)
+_COUNTERFACTUAL = re.compile(
+    r"\b(?:if you'?d|if you had|had you|you should(?:'ve| have)|you could(?:'ve| have)|"
+    r"you'?d have|if only you)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,8 @@ def surface_features(tokens: Sequence[Token]) -> list[float]:
         float(any(w in _NEG or w.endswith("n't") for w in words)),
         float(lead in ("you", "your", "you're", "you've")),
         min(len(words), 30) / 30.0,
+        float(bool(_COUNTERFACTUAL.search(" ".join(words)))),
+        float(any(w in CONTRAST for w in words[1:])),
     ]
 
 
