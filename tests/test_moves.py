@@ -95,7 +95,7 @@ def test_brush_offs_and_minimising_are_dismissals(rubric, text):
 
 def test_reflect_credits_a_restatement_of_this_customers_problem(rubric):
     customer = "You've put my monthly bill up by ten pounds and nobody told me a thing."
-    mine = "So your contract price went up without any warning from us."
+    mine = "So your monthly bill jumped by a tenner and nobody warned you."
     other = "So the parcel turned up damaged and the box was soaked."
     assert "reflect" in moves_of(rubric, mine, customer)
     assert "reflect" not in moves_of(rubric, other, customer)
@@ -122,7 +122,7 @@ def test_phrases_are_exact_overrides_and_vetoes():
     text = (ROOT / "voicesim" / "rubric" / "default.yaml").read_text(encoding="utf-8")
     text = text.replace(
         'solution: {description: "Offers a concrete fix."}',
-        'solution: {description: "x", phrases: ["goodwill gesture", "!knock * charge"]}',
+        'solution: {description: "x", phrases: ["goodwill gesture", "!knock ** charge"]}',
     )
     r = parse_rubric(text, "override.yaml")
     assert "solution" in r.library.moves("As a goodwill gesture that's covered.")

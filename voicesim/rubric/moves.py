@@ -344,6 +344,7 @@ class MoveRecogniser:
         found: dict[int, set[str]] = {}
         for k, u in enumerate(units):
             if all(tokens[i].foreign for i in range(u.first, u.last + 1)):
+                found[k] = set()
                 continue  # quoting or reporting the customer is not the trainee's move
             # A warm or helpful move may sit in one clause of a longer sentence ("I'm sorry
             # about the charge, I understand it's urgent"): its clauses of three words or more
