@@ -194,7 +194,14 @@ def report_data(session: Session) -> dict:
     for fam in card.get("families", []):
         for c in fam.get("criteria", []):
             for x in c.get("evidence", []):
-                evidence.append({**x, "family": fam["name"], "criterion": c["id"]})
+                evidence.append(
+                    {
+                        **x,
+                        "family": fam["name"],
+                        "criterion": c["id"],
+                        "label": c.get("label") or c["id"],
+                    }
+                )
     meta = session.meta if isinstance(session.meta, dict) else {}
     persona = meta.get("persona") if isinstance(meta.get("persona"), dict) else {}
     source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
@@ -212,6 +219,7 @@ def report_data(session: Session) -> dict:
         "passed": card.get("passed"),
         "outcome": card.get("outcome", {}),
         "families": card.get("families", []),
+        "coaching": card.get("coaching") or {},
         "stats": card.get("stats", {}),
         "peaks": {
             "customer": _peaks(customer, PEAK_BUCKETS),

@@ -157,16 +157,34 @@ def _missed_moment(view: CallView, c: Criterion) -> dict | None:
     return _line_moment(view, 0)
 
 
+def _fitting(examples: list[str], persona: Persona | None) -> list[str]:
+    """The examples, those that speak of this persona's situation first (a blender example for
+    the blender call)."""
+    if not persona:
+        return list(examples)
+    terms = {w.lower() for w in persona.complaint_terms}
+    terms |= set(re.findall(r"[a-z]{4,}", persona.summary.lower()))
+
+    def overlap(ex: str) -> int:
+        return len(terms & set(re.findall(r"[a-z]+", ex.lower())))
+
+    return sorted(examples, key=lambda ex: -overlap(ex))
+
+
 def _tip(
-    view: CallView, c: Criterion, s: CriterionScore, family: str, gain: float, lesson: bool
+    view: CallView,
+    c: Criterion,
+    s: CriterionScore,
+    family: str,
+    gain: float,
+    lesson: bool,
+    persona: Persona | None = None,
 ) -> dict:
     lost = [e for e in s.evidence if e.points < 0]
     if lost:
-        status, why, moment = (
-            "penalised",
-            lost[0].rule,
-            _moment_at(view, lost[0].start, lost[0].words),
-        )
+        status, moment = "penalised", _moment_at(view, lost[0].start, lost[0].words)
+        # a recogniser's hit is explained by the criterion; a measured event by its rule
+        why = c.description if c.detectors and c.description else lost[0].rule
         if len(lost) > 1:
             why += f" ({len(lost)} times)"
     else:
@@ -184,7 +202,7 @@ def _tip(
         "lesson": lesson,
         "why": why,
         "moment": moment,
-        "examples": list(c.examples),
+        "examples": _fitting(c.examples, persona),
     }
 
 
@@ -212,6 +230,7 @@ def coach(card: Scorecard, view: CallView, rubric: Rubric, persona: Persona | No
             ranked.append((gain * boost, gain, fam.name, s))
     ranked.sort(key=lambda x: -x[0])
     focus = [
-        _tip(view, defs[s.id], s, name, gain, s.id in about) for _, gain, name, s in ranked[:FOCUS]
+        _tip(view, defs[s.id], s, name, gain, s.id in about, persona)
+        for _, gain, name, s in ranked[:FOCUS]
     ]
     return {"lesson": lesson, "focus": focus}
