@@ -186,7 +186,7 @@ def _tip(
         # a recogniser's hit is explained by the criterion; a measured event by its rule
         why = c.description if c.detectors and c.description else lost[0].rule
         if len(lost) > 1:
-            why += f" ({len(lost)} times)"
+            why = f"{why.rstrip('.')} ({len(lost)} times)"
     else:
         status = "partly" if s.earned > 0 else "missed"
         why = c.description
