@@ -634,6 +634,14 @@ def test_dashboard_pages_by_cookie(lab, session_dir):
     web_login(bob, "bob")
     home = bob.get("/").text
     assert f"/sessions/{sid}/report" in home and 'class="history"' in home
+    # his latest session's coaching: what to work on first, with better wording, and dates
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    tips = card["coaching"]["focus"]
+    assert tips and 'id="coaching"' in home and "Work on these first" in home
+    assert html.escape(tips[0]["label"]) in home and "Try: &ldquo;" in home
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d</td>", home)  # dated sessions
+    cohort_page = web.get(f"/cohorts/{lab.cohort}").text
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d</td>", cohort_page)
 
 
 def test_dashboard_forms_need_this_browsers_form_token(lab):

@@ -5,6 +5,7 @@ internet. Every page is sent with a Content-Security-Policy that allows no scrip
 import datetime as _dt
 import hashlib
 import hmac
+import json
 import secrets
 import urllib.parse
 from functools import cache
@@ -202,6 +203,22 @@ def history_chart(sessions: list[dict], families: list[str]) -> dict:
     return {"width": w, "height": h, "left": left, "grid": grid, "series": series, "ticks": ticks}
 
 
+def latest_coaching(store, db: Session, sessions: list[dict]) -> dict:  # noqa: ANN001
+    """The coaching of the newest of ``sessions`` (from its scorecard.json, which the server
+    wrote when it scored the upload), with the session id; {} when there is none to read."""
+    if not sessions:
+        return {}
+    up = db.get(Upload, sessions[-1]["id"])
+    try:
+        card = json.loads((store.session_path(up) / "scorecard.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return {}
+    coaching = card.get("coaching") if isinstance(card, dict) else None
+    if not isinstance(coaching, dict) or not coaching.get("focus"):
+        return {}
+    return {**coaching, "session": up.id}
+
+
 def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None:  # noqa: ANN001
     DB = Annotated[Session, Depends(db_session)]
 
@@ -334,6 +351,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             drills=drills,
             sessions=list(reversed(view["sessions"])),
             chart=history_chart(view["sessions"], view["families"]) if view["sessions"] else None,
+            coaching=latest_coaching(store, db, view["sessions"]),
             lab=str(request.base_url).rstrip("/"),
         )
 
