@@ -557,6 +557,17 @@ def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):
     web_login(web, "tina")
     page = web.get(f"/cohorts/{lab.cohort}").text
     assert 'class="late">late</span>' in page and "OVERDUE" in page
+    # per drill: how many started, pass rate, median score, who has not started, who is overdue
+    figures = {
+        int(d): row for d, row in re.findall(r'<tr data-drill="(\d+)">(.*?)</tr>', page, flags=re.S)
+    }
+    assert "<td>2 / 2</td>" in figures[past] and '"pass-rate">100% (2)' in figures[past]
+    score = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()["table"]
+    best = next(r["best"] for r in score if r["drill"] == hard and r["trainee"] == "ann")
+    assert f'"median">{best:.1f}'.removesuffix(".0") in figures[hard]
+    assert '"pass-rate">0% (0)' in figures[hard] and '"not-started">bob<' in figures[hard]
+    assert '"pass-rate">-<' in figures[gone] and '"overdue">ann, bob<' in figures[gone]
+    assert '"not-started">ann, bob<' in figures[gone]
 
 
 def test_a_trainees_scores_over_time(lab, session_dir):
@@ -580,6 +591,13 @@ def test_a_trainees_scores_over_time(lab, session_dir):
     assert all(len(points.split()) == 3 for _, points in lines)
     assert all(f'href="/sessions/{i}/report"' in page for i in ids)
     assert "http://" not in page and "https://" not in page
+    # another customer's scores get a chart of their own, not a point on the same line
+    meta = members["meta.json"].replace(b'"id": "damaged-blender"', b'"id": "late-order"', 1)
+    assert meta != members["meta.json"]
+    lab.upload(lab.ann, _zip({**members, "meta.json": meta}))
+    page = web.get(f"/cohorts/{lab.cohort}/trainees/ann").text
+    charts = re.findall(r'<h3 class="persona-chart">([^<]+)</h3>', page)
+    assert charts == ["damaged-blender (3 sessions)", "late-order (1 session)"]
 
 
 def test_a_forgotten_password_is_replaced_and_old_sign_ins_stop(lab, tmp_path, capsys):

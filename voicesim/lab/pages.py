@@ -44,6 +44,7 @@ from .app import (
     session_history,
     trainee_history,
 )
+from .figures import by_persona, drill_summary
 from .library import add_rubric, personas, rubric_list
 from .store import (
     TRAINER,
@@ -203,6 +204,15 @@ def history_chart(sessions: list[dict], families: list[str]) -> dict:
     return {"width": w, "height": h, "left": left, "grid": grid, "series": series, "ticks": ticks}
 
 
+def _persona_charts(sessions: list[dict], families: list[str]) -> list[dict]:
+    """One scores-over-time chart per persona: scores against different customers are not
+    comparable on one line."""
+    return [
+        {"persona": persona, "sessions": len(group), "chart": history_chart(group, families)}
+        for persona, group in by_persona(sessions)
+    ]
+
+
 def latest_coaching(store, db: Session, sessions: list[dict]) -> dict:  # noqa: ANN001
     """The coaching of the newest of ``sessions`` (from its scorecard.json, which the server
     wrote when it scored the upload), with the session id; {} when there is none to read."""
@@ -350,7 +360,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             invitations=invitations,
             drills=drills,
             sessions=list(reversed(view["sessions"])),
-            chart=history_chart(view["sessions"], view["families"]) if view["sessions"] else None,
+            charts=_persona_charts(view["sessions"], view["families"]),
             coaching=latest_coaching(store, db, view["sessions"]),
             lab=str(request.base_url).rstrip("/"),
         )
@@ -479,6 +489,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             recent=list(recent),
             names=names,
             progress=[p | {"chart": progress_chart(p["families"])} for p in view["progress"]],
+            drill_figures=drill_summary(db, view),
             invited=invited,
             personas=personas(),
             rubrics=rubric_list(db),
@@ -505,7 +516,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             notice=notice,
             cohort_id=cohort_id,
             view=view,
-            chart=history_chart(sessions, view["families"]) if sessions else None,
+            charts=_persona_charts(sessions, view["families"]),
         )
 
     @app.post("/cohorts/{cohort_id}/trainees/{username}/password")
