@@ -515,6 +515,24 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     assert float(row["overall"]) == up["overall"]
     assert {f: float(row[f]) for f in up["families"]} == up["families"]
     assert lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.ann).status_code == 403
+    # weakest skills per criterion, by readable name, weakest first (cohort and trainee pages)
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    share = {
+        c["label"]: 100 * c["earned"] / c["points"]
+        for f in card["families"]
+        for c in f["criteria"]
+        if c["applies"] and c["points"]
+    }
+    web = TestClient(lab.http.app)
+    web_login(web, "tina")
+    for url in (f"/cohorts/{lab.cohort}", f"/cohorts/{lab.cohort}/trainees/ann"):
+        page = web.get(url).text
+        table = page.split('class="weakest-criteria"')[1].split("</table>")[0]
+        shown = [
+            html.unescape(x) for x in re.findall(r"<tr data-criterion=[^>]*><td>([^<]+)", table)
+        ]
+        assert len(shown) == 8 and shown == sorted(shown, key=lambda x: share[x])[:8]
+        assert share[shown[0]] == min(share.values())
 
 
 def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):

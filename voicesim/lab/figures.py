@@ -4,7 +4,10 @@ charts one persona at a time (a hard customer's scores must not drag an easy one
 
 from __future__ import annotations
 
+import json
 import statistics
+from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,3 +54,50 @@ def by_persona(sessions: list[dict]) -> list[tuple[str, list[dict]]]:
     for s in sessions:
         groups.setdefault(s.get("persona") or "(no persona)", []).append(s)
     return list(groups.items())
+
+
+CRITERIA_SAMPLE = 200  # the latest sessions read for the per-criterion figures
+
+
+@lru_cache(maxsize=4096)
+def _criteria_of(path: str, mtime: float) -> tuple[tuple[str, str, float], ...]:
+    """(id, label, percent earned) per criterion that applied, from one stored scorecard.json;
+    cached per file version (``mtime``), so a busy cohort page reads each file once."""
+    card = json.loads(Path(path).read_text(encoding="utf-8"))
+    return tuple(
+        (
+            str(c["id"]),
+            str(c.get("label") or c["id"]),
+            100.0 * float(c["earned"]) / float(c["points"]),
+        )
+        for f in card["families"]
+        for c in f["criteria"]
+        if c.get("applies", True) and float(c.get("points") or 0) > 0
+    )
+
+
+def weakest_criteria(store, db: Session, owners, limit: int = CRITERIA_SAMPLE) -> list[dict]:  # noqa: ANN001
+    """Per rubric criterion, the mean share of its points earned (0-100) over the latest
+    ``limit`` sessions of ``owners`` (user ids, or a subquery of them), weakest first: which
+    skill to drill next, finer than the family averages. Unreadable scorecards are skipped."""
+    ups = db.scalars(
+        select(Upload).where(Upload.owner_id.in_(owners)).order_by(Upload.id.desc()).limit(limit)
+    )
+    totals: dict[str, list] = {}
+    for up in ups:
+        path = store.session_path(up) / "scorecard.json"
+        try:
+            rows = _criteria_of(str(path), path.stat().st_mtime)
+        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+            continue
+        for cid, label, pct in rows:
+            t = totals.setdefault(cid, [label, 0.0, 0])
+            t[1] += pct
+            t[2] += 1
+    return sorted(
+        (
+            {"criterion": cid, "label": label, "mean": round(s / n, 1), "n": n}
+            for cid, (label, s, n) in totals.items()
+        ),
+        key=lambda r: (r["mean"], r["criterion"]),
+    )

@@ -37,6 +37,7 @@ from .app import (
     _invitations_for,
     _my_cohorts,
     _my_drills,
+    _trainee_in,
     accept_invitation,
     client_address,
     cohort_overview,
@@ -44,7 +45,7 @@ from .app import (
     session_history,
     trainee_history,
 )
-from .figures import by_persona, drill_summary
+from .figures import by_persona, drill_summary, weakest_criteria
 from .library import add_rubric, personas, rubric_list
 from .store import (
     TRAINER,
@@ -56,6 +57,7 @@ from .store import (
     user_for_token,
 )
 
+WEAKEST_SHOWN = 8  # criteria listed as the weakest skills
 LOGIN_COOKIE = "lab_login"  # a random value per browser, for the sign-in form's token
 
 
@@ -490,6 +492,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             names=names,
             progress=[p | {"chart": progress_chart(p["families"])} for p in view["progress"]],
             drill_figures=drill_summary(db, view),
+            weakest_criteria=weakest_criteria(store, db, members)[:WEAKEST_SHOWN],
             invited=invited,
             personas=personas(),
             rubrics=rubric_list(db),
@@ -505,8 +508,10 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         error: str = "",
         notice: str = "",
     ):
-        view = trainee_history(db, _cohort(db, cohort_id, user), username)
+        cohort = _cohort(db, cohort_id, user)
+        view = trainee_history(db, cohort, username)
         sessions = view["sessions"]
+        member = _trainee_in(db, cohort, username)
         return page(
             "trainee.html",
             f"Trainee {view['trainee']}",
@@ -517,6 +522,7 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             cohort_id=cohort_id,
             view=view,
             charts=_persona_charts(sessions, view["families"]),
+            weakest_criteria=weakest_criteria(store, db, [member.id])[:WEAKEST_SHOWN],
         )
 
     @app.post("/cohorts/{cohort_id}/trainees/{username}/password")
