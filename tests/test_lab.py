@@ -514,6 +514,14 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     assert row["session"] == str(up["id"]) and row["trainee"] == "ann"
     assert float(row["overall"]) == up["overall"]
     assert {f: float(row[f]) for f in up["families"]} == up["families"]
+    # where the session came from, when it was recorded, and every criterion's result
+    meta = json.loads((session_dir / "meta.json").read_text())
+    assert row["source"] == "simulated" and row["script"] == meta["source"]["script"]
+    assert row["recorded"] == meta["created"]
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    for c in (c for f in card["families"] for c in f["criteria"]):
+        cell = row[f"criterion:{c['id']}"]
+        assert (float(cell) == c["earned"]) if c["applies"] else cell == ""
     assert lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.ann).status_code == 403
     # weakest skills per criterion, by readable name, weakest first (cohort and trainee pages)
     card = json.loads((session_dir / "scorecard.json").read_text())

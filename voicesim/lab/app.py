@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 
 from ..errors import VoicesimError
 from .archive import ArchiveError, read_archive, session_digest
+from .figures import session_details
 from .library import (
     DEFAULT_RUBRIC_NAME,
     add_rubric,
@@ -415,18 +416,23 @@ def create_app(
             .where(Upload.owner_id.in_(members))
             .order_by(Upload.id)
         )
-        rows = [_upload_dict(u, name) for u, name in db.execute(q)]
+        ups = list(db.execute(q))
+        rows = [_upload_dict(u, name) for u, name in ups]
+        details = [session_details(store.session_path(u)) for u, _ in ups]
         families = sorted({f for r in rows for f in (r["families"] or {})})
-        cols = ["session", "trainee", "uploaded", "drill", "persona", "overall", "passed"]
-        cols += ["end_state", *families]
+        criteria = list(dict.fromkeys(c for d in details for c in d["criteria"]))
+        cols = ["session", "trainee", "uploaded", "recorded", "source", "script", "drill"]
+        cols += ["persona", "overall", "passed", "end_state", *families]
+        cols += [f"criterion:{c}" for c in criteria]
         return _csv(
             f"cohort-{cohort.id}-sessions.csv",
             cols,
             (
-                [r["id"], r["owner"], r["created"], r["drill"], r["persona"], r["overall"]]
-                + [r["passed"], r["end_state"]]
+                [r["id"], r["owner"], r["created"], d["recorded"], d["source"], d["script"]]
+                + [r["drill"], r["persona"], r["overall"], r["passed"], r["end_state"]]
                 + [(r["families"] or {}).get(f) for f in families]
-                for r in rows
+                + [d["criteria"].get(c) for c in criteria]
+                for r, d in zip(rows, details, strict=True)
             ),
         )
 

@@ -101,3 +101,30 @@ def weakest_criteria(store, db: Session, owners, limit: int = CRITERIA_SAMPLE) -
         ),
         key=lambda r: (r["mean"], r["criterion"]),
     )
+
+
+def _json_dict(path: Path) -> dict:
+    try:
+        out = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def session_details(session_dir: Path) -> dict:
+    """What the sessions export adds from a stored session's files: its source (``live``,
+    ``simulated``, ``recorded``), the script of a simulated call, when it was recorded, and
+    every criterion's points earned (None where it did not apply)."""
+    meta, card = _json_dict(session_dir / "meta.json"), _json_dict(session_dir / "scorecard.json")
+    source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    criteria: dict[str, float | None] = {}
+    for fam in card.get("families") or []:
+        for c in (fam.get("criteria") or []) if isinstance(fam, dict) else []:
+            if isinstance(c, dict) and isinstance(c.get("id"), str):
+                criteria[c["id"]] = c.get("earned") if c.get("applies", True) else None
+    return {
+        "source": str(source.get("kind") or ""),
+        "script": str(source.get("script") or ""),
+        "recorded": str(meta.get("created") or ""),
+        "criteria": criteria,
+    }
