@@ -60,15 +60,16 @@ CRITERIA_SAMPLE = 200  # the latest sessions read for the per-criterion figures
 
 
 @lru_cache(maxsize=4096)
-def _criteria_of(path: str, mtime: float) -> tuple[tuple[str, str, float], ...]:
-    """(id, label, percent earned) per criterion that applied, from one stored scorecard.json;
+def _criteria_of(path: str, mtime: float) -> tuple[tuple[str, str, float, float], ...]:
+    """(id, label, earned, points) per criterion that applied, from one stored scorecard.json;
     cached per file version (``mtime``), so a busy cohort page reads each file once."""
     card = json.loads(Path(path).read_text(encoding="utf-8"))
     return tuple(
         (
             str(c["id"]),
             str(c.get("label") or c["id"]),
-            100.0 * float(c["earned"]) / float(c["points"]),
+            float(c["earned"]),
+            float(c["points"]),
         )
         for f in card["families"]
         for c in f["criteria"]
@@ -80,9 +81,17 @@ def weakest_criteria(store, db: Session, owners, limit: int = CRITERIA_SAMPLE) -
     """Per rubric criterion, the mean share of its points earned (0-100) over the latest
     ``limit`` sessions of ``owners`` (user ids, or a subquery of them), weakest first: which
     skill to drill next, finer than the family averages. Unreadable scorecards are skipped."""
-    ups = db.scalars(
-        select(Upload).where(Upload.owner_id.in_(owners)).order_by(Upload.id.desc()).limit(limit)
+    from .reviews import latest_overrides
+
+    ups = list(
+        db.scalars(
+            select(Upload)
+            .where(Upload.owner_id.in_(owners))
+            .order_by(Upload.id.desc())
+            .limit(limit)
+        )
     )
+    overridden = latest_overrides(db, [up.id for up in ups])
     totals: dict[str, list] = {}
     for up in ups:
         path = store.session_path(up) / "scorecard.json"
@@ -90,7 +99,9 @@ def weakest_criteria(store, db: Session, owners, limit: int = CRITERIA_SAMPLE) -
             rows = _criteria_of(str(path), path.stat().st_mtime)
         except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
             continue
-        for cid, label, pct in rows:
+        mine = overridden.get(up.id, {})
+        for cid, label, earned, points in rows:
+            pct = 100.0 * (mine[cid]["earned"] if cid in mine else earned) / points
             t = totals.setdefault(cid, [label, 0.0, 0])
             t[1] += pct
             t[2] += 1
@@ -122,7 +133,9 @@ def session_details(session_dir: Path) -> dict:
         for c in (fam.get("criteria") or []) if isinstance(fam, dict) else []:
             if isinstance(c, dict) and isinstance(c.get("id"), str):
                 criteria[c["id"]] = c.get("earned") if c.get("applies", True) else None
+    overall = card.get("overall")
     return {
+        "machine_overall": overall if isinstance(overall, int | float) else None,
         "source": str(source.get("kind") or ""),
         "script": str(source.get("script") or ""),
         "recorded": str(meta.get("created") or ""),

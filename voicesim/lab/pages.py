@@ -38,15 +38,25 @@ from .app import (
     _my_cohorts,
     _my_drills,
     _trainee_in,
+    _upload_dict,
     accept_invitation,
     client_address,
     cohort_overview,
     reset_password,
     session_history,
     trainee_history,
+    visible_upload,
 )
 from .figures import by_persona, drill_summary, weakest_criteria
 from .library import add_rubric, personas, rubric_list
+from .reviews import (
+    add_comment,
+    add_override,
+    latest_overrides,
+    machine_card,
+    review_of,
+    reviewed_card,
+)
 from .store import (
     TRAINER,
     Membership,
@@ -497,6 +507,74 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             personas=personas(),
             rubrics=rubric_list(db),
         )
+
+    @app.get("/sessions/{session_id}", response_class=HTMLResponse)
+    def session_page(
+        session_id: int, user: PageUser, db: DB, csrf: Csrf, error: str = "", notice: str = ""
+    ) -> HTMLResponse:
+        """A session's trainer review: comments at moments of the call and changed results,
+        with the forms for trainers; the trainee sees the same, without the forms."""
+        up = visible_upload(db, user, session_id)
+        machine = machine_card(store.session_path(up))
+        card = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+        owner = db.get(User, up.owner_id)
+        criteria = [
+            {
+                "id": c["id"],
+                "label": c.get("label") or c["id"],
+                "earned": c["earned"],
+                "points": c["points"],
+            }
+            for f in card.get("families") or []
+            for c in f.get("criteria") or []
+            if c.get("applies", True) and c.get("points")
+        ]
+        return page(
+            "session.html",
+            f"Session #{up.id}",
+            user,
+            csrf,
+            error,
+            notice=notice,
+            s=_upload_dict(up, owner.username if owner else ""),
+            owner=owner.username if owner else "",
+            card=card,
+            review=review_of(db, up, machine),
+            criteria=criteria,
+        )
+
+    @app.post("/sessions/{session_id}/comments")
+    def comment_post(
+        session_id: int,
+        user: PageTrainer,
+        db: DB,
+        _: Checked,
+        text: Annotated[str, Form()],
+        t: Annotated[str, Form()] = "",
+    ) -> RedirectResponse:
+        up = visible_upload(db, user, session_id)
+        try:
+            add_comment(db, store, up, user, t, text)
+        except HTTPException as exc:
+            return back(f"/sessions/{session_id}", exc)
+        return RedirectResponse(f"/sessions/{session_id}?notice=comment+added", status_code=303)
+
+    @app.post("/sessions/{session_id}/overrides")
+    def override_post(
+        session_id: int,
+        user: PageTrainer,
+        db: DB,
+        _: Checked,
+        criterion: Annotated[str, Form()],
+        points: Annotated[float, Form()],
+        reason: Annotated[str, Form()],
+    ) -> RedirectResponse:
+        up = visible_upload(db, user, session_id)
+        try:
+            add_override(db, store, up, user, criterion, points, reason)
+        except HTTPException as exc:
+            return back(f"/sessions/{session_id}", exc)
+        return RedirectResponse(f"/sessions/{session_id}?notice=result+changed", status_code=303)
 
     @app.get("/cohorts/{cohort_id}/trainees/{username}", response_class=HTMLResponse)
     def trainee_page(

@@ -30,6 +30,8 @@ if (typeof D.overall === "number") {
   v.append(h("b", { class: "big" }, Math.round(D.overall)), "/100 \u00a0",
     h("span", { class: "badge " + (D.passed ? "pass" : "fail") }, D.passed ? "PASS" : "FAIL"), " ",
     h("span", { class: "mute" }, "pass mark " + str(D.pass_mark)));
+  if (typeof D.machine_overall === "number" && D.machine_overall !== D.overall)
+    v.append(" ", h("span", { class: "mute", id: "machine-overall" }, "(machine: " + Math.round(D.machine_overall) + ", before a trainer's changes)"));
 }
 const end = (D.outcome || {}).end_state;
 const rubric = D.rubric || {};
@@ -133,14 +135,44 @@ if (!list(CO.focus).length) coach.append(h("li", {}, "Nothing lost: every criter
 if (CO.lesson) document.getElementById("lesson").append(h("b", {}, "Lesson of this call: "), str(CO.lesson));
 coach.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
 
+// the trainers' review: comments at their moments, overrides with the machine's points kept
+const RV = D.review || {}, comments = list(RV.comments), overrides = list(RV.overrides);
+const when = (by, at) => "by " + str(by) + (at ? " on " + str(at).slice(0, 16).replace("T", " ") : "");
+if (comments.length || overrides.length) {
+  const box = document.getElementById("review");
+  if (comments.length) {
+    const ul = h("ul", { id: "comments" });
+    for (const c of comments) ul.append(h("li", { class: "comment" },
+      typeof c.t === "number" ? h("a", { "data-t": num(c.t) }, fmt(c.t)) : "whole call", " ",
+      h("span", { class: "mute" }, when(c.by, c.at) + ": "), str(c.text)));
+    box.append(h("h3", {}, "Comments"), ul);
+  }
+  if (overrides.length) {
+    const ul = h("ul", { id: "overrides" });
+    for (const o of overrides) ul.append(h("li", { class: "override" }, h("b", {}, str(o.label || o.criterion)),
+      ": machine " + str(o.machine) + " \u2192 " + str(o.earned) + " points, ", h("span", { class: "mute" }, when(o.by, o.at)),
+      ": " + str(o.reason)));
+    box.append(h("h3", {}, "Changed results (the machine's kept)"), ul);
+  }
+  box.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
+  document.getElementById("review-box").hidden = false;
+  for (const c of comments) { if (typeof c.t !== "number") continue;
+    const dot = el("circle", { cx: X(c.t), cy: 180, r: 5, fill: "#1a73e8", class: "comment-mark" });
+    el("title", {}, dot).textContent = `${fmt(c.t)} ${str(c.by)}: ${str(c.text)}`;
+    dot.addEventListener("click", ev => { ev.stopPropagation(); seek(c.t); }); }
+}
+
 // scorecard: one row per criterion (its readable name), its evidence with the rule in words below
 const table = h("table", {}, h("tr", {}, h("th", {}, "criterion"), h("th", { class: "num" }, "points")));
 for (const f of list(D.families)) {
   table.append(h("tr", { class: "fam" }, h("td", {}, str(f.name)), h("td", { class: "num" }, Math.round(num(f.score)) + "/100")));
   for (const c of list(f.criteria)) {
     const na = c.applies === false;
+    const ov = c.override;
     table.append(h("tr", { class: "crit", title: str(c.description), "data-criterion": str(c.id) }, h("td", {}, str(c.label || c.id)),
-      h("td", { class: "num " + (na ? "na" : "") }, na ? "n/a" : str(c.earned) + "/" + str(c.points))));
+      h("td", { class: "num " + (na ? "na" : "") + (ov ? " overridden" : "") }, na ? "n/a" : str(c.earned) + "/" + str(c.points))));
+    if (ov) table.append(h("tr", { class: "ev-row" }, h("td", { class: "override-note", colspan: "2" },
+      "Changed from " + str(ov.machine) + " (machine) to " + str(ov.earned) + " " + when(ov.by, ov.at) + ": " + str(ov.reason))));
     const scored = list(c.evidence).filter(e => num(e.points));
     if (!scored.length) continue;
     const ev = h("td", { class: "ev-list", colspan: "2" });
