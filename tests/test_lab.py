@@ -868,7 +868,7 @@ def test_migration_from_version_1_fills_the_family_scores(tmp_path):
         )
     old.dispose()
     store = Store(tmp_path, url)
-    assert schema_version(store.engine) == SCHEMA_VERSION == 4
+    assert schema_version(store.engine) == SCHEMA_VERSION == 5
     with store.Session() as db:
         assert db.scalar(select(func.count(SessionScore.id))) == 2
         assert db.scalar(select(SessionScore.score).where(SessionScore.family == "tone")) == 60
