@@ -514,7 +514,33 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     assert row["session"] == str(up["id"]) and row["trainee"] == "ann"
     assert float(row["overall"]) == up["overall"]
     assert {f: float(row[f]) for f in up["families"]} == up["families"]
+    # where the session came from, when it was recorded, and every criterion's result
+    meta = json.loads((session_dir / "meta.json").read_text())
+    assert row["source"] == "simulated" and row["script"] == meta["source"]["script"]
+    assert row["recorded"] == meta["created"]
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    for c in (c for f in card["families"] for c in f["criteria"]):
+        cell = row[f"criterion:{c['id']}"]
+        assert (float(cell) == c["earned"]) if c["applies"] else cell == ""
     assert lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.ann).status_code == 403
+    # weakest skills per criterion, by readable name, weakest first (cohort and trainee pages)
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    share = {
+        c["label"]: 100 * c["earned"] / c["points"]
+        for f in card["families"]
+        for c in f["criteria"]
+        if c["applies"] and c["points"]
+    }
+    web = TestClient(lab.http.app)
+    web_login(web, "tina")
+    for url in (f"/cohorts/{lab.cohort}", f"/cohorts/{lab.cohort}/trainees/ann"):
+        page = web.get(url).text
+        table = page.split('class="weakest-criteria"')[1].split("</table>")[0]
+        shown = [
+            html.unescape(x) for x in re.findall(r"<tr data-criterion=[^>]*><td>([^<]+)", table)
+        ]
+        assert len(shown) == 8 and shown == sorted(shown, key=lambda x: share[x])[:8]
+        assert share[shown[0]] == min(share.values())
 
 
 def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):
@@ -557,6 +583,17 @@ def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):
     web_login(web, "tina")
     page = web.get(f"/cohorts/{lab.cohort}").text
     assert 'class="late">late</span>' in page and "OVERDUE" in page
+    # per drill: how many started, pass rate, median score, who has not started, who is overdue
+    figures = {
+        int(d): row for d, row in re.findall(r'<tr data-drill="(\d+)">(.*?)</tr>', page, flags=re.S)
+    }
+    assert "<td>2 / 2</td>" in figures[past] and '"pass-rate">100% (2)' in figures[past]
+    score = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()["table"]
+    best = next(r["best"] for r in score if r["drill"] == hard and r["trainee"] == "ann")
+    assert f'"median">{best:.1f}'.removesuffix(".0") in figures[hard]
+    assert '"pass-rate">0% (0)' in figures[hard] and '"not-started">bob<' in figures[hard]
+    assert '"pass-rate">-<' in figures[gone] and '"overdue">ann, bob<' in figures[gone]
+    assert '"not-started">ann, bob<' in figures[gone]
 
 
 def test_a_trainees_scores_over_time(lab, session_dir):
@@ -580,6 +617,13 @@ def test_a_trainees_scores_over_time(lab, session_dir):
     assert all(len(points.split()) == 3 for _, points in lines)
     assert all(f'href="/sessions/{i}/report"' in page for i in ids)
     assert "http://" not in page and "https://" not in page
+    # another customer's scores get a chart of their own, not a point on the same line
+    meta = members["meta.json"].replace(b'"id": "damaged-blender"', b'"id": "late-order"', 1)
+    assert meta != members["meta.json"]
+    lab.upload(lab.ann, _zip({**members, "meta.json": meta}))
+    page = web.get(f"/cohorts/{lab.cohort}/trainees/ann").text
+    charts = re.findall(r'<h3 class="persona-chart">([^<]+)</h3>', page)
+    assert charts == ["damaged-blender (3 sessions)", "late-order (1 session)"]
 
 
 def test_a_forgotten_password_is_replaced_and_old_sign_ins_stop(lab, tmp_path, capsys):
@@ -634,6 +678,14 @@ def test_dashboard_pages_by_cookie(lab, session_dir):
     web_login(bob, "bob")
     home = bob.get("/").text
     assert f"/sessions/{sid}/report" in home and 'class="history"' in home
+    # his latest session's coaching: what to work on first, with better wording, and dates
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    tips = card["coaching"]["focus"]
+    assert tips and 'id="coaching"' in home and "Work on these first" in home
+    assert html.escape(tips[0]["label"]) in home and "Try: &ldquo;" in home
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d</td>", home)  # dated sessions
+    cohort_page = web.get(f"/cohorts/{lab.cohort}").text
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d</td>", cohort_page)
 
 
 def test_dashboard_forms_need_this_browsers_form_token(lab):
@@ -765,7 +817,7 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
         assert row.locator(".score").inner_text() == shown
         assert page.locator("#cohort-table td.last").inner_text() == shown
         assert page.locator("svg.progress").count() == 1
-        row.locator("a").click()
+        row.locator("a[href$='/report']").click()
         page.wait_for_load_state()
         assert page.url.endswith(f"/sessions/{answer['id']}/report")
         assert page.title().startswith("voicesim report")
@@ -816,7 +868,7 @@ def test_migration_from_version_1_fills_the_family_scores(tmp_path):
         )
     old.dispose()
     store = Store(tmp_path, url)
-    assert schema_version(store.engine) == SCHEMA_VERSION == 4
+    assert schema_version(store.engine) == SCHEMA_VERSION == 5
     with store.Session() as db:
         assert db.scalar(select(func.count(SessionScore.id))) == 2
         assert db.scalar(select(SessionScore.score).where(SessionScore.family == "tone")) == 60
@@ -1328,4 +1380,143 @@ def test_migration_to_version_4_keeps_cohorts_and_scopes_names(tmp_path):
         db.commit()
         assert db.scalar(select(func.count(Cohort.id))) == 2
         assert db.scalar(select(Membership.cohort_id)) == 7
+    store.close()
+
+
+# -- a human has the last word -------------------------------------------------------------------
+def _form_token(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def test_trainers_comment_and_override_with_an_audit_trail(lab, session_dir):
+    data, _ = pack_session(session_dir)
+    up = lab.upload(lab.ann, data, drill=lab.drill).json()
+    sid, machine = up["id"], up["overall"]
+    card = json.loads((lab.store.session_path(_upload(lab, sid)) / "scorecard.json").read_text())
+    missed = next(
+        c
+        for f in card["families"]
+        for c in f["criteria"]
+        if c["applies"] and c["kind"] == "reward" and c["earned"] < c["points"]
+    )
+    web = TestClient(lab.http.app)
+    web_login(web, "tina")
+    csrf = _form_token(web.get(f"/sessions/{sid}").text)
+    r = web.post(
+        f"/sessions/{sid}/comments",
+        data={"csrf": csrf, "t": "00:04.5", "text": "Here: reflect back before asking."},
+    )
+    assert r.status_code == 200 and "Here: reflect back" in r.text and "00:04.5" in r.text
+    first = {"criterion": missed["id"], "points": "0", "reason": "double-checked", "csrf": csrf}
+    web.post(f"/sessions/{sid}/overrides", data=first)
+    final = {**first, "points": str(missed["points"]), "reason": "She did reflect, in other words."}
+    page = web.post(f"/sessions/{sid}/overrides", data=final).text
+    # both changes stay (the audit trail), the latest counts, the machine's value is beside it
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>tina</td>", page)
+    label = html.escape(missed["label"])
+    assert rows == [
+        (label, f"{missed['earned']:g}", "0"),
+        (label, f"{missed['earned']:g}", f"{missed['points']:g}"),
+    ]
+    # the session's stored scores use it: the cohort table and the sessions export
+    view = lab.get(f"/api/cohorts/{lab.cohort}/table", lab.trainer).json()
+    best = next(r["best"] for r in view["table"] if r["trainee"] == "ann")
+    assert best > machine
+    import csv as csvlib
+
+    every = lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.trainer).text
+    (row,) = list(csvlib.DictReader(io.StringIO(every)))
+    assert float(row["overall"]) == best and float(row["machine_overall"]) == machine
+    assert float(row[f"criterion:{missed['id']}"]) == missed["points"]
+    assert f"machine {missed['earned']:g} -> {missed['points']:g} by tina" in row["overrides"]
+    # the machine's scorecard.json is never changed
+    again = json.loads((lab.store.session_path(_upload(lab, sid)) / "scorecard.json").read_text())
+    assert again == card
+    # mistakes are one clear message on the page; trainees cannot review
+    bad = web.post(f"/sessions/{sid}/overrides", data={**final, "points": "999"}).text
+    assert "points: between 0 and" in html.unescape(bad)
+    bad = web.post(f"/sessions/{sid}/comments", data={"csrf": csrf, "t": "99:00", "text": "x"})
+    assert "outside the call" in html.unescape(bad.text)
+    ann = TestClient(lab.http.app)
+    web_login(ann, "ann")
+    mine = ann.get(f"/sessions/{sid}").text
+    assert "Here: reflect back" in mine and "She did reflect" in mine
+    assert 'action="/sessions' not in mine  # no forms for the trainee
+    token = _form_token(ann.get("/").text)
+    r = ann.post(f"/sessions/{sid}/comments", data={"csrf": token, "text": "me"})
+    assert r.status_code == 403
+    bob = TestClient(lab.http.app)
+    web_login(bob, "bob")
+    assert bob.get(f"/sessions/{sid}").status_code == 404  # another trainee's session
+
+
+def _upload(lab, sid: int):  # noqa: ANN001, ANN202
+    from voicesim.lab.store import Upload
+
+    with lab.store.Session() as db:
+        return db.get(Upload, sid)
+
+
+def test_a_trainers_override_reaches_the_trainees_report_in_a_real_browser(tmp_path, session_dir):
+    """A trainer comments and overrides on the session page; the trainee's report shows the
+    comment at its moment and the changed result beside the machine's."""
+    from playwright.sync_api import sync_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (`make setup-test` installs it)")
+    store = Store(tmp_path / "lab")
+    with store.Session() as db:
+        create_user(db, "tina", PASSWORD, TRAINER)
+        db.commit()
+    app = create_app(store)
+    lab = Lab.__new__(Lab)
+    lab.store, lab.http = store, TestClient(app)
+    tina = lab.login("tina")
+    cohort = lab.post("/api/cohorts", tina, json={"name": "June"}).json()["id"]
+    body = {"username": "ann", "password": PASSWORD}
+    lab.post(f"/api/cohorts/{cohort}/trainees", tina, json=body)
+    data, _ = pack_session(session_dir)
+    sid = lab.upload(lab.login("ann"), data).json()["id"]
+    card = json.loads((session_dir / "scorecard.json").read_text())
+    missed = next(
+        c
+        for f in card["families"]
+        for c in f["criteria"]
+        if c["applies"] and c["kind"] == "reward" and c["earned"] < c["points"]
+    )
+    with LiveServer(app) as server, sync_playwright() as p:
+        browser = launch(p)
+        pages = {}
+        for name in ("tina", "ann"):
+            context = browser.new_context(viewport={"width": 800, "height": 900})
+            token = lab.login(name)["Authorization"].split()[1]
+            context.add_cookies([{"name": "lab_token", "value": token, "url": server.url}])
+            pages[name] = context.new_page()
+        page = pages["tina"]
+        page.goto(f"{server.url}/sessions/{sid}")
+        page.fill("form[action$='/comments'] input[name=t]", "0:04")
+        page.fill("form[action$='/comments'] input[name=text]", "Reflect back here.")
+        submit(page, "Add comment")
+        page.select_option("select[name=criterion]", missed["id"])
+        page.fill("input[name=points]", f"{missed['points']:g}")
+        page.fill("input[name=reason]", "Said it in other words.")
+        submit(page, "Change result")
+        assert page.locator("#overrides td", has_text="Said it in other words.").count() == 1
+        page = pages["ann"]
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/sessions/{sid}/report")
+        page.wait_for_selector("#review-box:not([hidden])")
+        assert not errors
+        assert "Reflect back here." in page.locator("#comments").inner_text()
+        assert "00:04.0" in page.locator("#comments").inner_text()
+        changed = page.locator("#overrides").inner_text()
+        assert missed["label"] in changed and "by tina" in changed
+        assert f"machine {missed['earned']:g} \u2192 {missed['points']:g}" in changed
+        row = page.locator(f"#scorecard tr[data-criterion='{missed['id']}'] td.overridden")
+        assert row.inner_text() == f"{missed['points']:g}/{missed['points']:g}"
+        assert page.locator("circle.comment-mark").count() == 1
+        assert "machine:" in page.locator("#verdict").inner_text()
+        page.screenshot(path=str(tmp_path / "trainee-report.png"), full_page=True)
+        browser.close()
     store.close()

@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_rubric_show(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
+    from rich.padding import Padding
 
     from .rubric.rubric import load_rubric
 
@@ -179,11 +179,11 @@ def cmd_rubric_show(args: argparse.Namespace) -> int:
     )
     th = ", ".join(f"{k} {v}" for k, v in vars(r.thresholds).items())
     c.print(f"[bold]thresholds[/]: {th}")
-    table = Table(show_header=True, header_style="bold")
-    for col in ("family", "criterion", "kind", "points", "source", "description"):
-        table.add_column(col, no_wrap=col == "criterion")
+    # One block per criterion, details on lines of their own: readable at 80 columns.
     for fam in r.families:
-        for i, cr in enumerate(fam.criteria):
+        c.print()
+        c.print(f"[bold]{fam.name}[/] (weight {fam.weight:g})")
+        for cr in fam.criteria:
             if cr.detectors:
                 source = "words: " + ", ".join(cr.detectors)
             elif cr.event:
@@ -200,18 +200,14 @@ def cmd_rubric_show(args: argparse.Namespace) -> int:
                 source += (
                     " (when " + "; ".join(f"{k} {', '.join(v)}" for k, v in cr.when.items()) + ")"
                 )
-            pts = f"{cr.points:g}" + (
-                f" (-{cr.per_hit:g}/hit)" if cr.kind == "penalty" else f" /{cr.target}"
+            pts = f"{cr.points:g} points" + (
+                f", -{cr.per_hit:g} per hit" if cr.kind == "penalty" else f", {cr.target} to earn"
             )
-            table.add_row(
-                f"{fam.name} x{fam.weight:g}" if i == 0 else "",
-                cr.id,
-                cr.kind,
-                pts,
-                source,
-                cr.description,
-            )
-    c.print(table)
+            c.print(Padding(f"[bold]{cr.label}[/] [dim]({cr.id})[/dim]", (0, 0, 0, 2)))
+            c.print(Padding(f"{cr.kind}, {pts}. {cr.description}", (0, 0, 0, 4)))
+            c.print(Padding(f"[dim]{source}[/dim]", (0, 0, 0, 4)))
+            for ex in cr.examples[:1]:
+                c.print(Padding(f'[green]e.g. "{ex}"[/green]', (0, 0, 0, 4)))
     if args.detectors:
         from .rubric.moves import MOVES
 
@@ -302,27 +298,28 @@ def _load_persona_arg(name: str, rubric_path: str | None = None):
 
 def cmd_personas_list(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
+    from rich.padding import Padding
 
     from .errors import ConfigError
     from .persona.persona import persona_files
 
-    table = Table(show_header=True, header_style="bold")
-    for col in ("id", "name", "difficulty", "voice"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("lesson")
+    # One block per persona, the lesson on its own lines: readable at 80 columns.
+    c = Console(highlight=False)
     broken = 0
     for path in persona_files():
         try:
             p = _load_persona_arg(str(path))
         except ConfigError as exc:
             broken += 1
-            table.add_row(path.stem, "[red]invalid[/red]", "", "", str(exc))
+            c.print(f"[bold]{path.stem}[/] [red]invalid[/red]")
+            c.print(Padding(str(exc), (0, 0, 0, 2)))
             continue
-        table.add_row(
-            p.id, p.name, "*" * p.difficulty, f"{p.voice.engine}:{p.voice.voice}", p.lesson
+        c.print(
+            f"[bold]{p.id}[/] {p.name}, difficulty {'*' * p.difficulty}, "
+            f"[dim]{p.voice.engine}:{p.voice.voice}[/dim]"
         )
-    Console(highlight=False).print(table)
+        if p.lesson:
+            c.print(Padding(f"Lesson: {p.lesson}", (0, 0, 0, 2)))
     return 2 if broken else 0
 
 

@@ -30,6 +30,7 @@ from starlette.datastructures import MutableHeaders
 from ..errors import SessionError, VoicesimError
 from ..report.session import check_files
 from .archive import ArchiveError, read_archive, session_digest
+from .figures import session_details
 from .library import (
     DEFAULT_RUBRIC_NAME,
     add_rubric,
@@ -39,6 +40,7 @@ from .library import (
     rubric_text,
     score_upload,
 )
+from .reviews import latest_overrides, review_of, reviewed_card
 from .store import (
     TOKEN_TTL,
     TRAINEE,
@@ -447,18 +449,28 @@ def create_app(
             .where(Upload.owner_id.in_(members))
             .order_by(Upload.id)
         )
-        rows = [_upload_dict(u, name) for u, name in db.execute(q)]
+        ups = list(db.execute(q))
+        rows = [_upload_dict(u, name) for u, name in ups]
+        details = [session_details(store.session_path(u)) for u, _ in ups]
+        reviews = latest_overrides(db, [u.id for u, _ in ups])
+        for (u, _), d in zip(ups, details, strict=True):
+            for cid, o in reviews.get(u.id, {}).items():
+                d["criteria"][cid] = o["earned"]
         families = sorted({f for r in rows for f in (r["families"] or {})})
-        cols = ["session", "trainee", "uploaded", "drill", "persona", "overall", "passed"]
-        cols += ["end_state", *families]
+        criteria = list(dict.fromkeys(c for d in details for c in d["criteria"]))
+        cols = ["session", "trainee", "uploaded", "recorded", "source", "script", "drill"]
+        cols += ["persona", "overall", "passed", "end_state", *families]
+        cols += ["machine_overall", "overrides"] + [f"criterion:{c}" for c in criteria]
         return _csv(
             f"cohort-{cohort.id}-sessions.csv",
             cols,
             (
-                [r["id"], r["owner"], r["created"], r["drill"], r["persona"], r["overall"]]
-                + [r["passed"], r["end_state"]]
+                [r["id"], r["owner"], r["created"], d["recorded"], d["source"], d["script"]]
+                + [r["drill"], r["persona"], r["overall"], r["passed"], r["end_state"]]
                 + [(r["families"] or {}).get(f) for f in families]
-                for r in rows
+                + [d["machine_overall"], _override_cell(reviews.get(r["id"], {}))]
+                + [d["criteria"].get(c) for c in criteria]
+                for r, d in zip(rows, details, strict=True)
             ),
         )
 
@@ -531,28 +543,16 @@ def create_app(
 
         up = _visible_upload(db, user, session_id)
         try:
-            page = render_report(load_session(store.session_path(up)))
+            session = load_session(store.session_path(up))
+            machine = session.scorecard
+            session.scorecard = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+            page = render_report(session, review_of(db, up, machine))
         except (VoicesimError, ValueError, TypeError, KeyError) as exc:
             raise HTTPException(500, f"cannot read this session: {_public(str(exc))}") from None
         return HTMLResponse(page, headers={"Content-Security-Policy": report_csp()})
 
     # -- helpers (closures over the store) --------------------------------------------------
-    def _visible_upload(db: Session, user: User, session_id: int) -> Upload:
-        up = db.get(Upload, session_id)
-        if up is None:
-            raise HTTPException(404, "no such session")
-        if user.role == TRAINEE:
-            visible = up.owner_id == user.id
-        else:  # a trainer sees the sessions of the trainees in their own cohorts
-            visible = db.scalar(
-                select(Membership.id).where(
-                    Membership.user_id == up.owner_id,
-                    Membership.cohort_id.in_(_my_cohort_ids(user)),
-                )
-            )
-        if not visible:
-            raise HTTPException(404, "no such session")  # the same answer: no probing
-        return up
+    _visible_upload = visible_upload
 
     def _unpack_and_store(db: Session, user: User, data: bytes, drill_id: int | None):
         try:
@@ -670,6 +670,14 @@ def csv_cell(value: object) -> object:
     return value
 
 
+def _override_cell(overrides: dict[str, dict]) -> str:
+    """A session's criterion overrides for the export: both values, who, when and why."""
+    return "; ".join(
+        f"{cid}: machine {o['machine']:g} -> {o['earned']:g} by {o['by']} at {o['at']} ({o['reason']})"
+        for cid, o in overrides.items()
+    )
+
+
 def _csv(filename: str, header: list[str], rows) -> Response:  # noqa: ANN001
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -693,6 +701,26 @@ def _cohort(db: Session, cohort_id: int, trainer: User) -> Cohort:
     if c is None:
         raise HTTPException(404, "no such cohort of yours")
     return c
+
+
+def visible_upload(db: Session, user: User, session_id: int) -> Upload:
+    """The session if ``user`` may see it: a trainee their own, a trainer those of the
+    trainees in their own cohorts; 404 otherwise (the same answer: no probing)."""
+    up = db.get(Upload, session_id)
+    if up is None:
+        raise HTTPException(404, "no such session")
+    if user.role == TRAINEE:
+        visible = up.owner_id == user.id
+    else:
+        visible = db.scalar(
+            select(Membership.id).where(
+                Membership.user_id == up.owner_id,
+                Membership.cohort_id.in_(_my_cohort_ids(user)),
+            )
+        )
+    if not visible:
+        raise HTTPException(404, "no such session")
+    return up
 
 
 def _my_cohort_ids(trainer: User) -> Select:

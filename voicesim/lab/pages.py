@@ -5,6 +5,7 @@ internet. Every page is sent with a Content-Security-Policy that allows no scrip
 import datetime as _dt
 import hashlib
 import hmac
+import json
 import secrets
 import urllib.parse
 from functools import cache
@@ -36,14 +37,26 @@ from .app import (
     _invitations_for,
     _my_cohorts,
     _my_drills,
+    _trainee_in,
+    _upload_dict,
     accept_invitation,
     client_address,
     cohort_overview,
     reset_password,
     session_history,
     trainee_history,
+    visible_upload,
 )
+from .figures import by_persona, drill_summary, weakest_criteria
 from .library import add_rubric, personas, rubric_list
+from .reviews import (
+    add_comment,
+    add_override,
+    latest_overrides,
+    machine_card,
+    review_of,
+    reviewed_card,
+)
 from .store import (
     TRAINER,
     Membership,
@@ -54,6 +67,7 @@ from .store import (
     user_for_token,
 )
 
+WEAKEST_SHOWN = 8  # criteria listed as the weakest skills
 LOGIN_COOKIE = "lab_login"  # a random value per browser, for the sign-in form's token
 
 
@@ -202,6 +216,31 @@ def history_chart(sessions: list[dict], families: list[str]) -> dict:
     return {"width": w, "height": h, "left": left, "grid": grid, "series": series, "ticks": ticks}
 
 
+def _persona_charts(sessions: list[dict], families: list[str]) -> list[dict]:
+    """One scores-over-time chart per persona: scores against different customers are not
+    comparable on one line."""
+    return [
+        {"persona": persona, "sessions": len(group), "chart": history_chart(group, families)}
+        for persona, group in by_persona(sessions)
+    ]
+
+
+def latest_coaching(store, db: Session, sessions: list[dict]) -> dict:  # noqa: ANN001
+    """The coaching of the newest of ``sessions`` (from its scorecard.json, which the server
+    wrote when it scored the upload), with the session id; {} when there is none to read."""
+    if not sessions:
+        return {}
+    up = db.get(Upload, sessions[-1]["id"])
+    try:
+        card = json.loads((store.session_path(up) / "scorecard.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return {}
+    coaching = card.get("coaching") if isinstance(card, dict) else None
+    if not isinstance(coaching, dict) or not coaching.get("focus"):
+        return {}
+    return {**coaching, "session": up.id}
+
+
 def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None:  # noqa: ANN001
     DB = Annotated[Session, Depends(db_session)]
 
@@ -333,7 +372,8 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             invitations=invitations,
             drills=drills,
             sessions=list(reversed(view["sessions"])),
-            chart=history_chart(view["sessions"], view["families"]) if view["sessions"] else None,
+            charts=_persona_charts(view["sessions"], view["families"]),
+            coaching=latest_coaching(store, db, view["sessions"]),
             lab=str(request.base_url).rstrip("/"),
         )
 
@@ -461,10 +501,80 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             recent=list(recent),
             names=names,
             progress=[p | {"chart": progress_chart(p["families"])} for p in view["progress"]],
+            drill_figures=drill_summary(db, view),
+            weakest_criteria=weakest_criteria(store, db, members)[:WEAKEST_SHOWN],
             invited=invited,
             personas=personas(),
             rubrics=rubric_list(db),
         )
+
+    @app.get("/sessions/{session_id}", response_class=HTMLResponse)
+    def session_page(
+        session_id: int, user: PageUser, db: DB, csrf: Csrf, error: str = "", notice: str = ""
+    ) -> HTMLResponse:
+        """A session's trainer review: comments at moments of the call and changed results,
+        with the forms for trainers; the trainee sees the same, without the forms."""
+        up = visible_upload(db, user, session_id)
+        machine = machine_card(store.session_path(up))
+        card = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+        owner = db.get(User, up.owner_id)
+        criteria = [
+            {
+                "id": c["id"],
+                "label": c.get("label") or c["id"],
+                "earned": c["earned"],
+                "points": c["points"],
+            }
+            for f in card.get("families") or []
+            for c in f.get("criteria") or []
+            if c.get("applies", True) and c.get("points")
+        ]
+        return page(
+            "session.html",
+            f"Session #{up.id}",
+            user,
+            csrf,
+            error,
+            notice=notice,
+            s=_upload_dict(up, owner.username if owner else ""),
+            owner=owner.username if owner else "",
+            card=card,
+            review=review_of(db, up, machine),
+            criteria=criteria,
+        )
+
+    @app.post("/sessions/{session_id}/comments")
+    def comment_post(
+        session_id: int,
+        user: PageTrainer,
+        db: DB,
+        _: Checked,
+        text: Annotated[str, Form()],
+        t: Annotated[str, Form()] = "",
+    ) -> RedirectResponse:
+        up = visible_upload(db, user, session_id)
+        try:
+            add_comment(db, store, up, user, t, text)
+        except HTTPException as exc:
+            return back(f"/sessions/{session_id}", exc)
+        return RedirectResponse(f"/sessions/{session_id}?notice=comment+added", status_code=303)
+
+    @app.post("/sessions/{session_id}/overrides")
+    def override_post(
+        session_id: int,
+        user: PageTrainer,
+        db: DB,
+        _: Checked,
+        criterion: Annotated[str, Form()],
+        points: Annotated[float, Form()],
+        reason: Annotated[str, Form()],
+    ) -> RedirectResponse:
+        up = visible_upload(db, user, session_id)
+        try:
+            add_override(db, store, up, user, criterion, points, reason)
+        except HTTPException as exc:
+            return back(f"/sessions/{session_id}", exc)
+        return RedirectResponse(f"/sessions/{session_id}?notice=result+changed", status_code=303)
 
     @app.get("/cohorts/{cohort_id}/trainees/{username}", response_class=HTMLResponse)
     def trainee_page(
@@ -476,8 +586,10 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
         error: str = "",
         notice: str = "",
     ):
-        view = trainee_history(db, _cohort(db, cohort_id, user), username)
+        cohort = _cohort(db, cohort_id, user)
+        view = trainee_history(db, cohort, username)
         sessions = view["sessions"]
+        member = _trainee_in(db, cohort, username)
         return page(
             "trainee.html",
             f"Trainee {view['trainee']}",
@@ -487,7 +599,8 @@ def add_pages(app: FastAPI, store, db_session, token_ttl: _dt.timedelta) -> None
             notice=notice,
             cohort_id=cohort_id,
             view=view,
-            chart=history_chart(sessions, view["families"]) if sessions else None,
+            charts=_persona_charts(sessions, view["families"]),
+            weakest_criteria=weakest_criteria(store, db, [member.id])[:WEAKEST_SHOWN],
         )
 
     @app.post("/cohorts/{cohort_id}/trainees/{username}/password")

@@ -155,6 +155,25 @@ class Invitation(Base):
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Review(Base):
+    """A trainer's word on a session (schema version 5): a ``comment`` at a moment of its
+    timeline, or an ``override`` of one criterion's points with a reason. Rows are only ever
+    added: the machine's result (``machine``), each override, who and when stay as the audit
+    trail; the latest override of a criterion is the one that counts."""
+
+    __tablename__ = "lab_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("lab_sessions.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("lab_users.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # comment, override
+    t: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds into the call
+    criterion: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    machine: Mapped[float | None] = mapped_column(Float, nullable=True)  # the scorer's points
+    earned: Mapped[float | None] = mapped_column(Float, nullable=True)  # the trainer's points
+    text: Mapped[str] = mapped_column(Text)  # the comment, or the override's reason
+    created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Token(Base):
     __tablename__ = "lab_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -217,7 +236,12 @@ def _v4(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: Connection) -> None:
+    """Trainers' comments and criterion overrides on sessions."""
+    Review.__table__.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _schema = Table("lab_schema", MetaData(), Column("version", Integer))

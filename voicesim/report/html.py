@@ -161,7 +161,9 @@ def _words(words: object) -> list[dict]:
     ]
 
 
-def report_data(session: Session) -> dict:
+def report_data(session: Session, review: dict | None = None) -> dict:
+    """The page's data. ``review``: trainers' ``comments`` and ``overrides`` (the lab's; the
+    session's scorecard then already carries the overridden points)."""
     ev = session.events
     customer, trainee = session.audio()
     card = session.scorecard
@@ -194,7 +196,14 @@ def report_data(session: Session) -> dict:
     for fam in card.get("families", []):
         for c in fam.get("criteria", []):
             for x in c.get("evidence", []):
-                evidence.append({**x, "family": fam["name"], "criterion": c["id"]})
+                evidence.append(
+                    {
+                        **x,
+                        "family": fam["name"],
+                        "criterion": c["id"],
+                        "label": c.get("label") or c["id"],
+                    }
+                )
     meta = session.meta if isinstance(session.meta, dict) else {}
     persona = meta.get("persona") if isinstance(meta.get("persona"), dict) else {}
     source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
@@ -208,10 +217,12 @@ def report_data(session: Session) -> dict:
         "complete": session.complete,
         "duration": round(max(session.duration_s, customer.size / RATE), 3),
         "overall": card.get("overall"),
+        "machine_overall": card.get("machine_overall"),
         "pass_mark": card.get("pass_mark"),
         "passed": card.get("passed"),
         "outcome": card.get("outcome", {}),
         "families": card.get("families", []),
+        "coaching": card.get("coaching") or {},
         "stats": card.get("stats", {}),
         "peaks": {
             "customer": _peaks(customer, PEAK_BUCKETS),
@@ -241,17 +252,18 @@ def report_data(session: Session) -> dict:
             if e.type == MOOD
         ],
         "evidence": evidence,
+        "review": review or {"comments": [], "overrides": []},
     }
 
 
-def render_report(session: Session) -> str:
+def render_report(session: Session, review: dict | None = None) -> str:
     """The whole page, script and styles inline: one self-contained file that works offline."""
     customer, trainee = session.audio()
     return (
         _env()
         .get_template("report.html")
         .render(
-            data=report_data(session),
+            data=report_data(session, review),
             audio=_audio_data_uri(customer, trainee),
             css=asset("voicesim.report", "report.css").text,
             js=asset("voicesim.report", "report.js").text,

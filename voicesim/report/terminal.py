@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from ..events import (
     CALL_END,
@@ -57,41 +59,101 @@ class LivePrinter:
             c.print(f"{t} [bold]call ended[/]: {ev.get('end_state')}")
 
 
-def print_scorecard(card: Scorecard, console: Console | None = None, evidence: bool = True) -> None:
+def _ev_line(e: dict) -> Text:
+    """One piece of evidence on its own line: when, what was said, points, and the rule in words."""
+    pts = float(e.get("points") or 0)
+    line = Text()
+    line.append(clock(e.get("start") or 0), style="dim")
+    line.append(f' "{e.get("words", "")}" ')
+    line.append(f"{pts:+g}", style="green" if pts > 0 else "red")
+    if e.get("rule"):
+        line.append(f": {e['rule']}", style="dim")
+    return line
+
+
+def print_coaching(coaching: dict, console: Console) -> None:
+    """The three things to work on first, each with its moment and better wording."""
+    focus = coaching.get("focus") or []
+    if focus:
+        console.print()
+        console.print("[bold]Work on these first[/]")
+    for i, tip in enumerate(focus, 1):
+        head = Text()
+        head.append(f"{i}. {tip.get('label') or tip.get('criterion')}", style="bold")
+        gain = f" (up to +{tip.get('gain', 0):g} points"
+        head.append(gain + ("; the lesson of this call)" if tip.get("lesson") else ")"), "dim")
+        console.print(Padding(head, (0, 0, 0, 1)))
+        status = {"missed": "Missed", "partly": "Only partly", "penalised": "Lost points"}
+        why = f"{status.get(tip.get('status', ''), '')}: {tip.get('why', '')}"
+        console.print(Padding(Text(why), (0, 0, 0, 4)))
+        m = tip.get("moment") or {}
+        if m.get("t") is not None:
+            console.print(Padding(Text(f"At {clock(m['t'])}", style="dim"), (0, 0, 0, 4)))
+            if m.get("customer"):
+                console.print(Padding(Text(f'Customer: "{m["customer"]}"'), (0, 0, 0, 6)))
+            console.print(Padding(Text(f"You: {_quoted(m.get('trainee', ''))}"), (0, 0, 0, 6)))
+        for ex in (tip.get("examples") or [])[:1]:
+            console.print(Padding(Text(f"Try: {_quoted(ex)}", style="green"), (0, 0, 0, 4)))
+    if coaching.get("lesson"):
+        console.print()
+        console.print(
+            Padding(Text.assemble(("Lesson: ", "bold"), coaching["lesson"]), (0, 0, 0, 0))
+        )
+
+
+def _quoted(s: str) -> str:
+    return s if s.startswith("(") else f'"{s}"'
+
+
+def print_scorecard(
+    card: Scorecard | dict, console: Console | None = None, evidence: bool = True
+) -> None:
+    """The scorecard by family, one criterion per line with its evidence on lines of its own
+    (readable at 80 columns), then the coaching."""
     console = console or Console(highlight=False)
-    verdict = "[bold green]PASS[/]" if card.passed else "[bold red]FAIL[/]"
+    d = card.to_dict() if isinstance(card, Scorecard) else card
+    verdict = "[bold green]PASS[/]" if d.get("passed") else "[bold red]FAIL[/]"
+    rub = d.get("rubric") or {}
+    console.print()
+    console.print(f"[bold]Scorecard[/] ({rub.get('name')} v{rub.get('version')})")
+    console.print(
+        f"[bold]{d.get('overall', 0):.0f}[/]/100, pass mark {d.get('pass_mark', 0):.0f} -> {verdict}"
+    )
+    for fam in d.get("families", []):
+        console.print()
+        console.print(f"[bold]{fam['name']}[/] {fam['score']:.0f}/100")
+        grid = Table.grid(expand=True, padding=(0, 1))
+        grid.add_column(width=1, no_wrap=True)
+        grid.add_column(ratio=1)
+        grid.add_column(justify="right", no_wrap=True)
+        skipped = []
+        rows = []
+        for c in fam["criteria"]:
+            label = c.get("label") or c["id"]
+            if not c.get("applies", True):
+                skipped.append(label)
+                continue
+            full = c["earned"] >= c["points"]
+            mark = "[green]+[/]" if full else "[red]-[/]" if c["earned"] <= 0 else "[yellow]~[/]"
+            scored = [e for e in c.get("evidence", []) if e.get("points")] if evidence else []
+            rows.append((mark, label, f"{c['earned']:g}/{c['points']:g}", scored))
+        for mark, label, pts, scored in rows:
+            grid.add_row(mark, label, pts)
+            for e in scored[:2]:
+                grid.add_row("", Padding(_ev_line(e), (0, 0, 0, 2)), "")
+            if len(scored) > 2:
+                grid.add_row("", Text(f"  +{len(scored) - 2} more", style="dim"), "")
+        console.print(Padding(grid, (0, 0, 0, 1)))
+        if skipped:
+            console.print(
+                Padding(Text(f"Not in this call: {', '.join(skipped)}", style="dim"), (0, 0, 0, 2))
+            )
+    s, o = d.get("stats") or {}, d.get("outcome") or {}
     console.print()
     console.print(
-        f"[bold]Scorecard[/] ({card.rubric['name']} v{card.rubric['version']}): "
-        f"[bold]{card.overall:.0f}[/]/100, pass mark {card.pass_mark:.0f} -> {verdict}"
-    )
-    table = Table(show_header=True, header_style="bold")
-    table.add_column("family")
-    table.add_column("score", justify="right")
-    table.add_column("criterion", no_wrap=True)
-    table.add_column("points", justify="right")
-    table.add_column("evidence")
-    for fam in card.families:
-        first = True
-        for c in fam.criteria:
-            # Show what moved the score; repeats beyond a criterion's cap add nothing.
-            scored = [e for e in c.evidence if e.points != 0] if evidence else []
-            ev = "; ".join(f'{clock(e.start or 0)} "{e.words}" ({e.points:+g})' for e in scored[:2])
-            if len(scored) > 2:
-                ev += f"; +{len(scored) - 2} more"
-            table.add_row(
-                fam.name if first else "",
-                f"{fam.score:.0f}" if first else "",
-                c.id,
-                f"{c.earned:g}/{c.points:g}" if c.applies else "[dim]n/a[/dim]",
-                ev or "[dim]-[/dim]",
-            )
-            first = False
-    console.print(table)
-    s, o = card.stats, card.outcome
-    console.print(
         f"outcome: [bold]{o.get('end_state')}[/], final mood {o.get('final_mood')}; "
-        f"talk ratio {s['talk_ratio']:.0%} trainee, {s['words_per_minute']:.0f} wpm, "
-        f"overtalk {s['overtalk_count']} ({s['overtalk_s']:.1f} s), "
-        f"longest silence {s['longest_silence_s']:.1f} s"
+        f"talk ratio {s.get('talk_ratio', 0):.0%} trainee, {s.get('words_per_minute', 0):.0f} wpm, "
+        f"overtalk {s.get('overtalk_count', 0)} ({s.get('overtalk_s', 0):.1f} s), "
+        f"longest silence {s.get('longest_silence_s', 0):.1f} s"
     )
+    print_coaching(d.get("coaching") or {}, console)

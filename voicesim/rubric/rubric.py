@@ -48,6 +48,8 @@ _CRITERION = {
     "properties": {
         "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
         "description": {"type": "string"},
+        "label": {"type": "string", "minLength": 1},
+        "examples": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "kind": {"enum": ["reward", "penalty"]},
         "detectors": _MOVES,
         "event": {"enum": list(TIMELINE_EVENTS)},
@@ -150,6 +152,8 @@ class Criterion:
     kind: str  # reward: earn points per hit up to `points`; penalty: lose `per_hit` per hit
     points: float
     description: str = ""
+    label: str = ""  # a readable name; the id when the rubric gives none
+    examples: list[str] = field(default_factory=list)  # better wording, for the coaching
     detectors: list[str] = field(default_factory=list)
     event: str | None = None
     metric: str | None = None
@@ -276,6 +280,8 @@ def _build(data: dict, root, path: str | Path) -> Rubric:  # noqa: ANN001
                     kind=c["kind"],
                     points=float(c["points"]),
                     description=c.get("description", ""),
+                    label=c.get("label") or c["id"].replace("_", " ").capitalize(),
+                    examples=list(c.get("examples", [])),
                     detectors=list(c.get("detectors", [])),
                     event=c.get("event"),
                     metric=c.get("metric"),

@@ -28,6 +28,7 @@ from ..events import (
 )
 from ..persona.persona import Persona
 from .acoustic import UtteranceVoice, baseline, utterance_voices
+from .coaching import coach
 from .detectors import Context, Hit
 from .rubric import Criterion, Rubric
 
@@ -54,6 +55,7 @@ class CriterionScore:
     hits: int
     evidence: list[Evidence] = field(default_factory=list)
     applies: bool = True
+    label: str = ""  # the criterion's readable name
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Scorecard:
     outcome: dict
     stats: dict
     voice: list[dict] = field(default_factory=list)  # per-utterance voice measurements
+    coaching: dict = field(default_factory=dict)  # what to work on first (rubric/coaching.py)
 
     def to_dict(self) -> dict:
         return {"format": SCORECARD_FORMAT, **asdict(self)}
@@ -175,6 +178,7 @@ def _ev(c: Criterion, words: str, start: float | None, end: float | None, rule: 
 
 def _detector_hits(view: CallView, c: Criterion) -> list[Evidence]:
     excused = {u.turn for u in view.utterances if any(h.move in c.unless for h in u.hits)}
+    detectors = view.rubric.library.detectors
     found = []
     for u in view.utterances:
         if u.turn in excused:
@@ -183,7 +187,10 @@ def _detector_hits(view: CallView, c: Criterion) -> list[Evidence]:
             if h.move in c.detectors:
                 start = h.start if h.start is not None else u.start
                 end = h.end if h.end is not None else u.end
-                found.append(_ev(c, h.words, start, end, f"{h.move}: {h.rule}"))
+                said = detectors[h.move].description.rstrip(".") if h.move in detectors else ""
+                said = said[:1].lower() + said[1:]
+                rule = f"{h.move}: {said}; {h.rule}" if said else f"{h.move}: {h.rule}"
+                found.append(_ev(c, h.words, start, end, rule))
     return found
 
 
@@ -347,7 +354,8 @@ def _pace(view: CallView, c: Criterion) -> list[Evidence]:
     lo, hi = view.rubric.thresholds.wpm_range
     found = []
     for turn in sorted({u.turn for u in view.utterances}):
-        words = [w for u in view.utterances if u.turn == turn for w in (u.event.get("words") or [])]
+        said = [u for u in view.utterances if u.turn == turn]
+        words = [w for u in said for w in (u.event.get("words") or [])]
         if len(words) < 12:
             continue  # too little speech to judge a pace
         span = words[-1]["end"] - words[0]["start"]
@@ -356,13 +364,18 @@ def _pace(view: CallView, c: Criterion) -> list[Evidence]:
             found.append(
                 _ev(
                     c,
-                    f"{len(words)} words",
+                    _clip(" ".join(u.text for u in said)),
                     words[0]["start"],
                     words[-1]["end"],
-                    f"{wpm:.0f} words per minute (aim for {lo:g}-{hi:g})",
+                    f"{wpm:.0f} words per minute, {'too fast' if wpm > hi else 'too slow'} "
+                    f"({len(words)} words in {span:.1f} s; aim for {lo:g}-{hi:g})",
                 )
             )
     return found
+
+
+def _clip(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
 
 
 def _talk_ratio(view: CallView, c: Criterion) -> list[Evidence]:
@@ -458,6 +471,8 @@ EVENT_FINDERS: dict[str, Finder] = {
 
 
 def _applies(view: CallView, c: Criterion) -> bool:
+    if c.kind == "penalty" and c.event != "dead_air" and not any(u.text for u in view.utterances):
+        return False  # nothing said, nothing to judge: silence must not earn "never blames"
     if (
         c.event in ("raised_voice", "agitated_pitch", "flat_pitch", "filler_cluster")
         and view.voices is None
@@ -485,7 +500,9 @@ def _applies(view: CallView, c: Criterion) -> bool:
 
 def _score(c: Criterion, view: CallView) -> CriterionScore:
     if not _applies(view, c):
-        return CriterionScore(c.id, c.description, c.kind, 0.0, 0.0, 0, [], applies=False)
+        return CriterionScore(
+            c.id, c.description, c.kind, 0.0, 0.0, 0, [], applies=False, label=c.label
+        )
     if c.detectors:
         found = _detector_hits(view, c)
     elif c.event:
@@ -508,7 +525,7 @@ def _score(c: Criterion, view: CallView) -> CriterionScore:
             lost -= e.points
         earned = c.points - lost
     return CriterionScore(
-        c.id, c.description, c.kind, c.points, round(earned, 2), len(found), found
+        c.id, c.description, c.kind, c.points, round(earned, 2), len(found), found, label=c.label
     )
 
 
@@ -586,7 +603,7 @@ def score_call(
         families.append(FamilyScore(fam.id, fam.name, fam.weight, round(score, 1), crits))
     weight = sum(f.weight for f in families)
     overall = round(sum(f.score * f.weight for f in families) / weight, 1) if weight else 0.0
-    return Scorecard(
+    card = Scorecard(
         rubric={"id": rubric.id, "version": rubric.version, "name": rubric.name},
         persona={"id": persona.id, "version": persona.version, "name": persona.name}
         if persona
@@ -603,3 +620,5 @@ def score_call(
         stats=call_stats(events),
         voice=[v.to_dict() for v in view.voices or []],
     )
+    card.coaching = coach(card, view, rubric, persona)
+    return card

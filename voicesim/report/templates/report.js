@@ -30,6 +30,8 @@ if (typeof D.overall === "number") {
   v.append(h("b", { class: "big" }, Math.round(D.overall)), "/100 \u00a0",
     h("span", { class: "badge " + (D.passed ? "pass" : "fail") }, D.passed ? "PASS" : "FAIL"), " ",
     h("span", { class: "mute" }, "pass mark " + str(D.pass_mark)));
+  if (typeof D.machine_overall === "number" && D.machine_overall !== D.overall)
+    v.append(" ", h("span", { class: "mute", id: "machine-overall" }, "(machine: " + Math.round(D.machine_overall) + ", before a trainer's changes)"));
 }
 const end = (D.outcome || {}).end_state;
 const rubric = D.rubric || {};
@@ -78,7 +80,7 @@ for (const e of evidence) { if (typeof e.start !== "number" || !num(e.points)) c
   const x = X(e.start), pos = e.points > 0;
   const m = el("path", { d: pos ? `M${x - 5} 245L${x + 5} 245L${x} 235Z` : `M${x - 5} 225L${x + 5} 225L${x} 235Z`,
     fill: pos ? "#1e8e3e" : "#c5221f", class: "marker " + (pos ? "pos" : "neg"), "data-t": e.start });
-  el("title", {}, m).textContent = `${str(e.criterion)} ${signed(e.points)}: "${str(e.words)}" (${str(e.rule)})`;
+  el("title", {}, m).textContent = `${str(e.label || e.criterion)} ${signed(e.points)}: "${str(e.words)}" (${str(e.rule)})`;
   m.addEventListener("click", ev => { ev.stopPropagation(); seek(e.start); }); }
 const head = el("line", { x1: 0, x2: 0, y1: 0, y2: 250, stroke: "#1a73e8", "stroke-width": 1.5, id: "playhead" });
 svg.addEventListener("click", ev => { const r = svg.getBoundingClientRect(); seek((ev.clientX - r.left) / r.width * DUR); });
@@ -97,29 +99,88 @@ for (const it of items) {
   if (words.length && it.who === "trainee") {
     words.forEach((w, i) => { const s = h("span", {}, (i ? " " : "") + str(w.w));
       const hit = mine.find(e => typeof e.end === "number" && num(w.start) >= e.start - 0.02 && num(w.end) <= e.end + 0.02 && e.words !== "(silence)");
-      if (hit) { s.className = hit.points > 0 ? "ev-pos" : "ev-neg"; s.title = `${str(hit.criterion)} ${signed(hit.points)}: ${str(hit.rule)}`; }
+      if (hit) { s.className = hit.points > 0 ? "ev-pos" : "ev-neg"; s.title = `${str(hit.label || hit.criterion)} ${signed(hit.points)}: ${str(hit.rule)}`; }
       text.appendChild(s); });
   } else { text.textContent = str(it.text) || "(no words)"; }
   if (it.cut) text.append(" ", h("em", { class: "cutoff" }, "(cut off)"));
   for (const e of mine) div.appendChild(h("span", { class: "pts " + (e.points > 0 ? "pos" : "neg"), title: str(e.rule) },
-    signed(e.points) + " " + str(e.criterion)));
+    signed(e.points) + " " + str(e.label || e.criterion)));
   div.addEventListener("click", () => seek(it.t));
   tr.appendChild(div); rows.push(div);
 }
 
-// scorecard
-const table = h("table", {}, h("tr", {}, h("th", {}, "criterion"), h("th", { class: "num" }, "points"), h("th", {}, "evidence")));
+// coaching: the three things to work on first, each with its moment and better wording
+const CO = D.coaching || {};
+const coach = document.getElementById("coaching");
+const STATUS = { missed: "Missed", partly: "Only partly", penalised: "Lost points" };
+const quoted = s => (str(s).startsWith("(") ? str(s) : "\u201c" + str(s) + "\u201d");
+for (const tip of list(CO.focus)) {
+  const li = h("li", { class: "tip", "data-criterion": str(tip.criterion) },
+    h("div", { class: "tip-head" }, str(tip.label || tip.criterion), " ",
+      h("span", { class: "tip-gain" }, "up to +" + num(tip.gain) + " points"),
+      tip.lesson ? h("span", { class: "lesson-tag", title: "what this call's customer is meant to teach" }, "lesson") : null),
+    h("p", { class: "why" }, (STATUS[tip.status] || "") + ": " + str(tip.why)));
+  const m = tip.moment;
+  if (m && typeof m.t === "number") {
+    const box = h("div", { class: "moment" }, h("a", { "data-t": num(m.t) }, fmt(m.t)));
+    if (m.customer) box.append(" ", h("b", {}, "Customer: "), quoted(m.customer));
+    box.append(h("br", {}), h("b", {}, "You: "), quoted(m.trainee));
+    li.append(box);
+  }
+  const ex = list(tip.examples);
+  if (ex.length) li.append(h("p", { class: "try" }, h("b", {}, "Try: "), quoted(ex[0])));
+  coach.append(li);
+}
+if (!list(CO.focus).length) coach.append(h("li", {}, "Nothing lost: every criterion that applied scored in full."));
+if (CO.lesson) document.getElementById("lesson").append(h("b", {}, "Lesson of this call: "), str(CO.lesson));
+coach.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
+
+// the trainers' review: comments at their moments, overrides with the machine's points kept
+const RV = D.review || {}, comments = list(RV.comments), overrides = list(RV.overrides);
+const when = (by, at) => "by " + str(by) + (at ? " on " + str(at).slice(0, 16).replace("T", " ") : "");
+if (comments.length || overrides.length) {
+  const box = document.getElementById("review");
+  if (comments.length) {
+    const ul = h("ul", { id: "comments" });
+    for (const c of comments) ul.append(h("li", { class: "comment" },
+      typeof c.t === "number" ? h("a", { "data-t": num(c.t) }, fmt(c.t)) : "whole call", " ",
+      h("span", { class: "mute" }, when(c.by, c.at) + ": "), str(c.text)));
+    box.append(h("h3", {}, "Comments"), ul);
+  }
+  if (overrides.length) {
+    const ul = h("ul", { id: "overrides" });
+    for (const o of overrides) ul.append(h("li", { class: "override" }, h("b", {}, str(o.label || o.criterion)),
+      ": machine " + str(o.machine) + " \u2192 " + str(o.earned) + " points, ", h("span", { class: "mute" }, when(o.by, o.at)),
+      ": " + str(o.reason)));
+    box.append(h("h3", {}, "Changed results (the machine's kept)"), ul);
+  }
+  box.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
+  document.getElementById("review-box").hidden = false;
+  for (const c of comments) { if (typeof c.t !== "number") continue;
+    const dot = el("circle", { cx: X(c.t), cy: 180, r: 5, fill: "#1a73e8", class: "comment-mark" });
+    el("title", {}, dot).textContent = `${fmt(c.t)} ${str(c.by)}: ${str(c.text)}`;
+    dot.addEventListener("click", ev => { ev.stopPropagation(); seek(c.t); }); }
+}
+
+// scorecard: one row per criterion (its readable name), its evidence with the rule in words below
+const table = h("table", {}, h("tr", {}, h("th", {}, "criterion"), h("th", { class: "num" }, "points")));
 for (const f of list(D.families)) {
-  table.append(h("tr", { class: "fam" }, h("td", {}, str(f.name)), h("td", { class: "num" }, Math.round(num(f.score)) + "/100"), h("td", {})));
+  table.append(h("tr", { class: "fam" }, h("td", {}, str(f.name)), h("td", { class: "num" }, Math.round(num(f.score)) + "/100")));
   for (const c of list(f.criteria)) {
-    const ev = h("td", { class: "ev-list" });
-    list(c.evidence).filter(e => num(e.points)).forEach((e, i) => {
-      if (i) ev.append(h("br", {}));
-      ev.append(h("a", { "data-t": num(e.start) }, fmt(e.start)), ` "${str(e.words)}" (${signed(e.points)})`);
-    });
     const na = c.applies === false;
-    table.append(h("tr", { title: str(c.description) }, h("td", {}, str(c.id)),
-      h("td", { class: "num " + (na ? "na" : "") }, na ? "n/a" : str(c.earned) + "/" + str(c.points)), ev));
+    const ov = c.override;
+    table.append(h("tr", { class: "crit", title: str(c.description), "data-criterion": str(c.id) }, h("td", {}, str(c.label || c.id)),
+      h("td", { class: "num " + (na ? "na" : "") + (ov ? " overridden" : "") }, na ? "n/a" : str(c.earned) + "/" + str(c.points))));
+    if (ov) table.append(h("tr", { class: "ev-row" }, h("td", { class: "override-note", colspan: "2" },
+      "Changed from " + str(ov.machine) + " (machine) to " + str(ov.earned) + " " + when(ov.by, ov.at) + ": " + str(ov.reason))));
+    const scored = list(c.evidence).filter(e => num(e.points));
+    if (!scored.length) continue;
+    const ev = h("td", { class: "ev-list", colspan: "2" });
+    scored.forEach((e, i) => {
+      if (i) ev.append(h("br", {}));
+      ev.append(h("a", { "data-t": num(e.start) }, fmt(e.start)), ` \u201c${str(e.words)}\u201d ${signed(e.points)}: ${str(e.rule)}`);
+    });
+    table.append(h("tr", { class: "ev-row" }, ev));
   }
 }
 const sc = document.getElementById("scorecard");
