@@ -100,11 +100,13 @@ def politeness_features(
 
 # Tone beyond Wikipedia requests: each penalised move the recogniser reads (sarcasm, talking
 # down, blame, brushing off, defensiveness, swearing) takes this much off the score (in SDs of
-# human judgement), whatever polite words carry it. Chosen on the training corpus (see
-# benchmarks/bench_politeness.py, agent_tone); "Oh wonderful, I'm absolutely thrilled" is no
-# longer the most polite line there is.
+# human judgement), whatever polite words carry it. Chosen as the trade-off between people's
+# ratings of Wikipedia requests (Spearman on the test's 400 odd rows: 0.64 without, 0.59 at
+# 0.4, 0.55 at 0.6) and courteous-versus-rude agent lines of the training corpus (AUC 0.79
+# without, 0.89 at 0.4, 0.91 at 0.6); measured again on held-out text by
+# benchmarks/bench_politeness.py (agent_tone).
 PENALISED = ("sarcasm", "condescension", "blame", "dismissal", "defensiveness", "profanity")
-AGENT_PENALTY = 0.6
+AGENT_PENALTY = 0.4
 
 
 def penalised_moves(
