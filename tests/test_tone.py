@@ -114,3 +114,22 @@ def test_spearman_with_people_on_a_fixed_sample(lib, semantic):
     human = [float(r["Normalized Score"]) for r in sample]
     rho = float(np.corrcoef(_ranks(ours), _ranks(human))[0, 1])
     assert rho >= (SEMANTIC_SAMPLE_FLOOR if semantic else SAMPLE_FLOOR), rho
+
+
+def test_the_shipped_semantic_weights_match_their_provenance():
+    """The weights file is the one the provenance records, and the corpus it names is the one
+    it was fitted on (refit with scripts/fit_tone.py when either changes)."""
+    from voicesim.rubric import tone
+    from voicesim.rubric.moves import file_digest
+
+    prov = tone.semantic_provenance()
+    assert prov["sha256"] == file_digest(tone.SEMANTIC_MODEL_FILE)
+    weights = tone.semantic_weights()
+    assert set(weights["feature_weights"]) == set(POLITENESS_WEIGHTS)
+    assert len(weights["embedding_weights"]) == 384
+    assert prov["corpus"]["rows_used"].startswith("even")  # the odd rows stay held out
+    if not CSV.exists():
+        pytest.skip(f"{CSV} not found")
+    assert file_digest(CSV) == prov["corpus"]["sha256"], (
+        f"{CSV.name} changed since the semantic weights were fitted: run scripts/fit_tone.py"
+    )

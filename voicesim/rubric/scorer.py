@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -26,13 +27,22 @@ from ..events import (
     SPEECH_START,
     Event,
 )
-from ..persona.persona import Persona
 from .acoustic import UtteranceVoice, baseline, utterance_voices
 from .coaching import coach
 from .detectors import Context, Hit
 from .rubric import Criterion, Rubric
 
 SCORECARD_FORMAT = 1
+
+
+class Persona(Protocol):
+    """What scoring reads of a persona (``voicesim.persona.persona.Persona`` has it): the
+    rubric layer sits below the persona layer and must not import it."""
+
+    id: str
+    version: str
+    name: str
+    complaint_terms: list[str]
 
 
 @dataclass

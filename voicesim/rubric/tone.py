@@ -15,13 +15,18 @@ human score (about one standard deviation of human judgement per point, 0 for a 
 
 With the optional semantic layer installed (``voicesim.rubric.semantic``: a MiniLM sentence
 embedding on onnxruntime), the score adds a learned projection of the utterance's embedding to
-the detector features (weights in ``tone_semantic_weights``), which follows people more closely;
+the detector features (weights in ``models/tone_semantic.json``, fitted by
+``scripts/fit_tone.py``; what they were fitted on in ``models/tone_semantic.provenance.json``),
+which follows people more closely;
 without it, the detector-only weights below are used. Pass ``semantic=False`` to force those.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
 
 from .detectors import NEGATORS, DetectorLibrary, Hit, tokenize
 
@@ -152,14 +157,14 @@ def politeness_scores(
             POLITENESS_BIAS + sum(POLITENESS_WEIGHTS[k] * v for k, v in f.items()) - pen
             for f, pen in zip(feats, penalty, strict=True)
         ]
-    from . import tone_semantic_weights as sw
-
+    sw = semantic_weights()
+    projection = _projection()
     joined = [t if isinstance(t, str) else " ".join(t) for t in texts]
     vectors = embedder.embed(joined)
     out = []
     for f, vec, pen in zip(feats, vectors, penalty, strict=True):
-        linear = sum(sw.FEATURE_WEIGHTS[k] * v for k, v in f.items())
-        out.append(sw.BIAS + linear + float(vec @ _projection(sw.EMBEDDING_WEIGHTS)) - pen)
+        linear = sum(sw["feature_weights"][k] * v for k, v in f.items())
+        out.append(sw["bias"] + linear + float(vec @ projection) - pen)
     return out
 
 
@@ -174,16 +179,27 @@ def _embedder(semantic: bool | None):
     return embedder
 
 
-_PROJECTION: dict[int, object] = {}
+SEMANTIC_MODEL_FILE = Path(__file__).with_name("models") / "tone_semantic.json"
+SEMANTIC_PROVENANCE_FILE = SEMANTIC_MODEL_FILE.with_name("tone_semantic.provenance.json")
 
 
-def _projection(weights: tuple[float, ...]):
+@cache
+def semantic_weights() -> dict:
+    """The semantic model's learned weights (``feature_weights``, ``embedding_weights``,
+    ``bias``), read once from the data file ``scripts/fit_tone.py`` writes."""
+    return json.loads(SEMANTIC_MODEL_FILE.read_text(encoding="utf-8"))
+
+
+def semantic_provenance() -> dict:
+    """What the shipped semantic weights were fitted on (corpus digest, rows, alpha)."""
+    return json.loads(SEMANTIC_PROVENANCE_FILE.read_text(encoding="utf-8"))
+
+
+@cache
+def _projection():
     import numpy as np
 
-    key = id(weights)
-    if key not in _PROJECTION:
-        _PROJECTION[key] = np.asarray(weights, dtype=np.float32)
-    return _PROJECTION[key]
+    return np.asarray(semantic_weights()["embedding_weights"], dtype=np.float32)
 
 
 def fit_weights(
