@@ -15,9 +15,8 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..persona.persona import Persona
     from .rubric import Criterion, Rubric
-    from .scorer import CallView, CriterionScore, Scorecard, Utterance
+    from .scorer import CallView, CriterionScore, Persona, Scorecard, Utterance
 
 FOCUS = 3  # how many things to work on first
 LESSON_BOOST = 1.5  # a criterion the lesson is about weighs this much more when choosing

@@ -43,6 +43,8 @@ class Persona(Protocol):
     version: str
     name: str
     complaint_terms: list[str]
+    summary: str  # the situation, for coaching examples that fit it
+    lesson: str  # what the persona teaches, for choosing what to coach first
 
 
 @dataclass
