@@ -191,3 +191,13 @@ def test_natural_scripts_share_no_phrase_with_the_rubric(monkeypatch):
             if turn.say:
                 hits = {h.move for h in library.detect(turn.say.split())} - markers
                 assert not hits, (path.name, turn.say, hits)
+
+
+def test_the_embedding_cache_stays_bounded_and_correct(monkeypatch):
+    """A long-running lab server embeds far more lines than the cache holds."""
+    rec = mv.get_recogniser()
+    monkeypatch.setattr(mv, "CACHE_TEXTS", 3)
+    first = rec.embed(["hello there", "thanks for waiting"])
+    again = rec.embed(["hello there", "a new line", "another new line", "thanks for waiting"])
+    assert len(rec._cache) <= 4
+    assert (again[0] == first[0]).all() and (again[3] == first[1]).all()

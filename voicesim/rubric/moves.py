@@ -83,6 +83,7 @@ NEGATIVE = TAKES_BACK | {"profanity", "refusal", "empty_promise"}
 # A unit of fewer words than this ("Great.", "Right, okay.") carries a penalised move only when
 # the lexicon lists the phrase: too little is said to read mockery or blame from meaning.
 SHORT_WORDS = 3
+CACHE_TEXTS = 8192  # embeddings kept between calls (a call repeats its lines): about 25 MB
 CONTRAST = frozenset({"but", "however", "though", "although", "unfortunately", "still"})
 # Sentences longer than this (a transcript without punctuation) are cut at conjunctions.
 MAX_UNIT_WORDS = 22
@@ -289,14 +290,15 @@ class MoveRecogniser:
         import numpy as np
 
         with self._lock:
-            todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            have = {t: self._cache[t] for t in texts if t in self._cache}
+            todo = [t for t in dict.fromkeys(texts) if t not in have]
             if todo:
-                if len(self._cache) > 8192:
-                    self._cache.clear()
-                vecs_new = self.embedder.embed(todo, with_max=True)
-                for t, vec in zip(todo, vecs_new, strict=True):
-                    self._cache[t] = vec
-            vecs = [self._cache[t] for t in texts]
+                fresh = self.embedder.embed(todo, with_max=True)
+                if len(self._cache) + len(todo) > CACHE_TEXTS:
+                    self._cache.clear()  # bounded memory; what this call needs is in ``have``
+                for t, vec in zip(todo, fresh, strict=True):
+                    self._cache[t] = have[t] = vec
+            vecs = [have[t] for t in texts]
         return np.stack(vecs) if vecs else np.zeros((0, 2 * DIM), dtype=np.float32)
 
     def features(self, texts: Sequence[str], surface: Sequence[Sequence[float]]) -> np.ndarray:
