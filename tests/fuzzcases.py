@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PERSONA = ROOT / "personas" / "damaged-blender.yaml"
 SCRIPT = ROOT / "personas" / "scripts" / "model-agent.yaml"
 RUBRIC = ROOT / "voicesim" / "rubric" / "default.yaml"
+# A rubric full of phrases (the recogniser's lexicon, the v1 default rubric): regex cases edit it.
+PHRASE_RUBRIC = ROOT / "voicesim" / "rubric" / "models" / "lexicon.yaml"
 
 scalars = st.one_of(
     st.none(),
@@ -229,7 +231,7 @@ def hostile_sessions() -> list[tuple[str, dict[str, bytes]]]:
 def bad_rubric_session(tmp: Path) -> dict[str, bytes]:
     """A session without a scorecard whose meta names a rubric with a catastrophic regex."""
     rubric = tmp / "slow-rubric.yaml"
-    rubric.write_text(RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"'))
+    rubric.write_text(PHRASE_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"'))
     return session_files(meta={**BASE_META, "rubric": {"id": "x", "file": str(rubric)}})
 
 
@@ -347,6 +349,7 @@ def _laughs() -> str:
 def hostile_configs() -> list[tuple[str, str, str]]:
     """(name, "persona" or "rubric", YAML text): each must end in one ConfigError, quickly."""
     persona, rubric = PERSONA.read_text(), RUBRIC.read_text()
+    phrases = PHRASE_RUBRIC.read_text()
     return [
         ("persona: billion laughs", "persona", _laughs() + persona),
         ("rubric: billion laughs", "rubric", _laughs() + rubric),
@@ -356,8 +359,8 @@ def hostile_configs() -> list[tuple[str, str, str]]:
         ("persona: mood.start .nan", "persona", persona.replace("start: 0.", "start: .nan #", 1)),
         ("rubric: pass_mark .nan", "rubric", rubric.replace("pass_mark: 70", "pass_mark: .nan", 1)),
         ("rubric: pass_mark .inf", "rubric", rubric.replace("pass_mark: 70", "pass_mark: .inf", 1)),
-        ("rubric: unclosed regex", "rubric", rubric.replace('"re:\\\\bby \\\\d"', '"re:(unclosed"')),
-        ("rubric: nested quantifier", "rubric", rubric.replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"')),
-        ("rubric: overlapping repeat", "rubric", rubric.replace('"re:\\\\bby \\\\d"', '"re:(?:a|a)*b"')),
+        ("rubric: unclosed regex", "rubric", phrases.replace('"re:\\\\bby \\\\d"', '"re:(unclosed"')),
+        ("rubric: nested quantifier", "rubric", phrases.replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"')),
+        ("rubric: overlapping repeat", "rubric", phrases.replace('"re:\\\\bby \\\\d"', '"re:(?:a|a)*b"')),
         ("rubric: recursive alias", "rubric", "a: &x [*x]\n" + rubric),
     ]  # fmt: skip

@@ -347,10 +347,12 @@ class Drill:
         self._logfh.close()
         return rc
 
-    def output(self) -> str:
+    def output(self, tail: int | None = None) -> str:
+        """What the drill printed (its last ``tail`` characters; None: all of it)."""
         if not self._logfh.closed:
             self._logfh.flush()
-        return self.log.read_text(errors="replace")[-6000:]
+        text = self.log.read_text(errors="replace")
+        return text if tail is None else text[-tail:]
 
     def meta(self) -> dict:
         return json.loads((self.out / "meta.json").read_text())

@@ -26,6 +26,12 @@ def known_moves() -> set[str]:
     return set(load_rubric().library.detectors)
 
 
+# The recogniser's lexicon (the v1 default rubric) is a rubric full of phrases to break.
+PHRASE_RUBRIC = (
+    Path(__file__).resolve().parents[1] / "voicesim" / "rubric" / "models" / "lexicon.yaml"
+)
+
+
 def _line_of(text: str, needle: str) -> int:
     """1-based line of the first line that starts with ``needle``."""
     for n, line in enumerate(text.splitlines(), 1):
@@ -316,7 +322,7 @@ def test_nan_and_huge_numbers_name_their_line(tmp_path):
     ],
 )
 def test_bad_phrase_regexes_are_refused_where_the_rubric_is_read(phrase, why, tmp_path, capsys):
-    text = DEFAULT_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', f'"{phrase}"')
+    text = PHRASE_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', f'"{phrase}"')
     assert phrase in text
     path = _write(tmp_path, "r.yaml", text)
     line = next(n for n, t in enumerate(text.splitlines(), 1) if phrase in t)
@@ -332,7 +338,7 @@ def test_bad_phrase_regexes_are_refused_where_the_rubric_is_read(phrase, why, tm
 def test_score_text_refuses_a_slow_regex_before_scoring(tmp_path, capsys, monkeypatch):
     import io
 
-    text = DEFAULT_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"')
+    text = PHRASE_RUBRIC.read_text().replace('"re:\\\\bby \\\\d"', '"re:(a+)+$"')
     path = _write(tmp_path, "r.yaml", text)
     monkeypatch.setattr("sys.stdin", io.StringIO("a" * 27 + "!\n"))
     assert main(["rubric", "score-text", "--rubric", str(path)]) == 2

@@ -554,8 +554,8 @@ def test_a_stream_restart_mid_call_keeps_the_call_going(pulse, voice, tmp_path, 
     finally:
         if drill.proc.poll() is None:
             drill.proc.kill()
-    log = drill.output()
-    assert rc == 0, log
+    log = drill.output(tail=None)  # the restart line comes long before the coached scorecard
+    assert rc == 0, log[-6000:]
     assert "Traceback" not in log and "session saved in" in log
     assert "reopened, the call goes on" in log
     assert restart["problem"] == "restarted" and restart["t"] >= first["t"]

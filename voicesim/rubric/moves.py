@@ -83,6 +83,8 @@ NEGATIVE = TAKES_BACK | {"profanity", "refusal", "empty_promise"}
 # A unit of fewer words than this ("Great.", "Right, okay.") carries a penalised move only when
 # the lexicon lists the phrase: too little is said to read mockery or blame from meaning.
 SHORT_WORDS = 3
+# In a sentence that turns on a contrast word, a brush-off needs this much less confidence.
+CONTRAST_EASE = 0.1
 CACHE_TEXTS = 8192  # embeddings kept between calls (a call repeats its lines): about 25 MB
 CONTRAST = frozenset({"but", "however", "though", "although", "unfortunately", "still"})
 # Sentences longer than this (a transcript without punctuation) are cut at conjunctions.
@@ -216,7 +218,7 @@ def clauses(tokens: Sequence[Token], unit: Unit) -> list[Unit]:
     return out
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compared by identity
 class MoveModel:
     """Trained heads: ``probs = sigmoid(X @ W.T + b)`` with X = [embedding, surface features]."""
 
@@ -340,6 +342,7 @@ class MoveRecogniser:
         ]
         probs = self.model.probs(self.features(texts, surface))
         lexical = [row[len(FEATURES) :] for row in surface]
+        contrast = [row[FEATURES.index("contrast")] > 0 for row in surface]
         n = len(units)
         sims = self._context_similarity(texts, context)
         hits: list[Hit] = []
@@ -367,7 +370,10 @@ class MoveRecogniser:
                     p = max(self._reflect_prob(float(probs[r, j]), sims[r]) for r in rows)
                 else:
                     p = max(float(probs[r, j]) for r in rows)
-                if p >= float(self.model.thresholds[j]):
+                bar = float(self.model.thresholds[j])
+                if m in TAKES_BACK and contrast[k]:
+                    bar -= CONTRAST_EASE  # "I hear you, but ...": what follows the but weighs more
+                if p >= bar:
                     moves.add(m)
             found[k] = moves
         _take_back(tokens, units, found)
@@ -376,6 +382,9 @@ class MoveRecogniser:
                 j = self.index[m]
                 best = u
                 own_pieces = [(i, p) for i, p in enumerate(pieces) if p.sentence == u.sentence]
+                turned = [ip for ip in own_pieces if tokens[ip[1].first].text in CONTRAST]
+                if m in TAKES_BACK and turned:
+                    own_pieces = turned  # the brush-off is what follows the "but"
                 if own_pieces:
                     i_best = max(own_pieces, key=lambda ip: probs[n + ip[0], j])[0]
                     best = pieces[i_best]
