@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from voicesim.rubric import moves as mv  # noqa: E402
-from voicesim.rubric.detectors import Context, tokenize  # noqa: E402
+from voicesim.rubric.detectors import Context  # noqa: E402
 from voicesim.rubric.semantic import DIM, SentenceEmbedder, model_path  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -57,16 +57,6 @@ def load_rows(files: list[Path]) -> list[dict]:
 def as_transcript(text: str) -> str:
     """The text as Whisper might write it: lower case, no punctuation but apostrophes."""
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
-
-
-def unit_text(text: str) -> tuple[str, list[float]]:
-    """The whole text as one recogniser unit: the same normalisation as at run time."""
-    words = text.split()
-    norm, tokens = tokenize(words)
-    if not tokens:
-        return "", mv.surface_features([]) + [0.0] * len(mv.MOVES)
-    lex = mv.lexicon_features(words, [(0, len(words) - 1)])[0]
-    return norm[tokens[0].start : tokens[-1].end], mv.surface_features(tokens) + lex
 
 
 def cached_embeddings(embedder: SentenceEmbedder, texts: list[str]) -> np.ndarray:
@@ -155,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     texts, surface, labels, groups = [], [], [], []
     for i, r in enumerate(rows):
         for variant in (r["text"], as_transcript(r["text"])):
-            t, s = unit_text(variant)
+            t, s = mv.unit_text(variant)
             if t:
                 texts.append(t)
                 surface.append(s)

@@ -201,3 +201,19 @@ def test_the_embedding_cache_stays_bounded_and_correct(monkeypatch):
     again = rec.embed(["hello there", "a new line", "another new line", "thanks for waiting"])
     assert len(rec._cache) <= 4
     assert (again[0] == first[0]).all() and (again[3] == first[1]).all()
+
+
+def test_a_bad_customer_phrase_regex_names_its_field():
+    from voicesim.errors import ConfigError
+
+    text = (ROOT / "voicesim" / "rubric" / "default.yaml").read_text(encoding="utf-8")
+    text = text.replace('customer_phrases: ["manager"', 'customer_phrases: ["re:(a+)+$", "manager"')
+    with pytest.raises(ConfigError) as err:
+        parse_rubric(text, "r.yaml")
+    assert "detectors.escalation.customer_phrases[0]" in str(err.value)
+
+
+def test_undecodable_input_is_read_not_refused(rubric):
+    """Bytes that were not UTF-8 arrive as lone surrogates: the tokenizer must never see them."""
+    out = score_text("\udcff\udcfe sorry about that", rubric)
+    assert "politeness" in out

@@ -173,14 +173,17 @@ def lexicon_features(words: Sequence[str], spans: Sequence[tuple[int, int]]) -> 
     return out
 
 
-def text_features(text: str) -> tuple[str, list[float]]:
-    """Normalised text and surface features of a whole piece of text (used for training)."""
+def unit_text(text: str) -> tuple[str, list[float]]:
+    """A whole text read as one unit, normalised and featured exactly as ``recognise`` reads a
+    sentence (the training script's view of a labelled row)."""
     from .detectors import tokenize
 
     words = text.split()
     norm, tokens = tokenize(words)
+    if not tokens:
+        return "", surface_features([]) + [0.0] * len(MOVES)
     lex = lexicon_features(words, [(0, len(words) - 1)])[0]
-    return norm, surface_features(tokens) + lex
+    return norm[tokens[0].start : tokens[-1].end], surface_features(tokens) + lex
 
 
 def detection_units(tokens: Sequence[Token]) -> list[Unit]:

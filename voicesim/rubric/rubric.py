@@ -219,10 +219,12 @@ def _detector(name: str, d: dict, root, path: str | Path) -> Detector:  # noqa: 
             customer_phrases=list(d.get("customer_phrases", [])),
         )
     except PhraseRegexError as exc:  # a bad or too slow `re:` phrase, vetted by regexcheck
-        i = d.get("phrases", []).index(exc.phrase) if exc.phrase in d.get("phrases", []) else 0
-        where = ["detectors", name, "phrases", i]
+        field = "phrases" if exc.phrase in d.get("phrases", []) else "customer_phrases"
+        listed = d.get(field, [])
+        i = listed.index(exc.phrase) if exc.phrase in listed else 0
+        where = ["detectors", name, field, i]
         raise ConfigError(
-            str(path), str(exc), line_of(root, where), f"detectors.{name}.phrases[{i}]"
+            str(path), str(exc), line_of(root, where), f"detectors.{name}.{field}[{i}]"
         ) from None
 
 

@@ -49,7 +49,9 @@ class SentenceEmbedder:
         states (768 columns): it keeps a salient word that the mean would wash out."""
         import numpy as np
 
-        texts = list(texts)
+        # Undecodable input (lone surrogates from bytes that were not UTF-8) is replaced, not
+        # handed to the tokenizer, which refuses it.
+        texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
         out = np.zeros((len(texts), DIM * (2 if with_max else 1)), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
         for start in range(0, len(texts), batch):
