@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from ..rubric.answers import ANSWERED, UNANSWERED, QuestionTracker
 from ..rubric.detectors import Context, DetectorLibrary, tokenize
 from ..speech.tts import VoiceSettings
 from .persona import Persona
@@ -62,18 +63,23 @@ class DialogueEngine:
         self.silences = 0
         self.said: list[str] = []
         self.seen: set[str] = set()  # every move the trainee has made so far in the call
+        self.questions = QuestionTracker()  # the customer's open question (the rubric's too)
+        self.answered: set[str] = set()  # questions the trainee answered: not asked again
 
     # -- lines -------------------------------------------------------------------------------
     def _pick(self, options: list[str]) -> str:
         if not options:  # a reaction that only moves the mood: say the default line
             default = self.persona.reactions.get("default")
             options = (default.say if default and default.say else None) or self.persona.opening
+        settled = [o for o in options if not any(q in o for q in self.answered)]
+        options = settled or options  # "So what happens now?" once the trainee has said
         fresh = [o for o in options if o not in self.said]
         if not fresh:  # all used: the one said longest ago, never the same line twice running
             last = {o: max(i for i, x in enumerate(self.said) if x == o) for o in options}
             fresh = [min(options, key=lambda o: last[o])]
         text = self.rng.choice(fresh)
         self.said.append(text)
+        self.questions.customer_said(text)
         return text
 
     def _voice(self) -> VoiceSettings:
@@ -129,7 +135,15 @@ class DialogueEngine:
         """
         p = self.persona
         self.silences = 0
-        found = self.library.moves(turn.text, self.context())
+        words = turn.text.split()
+        hits = self.library.detect(words, None, self.context())
+        found = {h.move for h in hits}
+        reply = self.questions.trainee_said(words, hits)
+        if reply is not None and reply.verdict == ANSWERED:
+            self.answered.add(reply.question.text)
+            found.add(ANSWERED)
+        elif reply is not None and reply.verdict == UNANSWERED:
+            found.add(UNANSWERED)
         # A move the rubric excuses in context is not made: "I can't refund it, but I can
         # exchange it" is no bare refusal (the rubric's `unless`, not a list of our own).
         found = {m for m in found if not (self.excuses.get(m, set()) & found)}

@@ -19,7 +19,17 @@ from ..speech.tts import VOICE_SCHEMA, VoiceSettings, voice_problem
 PERSONA_DIR = Path(__file__).resolve().parents[2] / "personas"
 END_STATES = ("resolved", "hung_up", "escalated", "time_limit")
 # Reactions to the call itself rather than to a detected move of the trainee.
-AUDIO_REACTIONS = ("interrupted", "silence", "default", "premature_solution", "not_ready")
+# Reactions to something other than a rubric move: audio, timing, and the customer's question
+# answered or not (``rubric.answers``).
+AUDIO_REACTIONS = (
+    "interrupted",
+    "silence",
+    "default",
+    "premature_solution",
+    "not_ready",
+    "answered",
+    "unanswered",
+)
 
 _LINES = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 _MOOD_DELTA = {"type": "number", "minimum": -1, "maximum": 1}

@@ -53,6 +53,7 @@ LESSON_CUES: dict[str, str] = {
     "agitated_pitch": r"\bcalm\b",
     "long_monologue": r"brief|over-explain|short",
     "dead_air": r"silence",
+    "unanswered_question": r"answer|question|what happens",
     "backchannel": r"listen",
     "person_first": r"person before|first|before any",
     "resolved": r"resolve|\bfix\b",

@@ -24,6 +24,7 @@ TIMELINE_EVENTS = (
     "flat_pitch",
     "filler_cluster",
     "pace",
+    "unanswered_question",
 )
 OUTCOMES = ("resolved", "mood_improved")
 _MOVES = {"type": "array", "items": {"type": "string"}, "minItems": 1}

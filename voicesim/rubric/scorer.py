@@ -10,7 +10,7 @@ or the call's outcome.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +28,7 @@ from ..events import (
     Event,
 )
 from .acoustic import UtteranceVoice, baseline, utterance_voices
+from .answers import UNANSWERED, QuestionTracker, Reply
 from .coaching import coach
 from .detectors import Context, Hit
 from .rubric import Criterion, Rubric
@@ -287,6 +288,45 @@ def _dead_air(view: CallView, c: Criterion) -> list[Evidence]:
     return found
 
 
+def _unanswered(view: CallView, c: Criterion) -> list[Evidence]:
+    return [
+        _ev(
+            c,
+            reply.words,
+            start,
+            end,
+            f"the customer asked {reply.question.text!r} and the reply did not answer it",
+        )
+        for reply, start, end in customer_questions(view)
+        if reply.verdict == UNANSWERED
+    ]
+
+
+def customer_questions(view: CallView) -> list[tuple[Reply, float, float]]:
+    """Each trainee turn that met an open customer question, with the verdict and the times
+    of its deciding words (``answers.QuestionTracker``, as the persona engine reads them)."""
+    tracker = QuestionTracker()
+    out = []
+    for k, (line, _) in enumerate(view.customer):
+        tracker.customer_said(line.get("text", ""))
+        turn = [u for u in view.utterances if u.turn == k + 1]
+        words, times, hits = [], [], []
+        for u in turn:
+            ws = u.event.get("words") or []
+            own = [w["w"] for w in ws] if ws else u.text.split()
+            base = len(words)
+            words += own
+            times += [(w["start"], w["end"]) for w in ws] if ws else [(u.start, u.end)] * len(own)
+            hits += [
+                replace(h, first_word=h.first_word + base, last_word=h.last_word + base)
+                for h in u.hits
+            ]
+        reply = tracker.trainee_said(words, hits)
+        if reply is not None:
+            out.append((reply, times[reply.first_word][0], times[reply.last_word][1]))
+    return out
+
+
 def _long_monologue(view: CallView, c: Criterion) -> list[Evidence]:
     limit = view.rubric.thresholds.monologue_s
     found = []
@@ -479,6 +519,7 @@ EVENT_FINDERS: dict[str, Finder] = {
     "flat_pitch": _voice_findings,
     "filler_cluster": _voice_findings,
     "pace": _pace,
+    "unanswered_question": _unanswered,
 }
 
 
@@ -492,6 +533,8 @@ def _applies(view: CallView, c: Criterion) -> bool:
         return False  # no audio to judge the voice by
     if c.order and not any(h.move in c.first for u in view.utterances for h in u.hits):
         return False  # nothing was offered, so nothing came first
+    if c.event == "unanswered_question" and not customer_questions(view):
+        return False  # the customer asked nothing the trainee then replied to
     if c.outcome == "resolved" and view.end_state in (None, "recorded"):
         return False  # a recording has no persona end state
     if c.outcome == "mood_improved" and len(view.moods) < 2:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .answers import UNANSWERED, customer_question, judge
 from .detectors import Context
 from .rubric import Rubric
 
@@ -21,12 +22,37 @@ def score_text(text: str, rubric: Rubric, customer: str = "") -> dict:
                 found = []  # excused in the same turn (e.g. a refusal with an alternative)
             if found:
                 criteria[c.id] = [{"family": fam.id, "kind": c.kind, **h.to_dict()} for h in found]
+    question = customer_question(customer) if customer else None
+    answer = None
+    if question is not None:
+        reply = judge(question, text.split(), hits)
+        answer = {
+            "question": question.text,
+            "kind": question.kind,
+            "verdict": reply.verdict,
+            "words": reply.words,
+            "reason": reply.reason,
+        }
+        for fam in rubric.families:
+            for c in fam.criteria:
+                if c.event == "unanswered_question" and reply.verdict == UNANSWERED:
+                    criteria[c.id] = [
+                        {
+                            "family": fam.id,
+                            "kind": c.kind,
+                            "words": reply.words,
+                            "rule": reply.reason,
+                        }
+                    ]
     from .tone import politeness_score
 
-    return {
+    out = {
         "text": text,
         "moves": moves,
         "criteria": criteria,
         "politeness": round(politeness_score(text, rubric.library, hits), 3),
         "hits": [h.to_dict() for h in hits],
     }
+    if answer is not None:
+        out["answer"] = answer  # only when ``customer`` asked a question
+    return out
