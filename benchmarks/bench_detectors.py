@@ -95,6 +95,65 @@ def timing(rows: list[dict], library) -> dict:
     }
 
 
+def reply_timing(rubric) -> dict:
+    """How long the customer takes to choose a reply (``DialogueEngine.respond``: the move
+    recogniser, the question tracker and the mood) per trainee turn of every shipped script,
+    in one process, as a drill or a lab runs it (lines seen before stay embedded). The customer waits its response gap
+    (1.0 s by default) after the trainee stops anyway: this is the part of it spent thinking."""
+    from voicesim.persona.engine import DialogueEngine, TraineeTurn
+    from voicesim.persona.persona import load_persona
+    from voicesim.rubric import moves
+    from voicesim.rubric.rubric import excuses
+    from voicesim.session.script import load_script
+
+    if moves.enabled():
+        moves.get_recogniser()  # loaded once per process, before the call
+    times = []
+    for path in sorted((ROOT / "personas" / "scripts").glob("*.yaml")):
+        script = load_script(path)
+        if not script.persona:
+            continue
+        persona = load_persona(
+            ROOT / "personas" / f"{script.persona}.yaml", set(rubric.library.detectors)
+        )
+        engine = DialogueEngine(persona, rubric.library, seed=0, excuses=excuses(rubric))
+        line = engine.opening()
+        for turn in script.turns:
+            say = getattr(turn, "say", None)
+            if line.end_state or not say:
+                continue
+            t = time.perf_counter()  # every script line is new to the cache, as live
+            line = engine.respond(TraineeTurn(say))
+            times.append(time.perf_counter() - t)
+    times.sort()
+    return {
+        "turns": len(times),
+        "ms_median": round(1000 * statistics.median(times), 1),
+        "ms_p95": round(1000 * times[int(0.95 * (len(times) - 1))], 1),
+        "ms_max": round(1000 * times[-1], 1),
+    }
+
+
+def answer_accuracy() -> dict:
+    """The question tracker (``rubric/answers.py``) on the question-and-reply pairs."""
+    from voicesim.rubric.answers import customer_question, judge
+    from voicesim.rubric.detectors import Context
+    from voicesim.rubric.rubric import load_rubric
+
+    lib = load_rubric().library
+    out = {}
+    for name in ("answers.jsonl", "answers_heldout.jsonl"):
+        rows = load_rows(HELDOUT.with_name(name))
+        right = 0
+        for r in rows:
+            words = r["reply"].split()
+            q = customer_question(r["question"])
+            hits = lib.detect(words, None, Context.from_text(r["question"]))
+            right += q is not None and judge(q, words, hits).verdict == r["label"]
+        out[name] = f"{right}/{len(rows)}"
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="accepted; the sets are small")
@@ -112,11 +171,14 @@ def main() -> None:
     model_lib = load_rubric().library
     speed = timing(heldout, model_lib)
     rss_model = peak_rss_mb()
+    model_reply = reply_timing(load_rubric())
+    answers = answer_accuracy()
     model_h = [p & set(labelled) for p in predict(heldout, model_lib)]
     model_o = [p & set(labelled) for p in predict(old, model_lib)]
     os.environ["VOICESIM_RECOGNISER"] = "phrases"
     phrase_lib = load_rubric(PHRASE_RUBRIC).library
     phrase_h = [p & set(labelled) for p in predict(heldout, phrase_lib)]
+    phrase_reply = reply_timing(load_rubric())
     os.environ.pop("VOICESIM_RECOGNISER")
     assert moves.enabled()
 
@@ -140,6 +202,9 @@ def main() -> None:
         "macro_f1_model_training_set_v1": round(macro(res_o), 4),
         **speed,
         "added_peak_rss_mb": round(rss_model - rss0, 1),
+        "customer_reply_ms_model": model_reply,
+        "customer_reply_ms_phrases": phrase_reply,
+        "answers_right": answers,
         "per_move": {
             m: {
                 "model": [round(res_m[m][k], 3) for k in ("p", "r", "f1")],

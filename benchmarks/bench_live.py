@@ -178,7 +178,22 @@ def run(tmp: Path, replies: int) -> dict:
     )
     onset = next(e for e in events if e["type"] == "speech_start" and e["t"] > first["t"])
     sound = first_sound(audio[:, 1], after=int(first["t"] * 16000)) / 16000
+    # Trainee stops -> customer audio starts, on the audio clock: VAD hangover, transcription,
+    # the customer's choice (the move recogniser) and the persona's response gap together.
+    reply_gap = []
+    for e in events:
+        if e["type"] == "speech_end" and e.get("who", "trainee") == "trainee":
+            nxt = next(
+                (c for c in events if c["type"] == "customer_line_start" and c["t"] >= e["t"]),
+                None,
+            )
+            talked = any(
+                s["type"] == "speech_start" and e["t"] < s["t"] < (nxt or e)["t"] for s in events
+            )
+            if nxt is not None and not talked:  # the turn really ended there
+                reply_gap.append(nxt["t"] - e["t"])
     return {
+        "reply_gap": reply_gap,
         "inside": [x["s"] for x in meta["source"]["final_latency"]],
         "decode": [x["decode_s"] for x in meta["source"]["transcription"]],
         "partial_decode": meta["source"].get("partial_decode_s", []),
@@ -206,7 +221,15 @@ def main() -> None:
         action="store_true",
         help="run the call while stress-ng saturates every core (needs stress-ng)",
     )
+    ap.add_argument(
+        "--recogniser",
+        choices=("model", "phrases"),
+        default="model",
+        help="the drill's move recogniser: the model (default) or the phrase lists, to show "
+        "what the model adds to the customer's reply time",
+    )
     args = ap.parse_args()
+    os.environ["VOICESIM_RECOGNISER"] = args.recogniser
     missing = missing_tools() + (
         ["stress-ng"] if args.under_load and not shutil.which("stress-ng") else []
     )
@@ -236,6 +259,12 @@ def main() -> None:
             "max": round(max(outside), 3) if outside else None,
             "n": len(outside),
         },
+        "reply_gap_s": {
+            "median": round(statistics.median(r["reply_gap"]), 3) if r["reply_gap"] else None,
+            "max": round(max(r["reply_gap"]), 3) if r["reply_gap"] else None,
+            "n": len(r["reply_gap"]),
+        },
+        "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
         "partials": r["partials"],
         "partial_decode_s_median": round(statistics.median(r["partial_decode"]), 3)
@@ -274,6 +303,12 @@ def main() -> None:
                 f"{result['final_latency_wall_s']['max']} s",
             ),
             (
+                f"trainee stops -> customer audio starts (audio clock; recogniser: "
+                f"{result['recogniser']})",
+                f"median {result['reply_gap_s']['median']} s, max {result['reply_gap_s']['max']} s "
+                f"({result['reply_gap_s']['n']} turns)",
+            ),
+            (
                 "Whisper decode per utterance (median)",
                 f"{result['decode_s_median']} s final, {result['partial_decode_s_median']} s "
                 f"partial ({result['partials']} partials shown)",
@@ -310,6 +345,12 @@ def under_load_report(r: dict, cores: int) -> None:
             "max": round(max(inside), 3) if inside else None,
             "n": len(inside),
         },
+        "reply_gap_s": {
+            "median": round(statistics.median(r["reply_gap"]), 3) if r["reply_gap"] else None,
+            "max": round(max(r["reply_gap"]), 3) if r["reply_gap"] else None,
+            "n": len(r["reply_gap"]),
+        },
+        "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
         "transcription_queued_s_max": round(max(queued), 3) if queued else None,
         "mic_backlog_s_max": stats["max_backlog_s"],

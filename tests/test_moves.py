@@ -176,6 +176,20 @@ def test_the_shipped_weights_match_their_provenance():
     assert set(prov["moves"]) <= set(mv.MOVES)
 
 
+def test_heads_and_tone_were_fitted_on_the_shipped_sentence_model():
+    """The sentence model is built by scripts/quantize_minilm.py; the move heads and the tone
+    weights are only valid on the embeddings of that exact file."""
+    from voicesim.rubric import semantic
+
+    shipped = json.loads((mv.MODEL_DIR / "minilm.json").read_text())
+    digest = mv.file_digest(semantic.MODEL)
+    assert shipped["sha256"] == digest, "minilm.json does not describe the shipped model"
+    assert shipped["source"]["licence"] == "Apache-2.0"
+    assert mv.provenance()["embedder"]["file_sha256"] == digest, "run scripts/train_moves.py"
+    tone = json.loads((mv.MODEL_DIR / "tone_semantic.provenance.json").read_text())
+    assert tone["embedder"]["file_sha256"] == digest, "run scripts/fit_tone.py --write"
+
+
 def test_natural_scripts_share_no_phrase_with_the_rubric(monkeypatch):
     """The -natural scripts are good handling in everyday words: the rubric's own phrases
     (its exact overrides) earn none of their moves, so what they earn the recogniser read."""

