@@ -36,7 +36,7 @@ from ..audio.playout import Clip, Playout
 from ..audio.sources import Frame
 from ..events import Event
 from .devices import Device, DeviceError, _quiet_stderr, sounddevice
-from .echo import EchoGuard
+from ..audio.echo import EchoGuard
 
 DEVICE = "device"  # event type: audio device trouble (a stream that died)
 

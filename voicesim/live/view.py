@@ -24,7 +24,7 @@ from ..events import (
     Event,
 )
 from ..report.terminal import LivePrinter, clock
-from .echo import ECHO
+from ..audio.echo import ECHO
 from .source import DEVICE
 
 METER_WIDTH = 20
