@@ -15,9 +15,8 @@ import numpy as np
 
 from ..audio.echo import remove_bleed
 from ..audio.formats import RATE, read_audio_file, resample, to_mono
-from ..audio.recorder import write_json
 from ..audio.playout import Playout
-from ..audio.recorder import SessionRecorder
+from ..audio.recorder import SessionRecorder, write_json
 from ..audio.sources import Frame
 from ..errors import AudioFileError, VoicesimError
 from ..rubric.rubric import Rubric
