@@ -125,7 +125,7 @@ def _speech(text: str, engine: str = "hibari") -> np.ndarray:
 
 
 def test_echo_guard_removes_the_echo_and_keeps_double_talk():
-    from voicesim.live.echo import ECHO, EchoGuard
+    from voicesim.audio.echo import ECHO, EchoGuard
     from voicesim.speech.vad import Endpointer
 
     rng = np.random.default_rng(0)

@@ -20,6 +20,7 @@ from fastapi import HTTPException
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..rubric.scorer import card_passes, family_score, overall_score
 from .store import Drill, Review, SessionScore, Upload, User
 
 TEXT_MAX = 4000  # characters in a comment or a reason
@@ -47,6 +48,7 @@ def reviewed_card(card: dict, overrides: dict[str, dict]) -> dict:
     out = copy.deepcopy(card)
     if not overrides:
         return out
+    scores = []
     for fam in out.get("families") or []:
         for c in fam.get("criteria") or []:
             o = overrides.get(c.get("id"))
@@ -55,16 +57,15 @@ def reviewed_card(card: dict, overrides: dict[str, dict]) -> dict:
                 c["earned"] = o["earned"]
         total = sum(float(c.get("points") or 0) for c in fam.get("criteria") or [])
         earned = sum(float(c.get("earned") or 0) for c in fam.get("criteria") or [])
-        fam["score"] = round(100.0 * earned / total, 1) if total else 100.0
-    fams = out.get("families") or []
-    weight = sum(float(f.get("weight") or 0) for f in fams)
+        score = family_score(earned, total)  # None: no criterion applies, the family is left out
+        fam["score"] = round(score or 0.0, 1)
+        fam["applies"] = score is not None
+        scores.append((score, float(fam.get("weight") or 0)))
     out["machine_overall"] = card.get("overall")
-    out["overall"] = (
-        round(sum(f["score"] * float(f.get("weight") or 0) for f in fams) / weight, 1)
-        if weight
-        else 0.0
-    )
-    out["passed"] = out["overall"] >= float(out.get("pass_mark") or 0)
+    overall = overall_score(scores)
+    scorable = card.get("scorable", True) is not False and overall is not None
+    out["overall"] = overall if scorable else 0.0
+    out["passed"] = card_passes(out)
     return out
 
 
@@ -218,7 +219,7 @@ def restore_scores(db: Session, up: Upload, card: dict) -> None:
     up.overall = float(rc.get("overall") or 0.0)
     up.families = {f["id"]: f["score"] for f in rc.get("families") or []}
     drill = db.get(Drill, up.drill_id) if up.drill_id else None
-    up.passed = up.overall >= drill.pass_mark if drill else bool(rc.get("passed"))
+    up.passed = card_passes(rc, drill.pass_mark if drill else None)
     db.execute(delete(SessionScore).where(SessionScore.upload_id == up.id))
     db.add_all(
         SessionScore(upload_id=up.id, owner_id=up.owner_id, family=f, score=float(v))

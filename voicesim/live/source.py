@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..audio.echo import EchoGuard
 from ..audio.formats import RATE, resample
 from ..audio.playout import Clip, Playout
 from ..audio.sources import Frame
 from ..events import Event
 from .devices import Device, DeviceError, _quiet_stderr, sounddevice
-from .echo import EchoGuard
 
 DEVICE = "device"  # event type: audio device trouble (a stream that died)
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from ..audio.echo import ECHO
 from ..events import (
     CALL_END,
     CUSTOMER_LINE_END,
@@ -24,7 +25,6 @@ from ..events import (
     Event,
 )
 from ..report.terminal import LivePrinter, clock
-from .echo import ECHO
 from .source import DEVICE
 
 METER_WIDTH = 20

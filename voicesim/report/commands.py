@@ -123,8 +123,10 @@ def _summary_row(name: str, result) -> dict:
         "duration_s": round(result.duration_s, 2),
         "overall": card.overall,
         "passed": card.passed,
+        "scorable": card.scorable,
+        "warnings": "; ".join(card.warnings),
     }
-    row.update({f"{f.id}": f.score for f in card.families})
+    row.update({f"{f.id}": f.score if f.applies else None for f in card.families})
     for key in (
         "talk_ratio",
         "overtalk_count",
@@ -134,6 +136,12 @@ def _summary_row(name: str, result) -> dict:
     ):
         row[key] = card.stats.get(key)
     return row
+
+
+def _warn(files: list[str], warnings: list[str]) -> None:
+    """One line on standard error per doubt about a recording (swapped or silent sides)."""
+    for w in warnings:
+        print(f"voicesim: warning: {', '.join(files)}: {w}", file=sys.stderr)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -159,6 +167,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         result = score_recording(rec, rubric, out, listeners=listeners)
         write_report(out)
         print_scorecard(result.scorecard, console)
+        _warn(rec.files, result.scorecard.warnings)
         console.print(f"session and report in [bold]{out}[/]")
         return 0
 
@@ -204,6 +213,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 rec = load_recording(f, args.customer_channel)
                 result = score_recording(rec, rubric, root / f.stem, transcriber=transcriber)
                 write_report(root / f.stem)
+                _warn(rec.files, result.scorecard.warnings)
                 rows.append(_summary_row(str(f), result))
             except VoicesimError as exc:  # one bad file must not stop the batch
                 failures.append((f, str(exc)))
@@ -241,9 +251,10 @@ def _session_row(path: Path) -> dict:
         "end_state": (card.get("outcome") or {}).get("end_state"),
         "overall": card.get("overall"),
         "passed": card.get("passed"),
+        "scorable": card.get("scorable", True) is not False,
     }
     for fam in card.get("families", []):
-        row[fam["id"]] = fam["score"]
+        row[fam["id"]] = fam["score"] if fam.get("applies", True) else None
     return row
 
 
@@ -287,7 +298,7 @@ def cmd_sessions_list(args: argparse.Namespace) -> int:
             path.name,
             r["persona"] or "",
             (r["created"] or "")[:16].replace("T", " "),
-            "-" if r["overall"] is None else f"{r['overall']:.0f}",
+            "n/s" if not r["scorable"] else "-" if r["overall"] is None else f"{r['overall']:.0f}",
             verdict,
             r["end_state"] or r["status"],
         )

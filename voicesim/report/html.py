@@ -220,6 +220,8 @@ def report_data(session: Session, review: dict | None = None) -> dict:
         "machine_overall": card.get("machine_overall"),
         "pass_mark": card.get("pass_mark"),
         "passed": card.get("passed"),
+        "scorable": card.get("scorable", True) is not False,
+        "not_scorable": _text(card.get("not_scorable")) or None,
         "outcome": card.get("outcome", {}),
         "families": card.get("families", []),
         "coaching": card.get("coaching") or {},

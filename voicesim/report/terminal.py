@@ -116,12 +116,24 @@ def print_scorecard(
     rub = d.get("rubric") or {}
     console.print()
     console.print(f"[bold]Scorecard[/] ({rub.get('name')} v{rub.get('version')})")
-    console.print(
-        f"[bold]{d.get('overall', 0):.0f}[/]/100, pass mark {d.get('pass_mark', 0):.0f} -> {verdict}"
-    )
+    if d.get("scorable", True) is False:
+        console.print(
+            Text.assemble(
+                ("Not scorable", "bold red"), f": {d.get('not_scorable') or 'too little to judge'}"
+            )
+        )
+        console.print(f"pass mark {d.get('pass_mark', 0):.0f} -> {verdict}")
+    else:
+        console.print(
+            f"[bold]{d.get('overall', 0):.0f}[/]/100, pass mark {d.get('pass_mark', 0):.0f} "
+            f"-> {verdict}"
+        )
     for fam in d.get("families", []):
         console.print()
-        console.print(f"[bold]{fam['name']}[/] {fam['score']:.0f}/100")
+        if fam.get("applies", True):
+            console.print(f"[bold]{fam['name']}[/] {fam['score']:.0f}/100")
+        else:
+            console.print(f"[bold]{fam['name']}[/] [dim]n/a: nothing in this call to judge[/]")
         grid = Table.grid(expand=True, padding=(0, 1))
         grid.add_column(width=1, no_wrap=True)
         grid.add_column(ratio=1)

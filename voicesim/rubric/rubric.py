@@ -111,6 +111,7 @@ SCHEMA: dict[str, Any] = {
                 "agitated_pitch_st": {"type": "number", "exclusiveMinimum": 0},
                 "flat_pitch_st": {"type": "number", "exclusiveMinimum": 0},
                 "filler_cluster": {"type": "integer", "minimum": 1},
+                "min_trainee_words": {"type": "integer", "minimum": 0},
             },
         },
         "detectors": {"type": "object", "additionalProperties": _DETECTOR, "minProperties": 1},
@@ -145,6 +146,9 @@ class Thresholds:
     agitated_pitch_st: float = 4.0  # higher than the trainee's own median by this many semitones
     flat_pitch_st: float = 1.5  # a 2 s+ utterance varying less than this is monotone
     filler_cluster: int = 3  # this many fillers in one utterance
+    # Fewer trainee words than this and the call is not scorable (never a pass): a greeting
+    # and one short sentence, below which no criterion can tell help from its absence.
+    min_trainee_words: int = 10
 
 
 @dataclass

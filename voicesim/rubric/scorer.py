@@ -76,8 +76,11 @@ class FamilyScore:
     id: str
     name: str
     weight: float
-    score: float  # 0..100
+    score: float  # 0..100; 0 when the family is left out (``applies`` false)
     criteria: list[CriterionScore]
+    # False when none of its criteria applies to this call: the family is left out of the
+    # overall score (counting it as 100 would reward what was never tested).
+    applies: bool = True
 
 
 @dataclass
@@ -92,6 +95,11 @@ class Scorecard:
     stats: dict
     voice: list[dict] = field(default_factory=list)  # per-utterance voice measurements
     coaching: dict = field(default_factory=dict)  # what to work on first (rubric/coaching.py)
+    # False when the call gives too little to judge (see ``not_scorable``): then ``overall``
+    # is 0 and the call is never a pass.
+    scorable: bool = True
+    not_scorable: str | None = None  # why, in words, for the trainee and the trainer
+    warnings: list[str] = field(default_factory=list)  # doubts about the input (recordings)
 
     def to_dict(self) -> dict:
         return {"format": SCORECARD_FORMAT, **asdict(self)}
@@ -616,8 +624,7 @@ def call_stats(events: list[Event]) -> dict:
     c_talk = sum(b - a for a, b in customer)
     overtalk = [e for e in events if e.type == OVERTALK]
     silences = [e["duration"] for e in events if e.type == SILENCE]
-    finals = [e for e in events if e.type == FINAL and e.get("who", "trainee") == "trainee"]
-    n_words = sum(len(e.get("words") or e.get("text", "").split()) for e in finals)
+    n_words = trainee_words(events)
     latencies = []
     for line_end in (e for e in events if e.type == CUSTOMER_LINE_END and not e.get("cut")):
         nxt = next((e.t for e in events if e.type == SPEECH_START and e.t >= line_end.t), None)
@@ -641,6 +648,55 @@ def call_stats(events: list[Event]) -> dict:
     }
 
 
+# -- from criteria to the verdict: one place, used by the scorer and by every reviewer ----------
+def family_score(earned: float, points: float) -> float | None:
+    """100 x earned / possible over the criteria that apply; None when none applies."""
+    return 100.0 * earned / points if points else None
+
+
+def overall_score(families: Iterable[tuple[float | None, float]]) -> float | None:
+    """The weighted mean of the families that apply, ``(score or None, weight)`` each; None
+    when no family applies (a left-out family never counts, neither as 0 nor as 100)."""
+    counted = [(s, w) for s, w in families if s is not None]
+    weight = sum(w for _, w in counted)
+    return round(sum(s * w for s, w in counted) / weight, 1) if weight else None
+
+
+def passes(overall: float | None, pass_mark: float, scorable: bool = True) -> bool:
+    """The pass decision: a scorable call at or above the pass mark."""
+    return bool(scorable) and overall is not None and overall >= pass_mark
+
+
+def card_passes(card: dict, pass_mark: float | None = None) -> bool:
+    """The pass decision for a stored scorecard (``scorecard.json`` as a dict), against
+    ``pass_mark`` (a drill's) or the card's own: what the lab calls for a drill attempt, so a
+    call that is not scorable is never a pass whatever its number."""
+    mark = card.get("pass_mark") if pass_mark is None else pass_mark
+    overall = card.get("overall")
+    if not isinstance(overall, int | float) or not isinstance(mark, int | float):
+        return False
+    return passes(float(overall), float(mark), card.get("scorable", True) is not False)
+
+
+def trainee_words(events: Iterable[Event]) -> int:
+    """Words the trainee said (final transcripts)."""
+    return sum(
+        len(e.get("words") or e.get("text", "").split())
+        for e in events
+        if e.type == FINAL and e.get("who", "trainee") == "trainee"
+    )
+
+
+def not_scorable_reason(events: list[Event], rubric: Rubric) -> str | None:
+    """Why the call cannot be judged, or None: too few trainee words for any criterion to
+    mean anything (silence, a call cut off after the customer's opening)."""
+    need, said = rubric.thresholds.min_trainee_words, trainee_words(events)
+    if said < need:
+        got = "nothing" if said == 0 else f"only {said} word{'s' if said != 1 else ''}"
+        return f"the trainee said {got}; at least {need} are needed to judge a call"
+    return None
+
+
 def score_call(
     events: Iterable[Event],
     rubric: Rubric,
@@ -650,14 +706,21 @@ def score_call(
     """Score a call. ``trainee_audio`` (16 kHz mono, call clock) enables tone-of-voice criteria."""
     events = list(events)
     view = build_view(events, rubric, persona, trainee_audio)
-    families = []
+    families, scores = [], []
     for fam in rubric.families:
         crits = [_score(c, view) for c in fam.criteria]
-        total = sum(c.points for c in crits)
-        score = 100.0 * sum(c.earned for c in crits) / total if total else 100.0
-        families.append(FamilyScore(fam.id, fam.name, fam.weight, round(score, 1), crits))
-    weight = sum(f.weight for f in families)
-    overall = round(sum(f.score * f.weight for f in families) / weight, 1) if weight else 0.0
+        score = family_score(sum(c.earned for c in crits), sum(c.points for c in crits))
+        scores.append((score, fam.weight))
+        families.append(
+            FamilyScore(
+                fam.id, fam.name, fam.weight, round(score or 0.0, 1), crits, score is not None
+            )
+        )
+    overall = overall_score(scores)
+    why = not_scorable_reason(events, rubric)
+    if why is None and overall is None:
+        why = "no criterion of the rubric applies to this call"
+    overall = 0.0 if why else overall
     card = Scorecard(
         rubric={"id": rubric.id, "version": rubric.version, "name": rubric.name},
         persona={"id": persona.id, "version": persona.version, "name": persona.name}
@@ -665,7 +728,7 @@ def score_call(
         else None,
         overall=overall,
         pass_mark=rubric.pass_mark,
-        passed=overall >= rubric.pass_mark,
+        passed=passes(overall, rubric.pass_mark, why is None),
         families=families,
         outcome={
             "end_state": view.end_state,
@@ -674,6 +737,8 @@ def score_call(
         },
         stats=call_stats(events),
         voice=[v.to_dict() for v in view.voices or []],
+        scorable=why is None,
+        not_scorable=why,
     )
     card.coaching = coach(card, view, rubric, persona)
     return card

@@ -301,6 +301,7 @@ def run_call(
                     {
                         "overall": scorecard.overall,
                         "passed": scorecard.passed,
+                        "scorable": scorecard.scorable,
                         "families": {f.id: f.score for f in scorecard.families},
                     },
                 )

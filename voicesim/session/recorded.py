@@ -7,17 +7,20 @@ Playout, so overtalk and dead air are measured exactly as in a drill.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..audio.echo import remove_bleed
 from ..audio.formats import RATE, read_audio_file, resample, to_mono
 from ..audio.playout import Playout
-from ..audio.recorder import SessionRecorder
+from ..audio.recorder import SessionRecorder, write_json
 from ..audio.sources import Frame
 from ..errors import AudioFileError, VoicesimError
 from ..rubric.rubric import Rubric
+from ..rubric.sides import check_sides
 from ..speech.transcriber import DeferredTranscriber, Transcriber
 from ..speech.vad import Endpointer
 from .call import CallOptions, CallResult, Listener, run_call, session_meta_recorded
@@ -132,6 +135,48 @@ def customer_playout(
     return playout
 
 
+SILENT_DBFS = -45.0  # a 30 ms frame quieter than this holds no voice
+SILENT_MIN_S = 0.5  # a side with less voice than this is silent
+
+
+def voiced_seconds(side: np.ndarray, frame: int = 480) -> float:
+    """Seconds of frames loud enough to hold a voice."""
+    n = side.size // frame
+    if n == 0:
+        return 0.0
+    frames = side[: n * frame].astype(np.float64).reshape(n, frame)
+    rms_db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+    return float(np.sum(rms_db > SILENT_DBFS)) * frame / RATE
+
+
+def side_names(recording: Recording) -> tuple[str, str]:
+    """How the user named the customer and the trainee side, for warnings."""
+    if recording.customer_channel is None:
+        return f"--customer {recording.files[0]}", f"--trainee {recording.files[-1]}"
+    other = "right" if recording.customer_channel == "left" else "left"
+    return (
+        f"the customer channel ({recording.customer_channel})",
+        f"the trainee channel ({other})",
+    )
+
+
+def clean_bleed(recording: Recording) -> tuple[Recording, dict]:
+    """Each side with the other side's bleed removed (crosstalk, open headsets, echo), by the
+    live drill's echo guard; and what was found, for ``meta.json``."""
+    trainee, t_guard = remove_bleed(recording.trainee, recording.customer)
+    customer, c_guard = remove_bleed(recording.customer, recording.trainee)
+
+    def found(g) -> dict:  # noqa: ANN001
+        return {
+            "detected": g.detected_at is not None,
+            "delay_ms": None if g.delay is None else round(g.delay * 1000 / RATE, 1),
+            "suppressed_s": round(g.suppressed_s, 2),
+        }
+
+    cleaned = Recording(customer, trainee, recording.files, recording.customer_channel)
+    return cleaned, {"customer_in_trainee": found(t_guard), "trainee_in_customer": found(c_guard)}
+
+
 def score_recording(
     recording: Recording,
     rubric: Rubric,
@@ -147,12 +192,20 @@ def score_recording(
         raise AudioFileError(
             f"{', '.join(recording.files)}: too short to be a call ({recording.duration_s:.2f} s)"
         )
+    cust_name, trainee_name = side_names(recording)
+    warnings = [
+        f"{name} is silent: nothing on it sounds like a voice"
+        for name, side in ((cust_name, recording.customer), (trainee_name, recording.trainee))
+        if voiced_seconds(side) < SILENT_MIN_S
+    ]
+    recording, bleed = clean_bleed(recording)
     playout = customer_playout(recording.customer, transcriber, options)
     worker = DeferredTranscriber(transcriber)  # no one answers the trainee: transcribe at the end
     recorder = SessionRecorder(out_dir)
     meta = session_meta_recorded(rubric, options, recording.files, recording.customer_channel)
+    meta["source"]["bleed"] = bleed
     try:
-        return run_call(
+        result = run_call(
             RecordedLine(recording),
             playout,
             None,
@@ -167,6 +220,22 @@ def score_recording(
         )
     finally:
         worker.close()
+    sides = check_sides(result.events, rubric.library)
+    if sides.swapped:
+        warnings.append(
+            f"the sides look swapped: {trainee_name} talks like the customer (says 'my' "
+            f"{sides.trainee_my} times, {sides.trainee_agent_lines} agent moves) and "
+            f"{cust_name} like the agent ({sides.customer_agent_lines} lines with agent moves); "
+            "check --customer-channel"
+        )
+    result.scorecard.warnings = warnings
+    # The call's own files are final once run_call returns; add what the checks found.
+    final_meta = json.loads((result.session_dir / "meta.json").read_text(encoding="utf-8"))
+    final_meta["source"]["sides"] = sides.to_dict()
+    final_meta["warnings"] = warnings
+    write_json(result.session_dir / "meta.json", final_meta)
+    write_json(result.session_dir / "scorecard.json", result.scorecard.to_dict())
+    return result
 
 
 def find_recordings(folder: Path) -> list[Path]:

@@ -26,7 +26,11 @@ const lines = list(D.lines), finals = list(D.trainee), evidence = list(D.evidenc
 // header
 document.getElementById("title").textContent = str(D.title) + (D.persona ? " (" + str(D.persona) + ")" : "");
 const v = document.getElementById("verdict");
-if (typeof D.overall === "number") {
+if (D.scorable === false) {
+  v.append(h("b", { class: "big", id: "not-scorable" }, "Not scorable"), " \u00a0",
+    h("span", { class: "badge fail" }, "FAIL"), " ",
+    h("span", { class: "mute" }, str(D.not_scorable || "too little trainee speech to judge")));
+} else if (typeof D.overall === "number") {
   v.append(h("b", { class: "big" }, Math.round(D.overall)), "/100 \u00a0",
     h("span", { class: "badge " + (D.passed ? "pass" : "fail") }, D.passed ? "PASS" : "FAIL"), " ",
     h("span", { class: "mute" }, "pass mark " + str(D.pass_mark)));
@@ -165,7 +169,8 @@ if (comments.length || overrides.length) {
 // scorecard: one row per criterion (its readable name), its evidence with the rule in words below
 const table = h("table", {}, h("tr", {}, h("th", {}, "criterion"), h("th", { class: "num" }, "points")));
 for (const f of list(D.families)) {
-  table.append(h("tr", { class: "fam" }, h("td", {}, str(f.name)), h("td", { class: "num" }, Math.round(num(f.score)) + "/100")));
+  const left = f.applies === false;  // nothing in this call to judge: left out of the overall
+  table.append(h("tr", { class: "fam" }, h("td", {}, str(f.name)), h("td", { class: "num" + (left ? " na" : "") }, left ? "n/a" : Math.round(num(f.score)) + "/100")));
   for (const c of list(f.criteria)) {
     const na = c.applies === false;
     const ov = c.override;
@@ -184,7 +189,7 @@ for (const f of list(D.families)) {
   }
 }
 const sc = document.getElementById("scorecard");
-sc.append(table, h("p", {}, "Overall ", h("b", {}, str(D.overall)), ", pass mark " + str(D.pass_mark) + "."));
+sc.append(table, h("p", {}, "Overall ", h("b", {}, D.scorable === false ? "not scorable" : str(D.overall)), ", pass mark " + str(D.pass_mark) + "."));
 sc.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
 
 // plain numbers
