@@ -44,14 +44,25 @@ def _store_at(commit: str, tmp: Path):  # noqa: ANN202
 
 
 def make(version: int, password_hash: str) -> str:
+    """The SQL text of a lab database at hand-rolled schema ``version``."""
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        store = _store_at(VERSIONS[version], tmp)
+        db_path = Path(tmp_name) / "lab.db"
+        build(version, f"sqlite:///{db_path}", password_hash)
+        raw = sqlite3.connect(db_path)
+        dump = "\n".join(raw.iterdump()) + "\n"
+        raw.close()
+        return dump
+
+
+def build(version: int, url: str, password_hash: str) -> None:
+    """Make the lab database at ``url`` (SQLite or PostgreSQL) as the store of schema
+    ``version`` did, with one row in every table. Needs the git history."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        store = _store_at(VERSIONS[version], Path(tmp_name))
         if version < len(store.MIGRATIONS):
             store.MIGRATIONS = store.MIGRATIONS[:version]
             store.SCHEMA_VERSION = version
-        db_path = tmp / "lab.db"
-        engine = store.make_engine(f"sqlite:///{db_path}")
+        engine = store.make_engine(url)
         assert store.migrate(engine) == version
         t = store.Base.metadata.tables
         with engine.begin() as conn:
@@ -174,11 +185,14 @@ def make(version: int, password_hash: str) -> str:
                 t["lab_tokens"].insert(),
                 [dict(id=1, token_hash="e" * 64, user_id=3, expires=T0 + dt.timedelta(hours=12))],
             )
+            if conn.dialect.name == "postgresql":  # the rows above name their ids
+                for name in t:
+                    if name != "lab_schema":
+                        conn.exec_driver_sql(
+                            f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                            f"(SELECT max(id) FROM {name}))"
+                        )
         engine.dispose()
-        raw = sqlite3.connect(db_path)
-        dump = "\n".join(raw.iterdump()) + "\n"
-        raw.close()
-        return dump
 
 
 def main() -> None:
