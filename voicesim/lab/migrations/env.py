@@ -6,16 +6,26 @@ from sqlalchemy import create_engine
 
 from voicesim.lab.store import Base
 
-config = context.config
-connection = config.attributes.get("connection")
-if connection is not None:
+
+def run_migrations() -> None:
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    try:
+        with engine.begin() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
+
+
+def _run(connection) -> None:  # noqa: ANN001
     context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
-else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.begin() as conn:
-        context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+
+
+if hasattr(context, "config"):  # run by Alembic; a plain import (a package walk) does nothing
+    run_migrations()
