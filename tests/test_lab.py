@@ -37,10 +37,10 @@ from voicesim.lab.archive import pack_session  # noqa: E402
 from voicesim.lab.client import LabClient, enqueue, flush_outbox, upload_session  # noqa: E402
 from voicesim.lab.station import prepare, upload  # noqa: E402
 from voicesim.lab.store import (  # noqa: E402
-    SCHEMA_VERSION,
     TRAINER,
     Store,
     create_user,
+    head_revision,
     issue_token,
     migrate,
     schema_version,
@@ -155,8 +155,9 @@ def _session_members(session_dir: Path) -> dict[str, bytes]:
 
 # -- store ---------------------------------------------------------------------------------------
 def test_migrations_are_versioned_and_idempotent(store):
-    assert schema_version(store.engine) == SCHEMA_VERSION
-    assert migrate(store.engine) == SCHEMA_VERSION  # a second run changes nothing
+    # Upgrades from the schema of earlier versions: tests/test_lab_migrations.py.
+    assert schema_version(store.engine) == head_revision()
+    assert migrate(store.engine) == head_revision()  # a second run changes nothing
     with store.Session() as db:
         u = create_user(db, "pat", PASSWORD, TRAINER)
         db.commit()
@@ -844,37 +845,6 @@ def test_uploaded_meta_cannot_point_the_server_at_its_files(lab, session_dir, tm
     assert lab.get(f"/sessions/{r.json()['id']}/report", lab.ann).status_code == 200
 
 
-def test_migration_from_version_1_fills_the_family_scores(tmp_path):
-    from sqlalchemy import create_engine, func, insert, select
-
-    from voicesim.lab.store import MIGRATIONS, SessionScore, Upload, User, _schema
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = create_engine(url)
-    with old.begin() as conn:  # a database left at schema version 1, with one session
-        _schema.create(conn)
-        MIGRATIONS[0](conn)
-        conn.execute(_schema.insert().values(version=1))
-        conn.execute(insert(User).values(id=1, username="a", role="trainee", password_hash="x"))
-        conn.execute(
-            insert(Upload).values(
-                owner_id=1,
-                digest="d",
-                storage_id="0" * 32,
-                overall=50.0,
-                families={"empathy": 40, "tone": 60},
-                passed=False,
-            )
-        )
-    old.dispose()
-    store = Store(tmp_path, url)
-    assert schema_version(store.engine) == SCHEMA_VERSION == 5
-    with store.Session() as db:
-        assert db.scalar(select(func.count(SessionScore.id))) == 2
-        assert db.scalar(select(SessionScore.score).where(SessionScore.family == "tone")) == 60
-    store.close()
-
-
 def test_lab_commands(tmp_path, session_dir, capsys):
     data = tmp_path / "lab"
     assert main(["lab", "add-trainer", "tina", "--password", PASSWORD, "--data", str(data)]) == 0
@@ -1351,41 +1321,6 @@ def test_cohort_names_are_per_trainer(lab):
     again = lab.post("/api/cohorts", tom, json={"name": "June"})
     assert again.status_code == 409 and "of yours" in again.json()["detail"]
     assert [c["name"] for c in lab.get("/api/cohorts", lab.trainer).json()] == ["June"]
-
-
-def test_migration_to_version_4_keeps_cohorts_and_scopes_names(tmp_path):
-    from sqlalchemy import create_engine, func, select
-
-    from voicesim.lab.store import MIGRATIONS, Cohort, Membership, _schema
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = create_engine(url)
-    with old.begin() as conn:  # a version 3 database, cohort names unique lab-wide
-        _schema.create(conn)
-        for step in MIGRATIONS[:3]:
-            step(conn)
-        conn.exec_driver_sql("DROP TABLE lab_cohorts")
-        conn.exec_driver_sql(
-            "CREATE TABLE lab_cohorts (id INTEGER NOT NULL, name VARCHAR(120) NOT NULL, "
-            "created_by INTEGER NOT NULL, created DATETIME NOT NULL, PRIMARY KEY (id), "
-            "UNIQUE (name), FOREIGN KEY(created_by) REFERENCES lab_users (id))"
-        )
-        conn.execute(_schema.insert().values(version=3))
-        conn.exec_driver_sql(
-            "INSERT INTO lab_users VALUES (1, 't1', 'trainer', 'x', '2024-01-01'), "
-            "(2, 't2', 'trainer', 'x', '2024-01-01'), (3, 'a', 'trainee', 'x', '2024-01-01')"
-        )
-        conn.exec_driver_sql("INSERT INTO lab_cohorts VALUES (7, 'June', 1, '2024-01-01')")
-        conn.exec_driver_sql("INSERT INTO lab_memberships VALUES (1, 7, 3)")
-    old.dispose()
-    store = Store(tmp_path, url)
-    assert schema_version(store.engine) == SCHEMA_VERSION
-    with store.Session() as db:
-        db.add(Cohort(name="June", created_by=2))
-        db.commit()
-        assert db.scalar(select(func.count(Cohort.id))) == 2
-        assert db.scalar(select(Membership.cohort_id)) == 7
-    store.close()
 
 
 # -- a human has the last word -------------------------------------------------------------------

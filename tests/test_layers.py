@@ -35,17 +35,40 @@ def lint(package_parent: Path, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_package_keeps_its_layers(tmp_path):
     proc = lint(ROOT, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Contracts: 2 kept, 0 broken." in proc.stdout
+    assert "Contracts: 3 kept, 0 broken." in proc.stdout
 
 
-def test_an_upward_import_is_reported(tmp_path):
-    """errors (the bottom layer) importing persona breaks the layers contract."""
+@pytest.mark.parametrize(
+    ("module", "line", "broken", "kept", "chain"),
+    [
+        # errors (the bottom layer) importing persona
+        (
+            "errors.py",
+            "from voicesim import persona",
+            ["layers"],
+            ["nothing imports voicesim.cli", "the live drill does not import the lab"],
+            "voicesim.errors -> voicesim.persona",
+        ),
+        # the live drill reaching into the lab (a station's job, voicesim/station.py)
+        (
+            "live/drill.py",
+            "from voicesim.lab import client",
+            ["layers", "the live drill does not import the lab"],
+            ["nothing imports voicesim.cli"],
+            "voicesim.live.drill -> voicesim.lab.client",
+        ),
+    ],
+)
+def test_an_upward_import_is_reported(tmp_path, module, line, broken, kept, chain):
+    """One import added against the layers is reported, by the contracts it breaks only."""
     copy = tmp_path / "src" / "voicesim"
     shutil.copytree(ROOT / "voicesim", copy, ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
-    errors = copy / "errors.py"
-    errors.write_text(errors.read_text() + "\nfrom voicesim import persona  # upward\n")
+    path = copy / module
+    path.write_text(path.read_text() + f"\n{line}  # against the layers\n")
     proc = lint(tmp_path / "src", tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "layers BROKEN" in proc.stdout
-    assert "voicesim.errors -> voicesim.persona" in proc.stdout
-    assert "nothing imports voicesim.cli KEPT" in proc.stdout
+    for name in broken:
+        assert f"{name} BROKEN" in proc.stdout
+    for name in kept:
+        assert f"{name} KEPT" in proc.stdout
+    assert chain in proc.stdout

@@ -9,30 +9,11 @@ from pathlib import Path
 
 from . import __version__
 from .errors import OutputError, VoicesimError
+from .speech.options import add_model_options as _add_model_options
 
 EPILOG = (
     "Docs and the session format: README.md. Exit codes: 0 ok, 2 usage or input error, 130 Ctrl-C."
 )
-
-
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("transcription")
-    g.add_argument(
-        "--model",
-        default=None,
-        help="Whisper model: a faster-whisper name (downloads when online) or a "
-        "CTranslate2 model directory; default: the bundled tiny.en",
-    )
-    g.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    g.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (default int8)")
-    g.add_argument(
-        "--vad-aggressiveness",
-        type=int,
-        choices=range(4),
-        default=2,
-        metavar="0-3",
-        help="webrtcvad aggressiveness: 0 keeps the most audio, 3 the least (default 2)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_review(sub, EPILOG)
     from .live.commands import register as register_live
+    from .station import register as register_drill
 
+    register_drill(sub, EPILOG)
     register_live(sub, EPILOG)
     from .lab.commands import register as register_lab
 

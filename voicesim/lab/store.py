@@ -1,9 +1,10 @@
 """The lab's store: SQLAlchemy 2 models, the database, migrations, passwords and tokens.
 
-Migrations are a small versioned schema table of our own (``lab_schema``, one row holding the
-version) rather than Alembic: each entry of ``MIGRATIONS`` upgrades the schema by one version
-inside a transaction, and ``migrate`` applies the missing ones in order. The same code runs on
-SQLite and PostgreSQL.
+The schema's history is a list of Alembic revisions shipped in the package (``migrations/``);
+``migrate`` applies the missing ones whenever a store opens, in one transaction that one
+process at a time holds, with a configuration built here (no alembic.ini). The same code runs
+on SQLite and PostgreSQL. A database from before Alembic (a ``lab_schema`` table holding its
+version, 1-5) is stamped at the revision that matches its version and upgraded from there.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import (
@@ -39,6 +44,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from ..errors import VoicesimError
 
 TRAINER, TRAINEE = "trainer", "trainee"
 TOKEN_TTL = _dt.timedelta(hours=12)
@@ -183,103 +191,106 @@ class Token(Base):
 
 
 # -- migrations ---------------------------------------------------------------------------------
-def _v1(conn: Connection) -> None:
-    tables = [User, Cohort, Membership, Drill, Upload, Token]
-    Base.metadata.create_all(conn, tables=[t.__table__ for t in tables])
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The hand-rolled schema's versions (its ``lab_schema`` table) and the revisions that made the
+# same schema: a database of that time is stamped at its version's revision.
+LEGACY_REVISIONS = {
+    1: "0001_initial",
+    2: "0002_session_scores",
+    3: "0003_rubrics",
+    4: "0004_invitations",
+    5: "0005_reviews",
+}
+_legacy_schema = Table("lab_schema", MetaData(), Column("version", Integer))
+_PG_LOCK = 0x766F6963  # pg_advisory_xact_lock key: one migrating server at a time
 
 
-def _v2(conn: Connection) -> None:
-    """Per-family scores in their own table, filled in for the sessions already stored."""
-    SessionScore.__table__.create(conn)
-    rows = [
-        {"upload_id": uid, "owner_id": owner, "family": fam, "score": float(score)}
-        for uid, owner, fams in conn.execute(select(Upload.id, Upload.owner_id, Upload.families))
-        for fam, score in (fams or {}).items()
-    ]
-    if rows:
-        conn.execute(SessionScore.__table__.insert(), rows)
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built in code: the package's migrations, on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
 
 
-def _v3(conn: Connection) -> None:
-    """Rubrics that trainers add, for their drills."""
-    LabRubric.__table__.create(conn)
+def head_revision() -> str:
+    """The newest revision this voicesim knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _v4(conn: Connection) -> None:
-    """Invitations; cohort names unique per trainer instead of lab-wide."""
-    Invitation.__table__.create(conn)
-    lab_wide = [
-        u
-        for u in inspect(conn).get_unique_constraints("lab_cohorts")
-        if u["column_names"] == ["name"]
-    ]
-    if not lab_wide:  # a database made at version 4 already has the new constraint
-        return
-    if conn.dialect.name == "sqlite":  # SQLite drops a constraint by rebuilding the table
-        conn.exec_driver_sql("PRAGMA legacy_alter_table=ON")  # the others keep their references
-        conn.exec_driver_sql("ALTER TABLE lab_cohorts RENAME TO lab_cohorts_v3")
-        Cohort.__table__.create(conn)
-        conn.exec_driver_sql(
-            "INSERT INTO lab_cohorts (id, name, created_by, created) "
-            "SELECT id, name, created_by, created FROM lab_cohorts_v3"
-        )
-        conn.exec_driver_sql("DROP TABLE lab_cohorts_v3")
-        conn.exec_driver_sql("PRAGMA legacy_alter_table=OFF")
-    else:
-        name = lab_wide[0]["name"]
-        conn.execute(text(f'ALTER TABLE lab_cohorts DROP CONSTRAINT "{name}"'))
-        conn.execute(
-            text(
-                "ALTER TABLE lab_cohorts ADD CONSTRAINT uq_lab_cohorts_owner_name "
-                "UNIQUE (created_by, name)"
-            )
-        )
-
-
-def _v5(conn: Connection) -> None:
-    """Trainers' comments and criterion overrides on sessions."""
-    Review.__table__.create(conn)
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_schema = Table("lab_schema", MetaData(), Column("version", Integer))
-
-
-def schema_version(engine: Engine) -> int:
+def schema_version(engine: Engine) -> str | None:
+    """The revision the database is at (None: an empty database)."""
     with engine.connect() as conn:
-        _schema.create(conn, checkfirst=True)
-        conn.commit()
-        return conn.execute(select(_schema.c.version)).scalar() or 0
+        return MigrationContext.configure(conn).get_current_revision()
 
 
-def migrate(engine: Engine) -> int:
-    """Bring the schema up to SCHEMA_VERSION; returns the version now in the database."""
-    current = schema_version(engine)
-    sqlite = engine.dialect.name == "sqlite"
-    for number in range(current, SCHEMA_VERSION):
-        with engine.connect() as conn:
-            if sqlite:  # a table rebuild must not cascade into the tables that refer to it
-                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-                conn.commit()  # (outside any transaction, where SQLite honours it)
+def migrate(engine: Engine) -> str | None:
+    """Bring the schema up to the newest revision; returns the revision now in the database.
+
+    All in one transaction: on PostgreSQL behind an advisory lock, on SQLite one that takes the
+    write lock at once (BEGIN IMMEDIATE), so two servers starting together migrate one after
+    the other. SQLite runs it with foreign keys off (a table rebuild must not cascade into the
+    tables that refer to it) and checks every reference before committing."""
+    migrator = _migration_engine(engine)
+    try:
+        with migrator.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+            config = alembic_config(conn)
+            _adopt_legacy(conn, config)
             try:
-                with conn.begin():
-                    if engine.dialect.name == "postgresql":  # one migrator at a time
-                        conn.execute(text("LOCK TABLE lab_schema IN EXCLUSIVE MODE"))
-                    have = conn.execute(select(_schema.c.version)).scalar() or 0
-                    if have > number:
-                        continue
-                    MIGRATIONS[number](conn)
-                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
-                        raise RuntimeError(f"migration to version {number + 1} broke a reference")
-                    conn.execute(_schema.delete())
-                    conn.execute(_schema.insert().values(version=number + 1))
-            finally:
-                if sqlite:
-                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-                    conn.commit()
+                command.upgrade(config, "head")
+            except CommandError as exc:  # e.g. a revision from a newer voicesim
+                raise VoicesimError(
+                    f"cannot upgrade the lab database: {exc} (was it made by a newer voicesim?)"
+                ) from None
+            if conn.dialect.name == "sqlite":
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                if broken:
+                    raise RuntimeError(f"the schema upgrade broke a reference: {tuple(broken)}")
+    finally:
+        if migrator is not engine:
+            migrator.dispose()
     return schema_version(engine)
+
+
+def _adopt_legacy(conn: Connection, config: Config) -> None:
+    """A database of the hand-rolled schema: stamp the revision of its version, drop its table."""
+    tables = inspect(conn)
+    if not tables.has_table(_legacy_schema.name):
+        return
+    version = conn.execute(select(_legacy_schema.c.version)).scalar() or 0
+    if not tables.has_table("alembic_version") and version:
+        if version not in LEGACY_REVISIONS:
+            raise VoicesimError(
+                f"the lab database has schema version {version}, newer than this voicesim knows"
+            )
+        command.stamp(config, LEGACY_REVISIONS[version])
+    _legacy_schema.drop(conn)
+
+
+def _migration_engine(engine: Engine) -> Engine:
+    """An engine for migrating ``engine``'s database. For an SQLite file, its own connections:
+    foreign keys off and transactions that begin with the write lock."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return engine
+    migrator = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+
+    @event.listens_for(migrator, "connect")
+    def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # transactions begin where "begin" below says
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=OFF")
+        cur.close()
+
+    @event.listens_for(migrator, "begin")
+    def _begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migrator
 
 
 def make_engine(url: str) -> Engine:

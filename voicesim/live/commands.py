@@ -1,6 +1,9 @@
-"""The live commands: ``voicesim drill``, ``voicesim devices`` and ``voicesim mic-check``.
+"""The live commands: ``voicesim devices`` and ``voicesim mic-check``, and the drill's options and
+run (``add_drill_options``, ``run_drill``).
 
-``register(sub, epilog)`` adds them to the main parser (one line in ``voicesim/cli.py``).
+``register(sub, epilog)`` adds devices and mic-check to the main parser. The ``voicesim drill``
+command itself is put together in ``voicesim/station.py``, above this package and the lab: the
+live drill knows nothing of the lab, the station adds sign-in and upload around it.
 """
 
 from __future__ import annotations
@@ -9,9 +12,16 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import VoicesimError
+from ..speech.options import add_model_options, transcriber_options
+
+if TYPE_CHECKING:
+    from ..persona.persona import Persona
+    from ..rubric.rubric import Rubric
 
 LATENCY_HELP = (
     "device buffering: 'high' (default; safest against dropouts), 'low', or seconds (e.g. 0.05)"
@@ -52,27 +62,8 @@ def _device_options(p: argparse.ArgumentParser, output: bool = True) -> None:
     )
 
 
-def register(sub, epilog: str) -> None:
-    from ..cli import _add_model_options
-    from ..lab.commands import station_options
-
-    d = sub.add_parser(
-        "drill",
-        help="have a live call on your headset with a customer persona",
-        description="The headset drill. The customer's voice plays in your headset and your "
-        "microphone is captured in one full-duplex stream (one sample clock, so overtalk is "
-        "measured from what was actually played). While the call runs the terminal shows who is "
-        "speaking, your microphone level, your words as they are recognised, the customer's "
-        "lines and mood, and overtalk. The call ends when the customer ends it (resolved, hung "
-        "up, escalated), at the persona's time limit, or on Ctrl-C; in every case, and when the "
-        "headset is unplugged, the session directory is finalised and the scorecard printed. "
-        "In a training lab, --lab URL --user NAME signs in, runs the drill your trainer "
-        "assigned (its persona and rubric) and uploads the session when the call ends; a "
-        "session the lab cannot take now waits in the outbox and is sent by the next drill or "
-        "`voicesim lab upload`. Use a headset: with speakers the microphone hears the customer; voicesim warns about "
-        "that echo and never counts it as your speech.",
-        epilog=epilog + " Exit code 2 also when the audio device is missing or fails.",
-    )
+def add_drill_options(d: argparse.ArgumentParser) -> None:
+    """The live drill's own options (the station adds the lab's and the transcription ones)."""
     d.add_argument(
         "--persona",
         metavar="ID",
@@ -105,17 +96,9 @@ def register(sub, epilog: str) -> None:
     )
     d.add_argument("--quiet", action="store_true", help="print only the scorecard")
     d.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
-    lab = station_options(d, required=False, outbox=True)
-    lab.add_argument(
-        "--drill",
-        type=int,
-        metavar="N",
-        help="with --lab: the assigned drill to run (default: the only one with attempts left, "
-        "or a choice on the terminal)",
-    )
-    _add_model_options(d)
-    d.set_defaults(func=cmd_drill)
 
+
+def register(sub, epilog: str) -> None:
     dev = sub.add_parser(
         "devices",
         help="list audio input and output devices",
@@ -142,7 +125,7 @@ def register(sub, epilog: str) -> None:
     )
     mc.add_argument("--save", metavar="FILE", help="also save the recording as a WAV file")
     mc.add_argument("--json", action="store_true", help="print the result as JSON")
-    _add_model_options(mc)
+    add_model_options(mc)
     mc.set_defaults(func=cmd_mic_check)
 
 
@@ -183,31 +166,34 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 # -- voicesim drill ----------------------------------------------------------------------------
-def cmd_drill(args: argparse.Namespace) -> int:
+# What a station does with the finished session: (session dir, exit code, console, quiet) -> the
+# exit code. ``quiet``: the terminal is gone (SIGHUP), say nothing.
+AfterCall = Callable[[Path, int, object, bool], int]
+
+
+def run_drill(
+    args: argparse.Namespace,
+    persona: Persona | None = None,
+    rubric: Rubric | None = None,
+    after: AfterCall | None = None,
+) -> int:
+    """Run a live drill with the options of ``add_drill_options``: ``persona`` and ``rubric``
+    as given (a lab's assignment), else from --persona and --rubric. ``after`` sees the saved
+    session when the call has ended, however it ended."""
     from rich.console import Console
 
     from ..persona.persona import find_persona, load_persona
     from ..rubric.rubric import load_rubric
     from ..session.call import CallOptions
     from ..session.simulate import default_session_dir
-    from ..speech.transcriber import TranscriberOptions
     from ..speech.vad import VadConfig
     from .drill import DrillOptions
     from .source import CallStopped
     from .view import LiveView
 
-    station = None
-    if args.lab:
-        station = _lab_drill(args)
-        rubric = load_rubric(station.rubric_file)
-        persona = load_persona(find_persona(station.persona), set(rubric.library.detectors))
-    else:
+    if persona is None:
         if args.persona is None:
-            raise VoicesimError(
-                "choose a customer with --persona ID, or run a lab drill with --lab URL"
-            )
-        if args.drill is not None or args.user:
-            raise VoicesimError("--drill and --user go with --lab URL")
+            raise VoicesimError("choose a customer with --persona ID")
         rubric = load_rubric(args.rubric)
         persona = load_persona(find_persona(args.persona), set(rubric.library.detectors))
     out = Path(args.out) if args.out else default_session_dir(persona.id)
@@ -218,9 +204,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     options = CallOptions(
         seed=args.seed,
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
-        transcriber=TranscriberOptions(
-            model=args.model, device=args.device, compute_type=args.compute_type
-        ),
+        transcriber=transcriber_options(args),
     )
     drill_options = DrillOptions(
         input_device=args.input_device,
@@ -275,8 +259,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         return [keep_finalising] + ([] if args.quiet else [view])
 
     rc = _run(persona, rubric, out, options, drill_options, ready, args, console, state)
-    if station is not None and (out / "meta.json").exists():
-        rc = _upload_to_lab(station, out, rc, console, quiet=bool(state.get("hangup")))
+    if after is not None and (out / "meta.json").exists():
+        rc = after(out, rc, console, bool(state.get("hangup")))
     return rc
 
 
@@ -326,91 +310,6 @@ def _run(persona, rubric, out, options, drill_options, ready, args, console, sta
     return 0
 
 
-def _lab_drill(args: argparse.Namespace):  # noqa: ANN202
-    """Sign in to the lab and get the drill to run, before any audio device is opened."""
-    from ..lab.client import LabError
-    from ..lab.commands import password
-    from ..lab.station import ask_on_terminal, prepare
-
-    if args.persona or args.rubric:
-        raise VoicesimError(
-            "with --lab the drill's persona and rubric come from the lab; leave out "
-            "--persona and --rubric"
-        )
-    if not args.user:
-        raise VoicesimError("--lab needs --user NAME (your lab user name)")
-    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
-        raise VoicesimError(f"{args.out} already holds files; choose an empty or new --out")
-    try:
-        station = prepare(
-            args.lab,
-            args.user,
-            password(args),
-            args.drill,
-            args.outbox,
-            ask=ask_on_terminal if sys.stdin.isatty() else None,
-            say=lambda text: print(text, file=sys.stderr),
-        )
-    except LabError as exc:
-        if "cannot reach" not in str(exc):
-            raise
-        raise LabError(
-            f"{exc}. To practise meanwhile: voicesim drill --persona ID, and later "
-            f"voicesim lab upload SESSION --drill N --lab {args.lab} --user {args.user}"
-        ) from None
-    d = station.drill
-    attempt = d["attempts_allowed"] - d.get("attempts_left", d["attempts_allowed"]) + 1
-    print(
-        f"lab drill #{d['id']}: {d['persona']}, rubric {d['rubric']}, pass mark "
-        f"{d['pass_mark']:g}; attempt {attempt} of {d['attempts_allowed']} (the session goes to "
-        "the lab when the call ends, Ctrl-C included)",
-        file=sys.stderr,
-    )
-    return station
-
-
-def _upload_to_lab(station, out: Path, rc: int, console, quiet: bool) -> int:  # noqa: ANN001
-    """Send the finished session to the lab. A call that failed on the audio device is not an
-    attempt and is not sent; a session the lab cannot take now waits in the outbox."""
-    from ..lab.station import upload
-
-    def say(text: str) -> None:
-        if not quiet:  # the terminal is gone after SIGHUP: upload without a word
-            console.print(text)
-
-    d = station.drill
-    retry = f"voicesim lab upload --lab {station.client.base_url} --user {station.user}"
-    if rc == 2:
-        say(
-            "not sent to the lab: the call failed on the audio device, so it does not use an "
-            f"attempt. To send it anyway: {retry} --drill {d['id']} {out}"
-        )
-        return rc
-    say(f"sending the session to the lab (drill #{d['id']}) ...")
-    try:
-        outcome, path = upload(station, out)
-    except KeyboardInterrupt:
-        say(f"upload interrupted; the session waits in {station.outbox}. Send it with: {retry}")
-        return 130
-    answer = outcome.arrived.get(path)
-    if answer is not None:
-        verdict = "PASS" if answer.get("passed") else "FAIL"
-        say(
-            f"the lab has it as session #{answer['id']}: score [bold]{answer['overall']:.1f}[/]"
-            f"/100, {verdict} (pass mark {d['pass_mark']:g})"
-        )
-        return rc
-    for rejected, why in outcome.rejected:
-        if rejected == path:
-            say(f"[red]the lab refused the session: {why}[/] (kept in {out})")
-            return rc or 1
-    say(
-        f"[yellow]the lab could not take the session now[/]; it waits in {station.outbox} and "
-        f"goes with your next lab drill, or send it with: {retry}"
-    )
-    return rc or 1
-
-
 def _restore(state: dict) -> None:
     view = state.pop("view", None)
     if view is not None:
@@ -434,7 +333,6 @@ def _print_partial_score(console, out: Path) -> None:
 def cmd_mic_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..speech.transcriber import TranscriberOptions
     from .miccheck import mic_check
 
     if not 0.5 <= args.seconds <= 60:
@@ -444,9 +342,7 @@ def cmd_mic_check(args: argparse.Namespace) -> int:
         args.input_device,
         args.seconds,
         samplerate=args.samplerate,
-        transcriber_options=TranscriberOptions(
-            model=args.model, device=args.device, compute_type=args.compute_type
-        ),
+        transcriber_options=transcriber_options(args),
         vad_aggressiveness=args.vad_aggressiveness,
         console=console,
         save=args.save,

@@ -1,0 +1,61 @@
+"""The lab's request bodies: the JSON the API takes, and the same rules for the pages' forms
+(``pages.checked`` runs a form's fields through these models)."""
+
+import datetime as _dt
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from .library import DEFAULT_RUBRIC_NAME
+from .store import password_problem
+
+MAX_RUBRIC = 256 * 1024  # characters of rubric YAML
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class CohortIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+
+
+class TraineeIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=8, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, v: str, info: ValidationInfo) -> str:
+        problem = password_problem(v, info.data.get("username") or "")
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
+NAME = r"^[A-Za-z0-9_.-]+$"  # persona ids and rubric names: never a path
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(min_length=8, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, v: str) -> str:
+        problem = password_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
+class DrillIn(BaseModel):
+    persona: str = Field(min_length=1, max_length=120, pattern=NAME)
+    rubric: str = Field(default=DEFAULT_RUBRIC_NAME, min_length=1, max_length=64, pattern=NAME)
+    pass_mark: float = Field(default=70, ge=0, le=100)
+    due: _dt.date | None = None
+    attempts_allowed: int = Field(default=3, ge=1, le=1000)
+
+
+class RubricIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=NAME)
+    text: str = Field(min_length=1, max_length=MAX_RUBRIC)

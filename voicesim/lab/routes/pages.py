@@ -1,0 +1,446 @@
+"""The lab's pages: sign-in, the trainer's and the trainee's home, a cohort, a trainee, a session
+(with the trainer's review forms). Server-rendered from templates (``pages.page``); every form
+that changes something carries the browser's form token (``deps.Checked``)."""
+
+import hmac
+import secrets
+import urllib.parse
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+
+from ..deps import COOKIE, DB, Checked, Csrf, LabLimits, LabStore, PageTrainer, PageUser, Throttle
+from ..figures import drill_summary, weakest_criteria
+from ..library import add_rubric, personas, rubric_list
+from ..models import MAX_RUBRIC, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..pages import (
+    LOGIN_COOKIE,
+    WEAKEST_SHOWN,
+    back,
+    checked,
+    latest_coaching,
+    page,
+    path_segment,
+    persona_charts,
+    progress_chart,
+)
+from ..reviews import (
+    add_comment,
+    add_override,
+    latest_overrides,
+    machine_card,
+    review_of,
+    reviewed_card,
+)
+from ..security import client_address, login_token
+from ..service import (
+    INVITED,
+    accept_invitation,
+    add_trainee,
+    assign_drill,
+    attempts_used,
+    cohort_overview,
+    create_cohort,
+    invitation_dict,
+    invitation_for,
+    invitations_for,
+    my_cohorts,
+    my_drills,
+    owned_cohort,
+    reset_password,
+    session_history,
+    trainee_history,
+    trainee_in,
+    upload_dict,
+    visible_upload,
+)
+from ..store import TRAINER, Membership, Upload, User, issue_token, revoke_token
+
+router = APIRouter(tags=["pages"])
+
+
+def cookie(resp, request: Request, name: str, value: str, max_age: int) -> None:  # noqa: ANN001
+    """HttpOnly, SameSite=Strict, and Secure when the lab is served over HTTPS."""
+    resp.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, error: str = "") -> HTMLResponse:
+    browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    resp = page("login.html", "Sign in", csrf=login_token(browser), error=error)
+    cookie(resp, request, LOGIN_COOKIE, browser, 3600)
+    return resp
+
+
+@router.post("/login")
+def login_post(
+    request: Request,
+    db: DB,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    throttle: Throttle,
+    limits: LabLimits,
+    csrf: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    address, token_ttl = client_address(request), limits.token_ttl
+    try:  # a name that must wait says so first: a stale form does not hide that
+        throttle.check(username[:64], address)
+    except HTTPException as exc:
+        return back("/login", exc)
+    browser = request.cookies.get(LOGIN_COOKIE, "")
+    if not browser or not hmac.compare_digest(csrf, login_token(browser)):
+        return back("/login", HTTPException(403, "the sign-in form is stale; sign in again"))
+    try:
+        user = throttle.sign_in(db, username[:64], password[:1024], address)
+    except HTTPException as exc:
+        return back("/login", exc)
+    if user is None:
+        return RedirectResponse("/login?error=wrong+user+name+or+password", status_code=303)
+    token, _ = issue_token(db, user, token_ttl)
+    db.commit()
+    resp = RedirectResponse("/", status_code=303)
+    cookie(resp, request, COOKIE, token, int(token_ttl.total_seconds()))
+    resp.delete_cookie(LOGIN_COOKIE, path="/")
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, db: DB, _: Checked) -> RedirectResponse:
+    revoke_token(db, request.cookies.get(COOKIE, ""))
+    db.commit()
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request,
+    user: PageUser,
+    db: DB,
+    store: LabStore,
+    csrf: Csrf,
+    error: str = "",
+    notice: str = "",
+) -> HTMLResponse:
+    invitations = [invitation_dict(db, i, user) for i in invitations_for(db, user)]
+    if user.role == TRAINER:
+        return page(
+            "trainer_home.html",
+            "Trainer",
+            user,
+            csrf,
+            error,
+            notice=notice,
+            approvals=[i for i in invitations if not i["sent_by_me"]],
+            cohorts=my_cohorts(db, user),
+            rubrics=rubric_list(db),
+        )
+    drills = [
+        {
+            "id": d.id,
+            "persona": d.persona,
+            "rubric": d.rubric,
+            "pass_mark": d.pass_mark,
+            "due": d.due.date().isoformat() if d.due else "",
+            "attempts": attempts_used(db, user, d),
+            "attempts_allowed": d.attempts_allowed,
+        }
+        for d in my_drills(db, user)
+    ]
+    view = session_history(db, user)
+    return page(
+        "trainee_home.html",
+        "Trainee",
+        user,
+        csrf,
+        error,
+        notice=notice,
+        invitations=invitations,
+        drills=drills,
+        sessions=list(reversed(view["sessions"])),
+        charts=persona_charts(view["sessions"], view["families"]),
+        coaching=latest_coaching(store, db, view["sessions"]),
+        lab=str(request.base_url).rstrip("/"),
+    )
+
+
+@router.post("/invitations/{invitation_id}/{action}")
+def invitation_post(
+    invitation_id: int, action: str, user: PageUser, db: DB, _: Checked
+) -> RedirectResponse:
+    if action not in ("accept", "decline"):
+        raise HTTPException(404, "no such action")
+    try:
+        inv = invitation_for(db, invitation_id, user, accept=action == "accept")
+    except HTTPException as exc:
+        return back("/", exc)
+    here = f"/cohorts/{inv.cohort_id}" if inv.invited_by == user.id else "/"
+    if action == "accept":
+        accept_invitation(db, inv)
+    else:
+        db.delete(inv)
+        db.commit()
+    return RedirectResponse(here, status_code=303)
+
+
+@router.post("/cohorts")
+def cohort_post(
+    user: PageTrainer, db: DB, _: Checked, name: Annotated[str, Form(max_length=120)]
+) -> RedirectResponse:
+    try:
+        c = create_cohort(db, name, user)
+    except HTTPException as exc:
+        return back("/", exc)
+    return RedirectResponse(f"/cohorts/{c.id}", status_code=303)
+
+
+@router.post("/rubrics")
+def rubric_post(
+    user: PageTrainer,
+    db: DB,
+    _: Checked,
+    name: Annotated[str, Form()],
+    file: Annotated[UploadFile, File()],
+) -> RedirectResponse:
+    raw = file.file.read(MAX_RUBRIC * 4 + 1)  # a worker thread: this route is not async
+    try:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(422, f"{file.filename}: not UTF-8 text") from None
+        body = checked(RubricIn, name=name, text=text)
+        add_rubric(db, body.name, body.text, user)
+    except HTTPException as exc:
+        return back("/", exc)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/cohorts/{cohort_id}/trainees")
+def trainee_post(
+    cohort_id: int,
+    user: PageTrainer,
+    db: DB,
+    _: Checked,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> RedirectResponse:
+    cohort = owned_cohort(db, cohort_id, user)
+    here = f"/cohorts/{cohort_id}"
+    try:
+        body = checked(TraineeIn, username=username, password=password)
+        added = add_trainee(db, cohort, body.username, body.password, user)
+    except HTTPException as exc:
+        return back(here, exc)
+    if added is None:
+        note = urllib.parse.quote(f"{body.username}: {INVITED}")
+        return RedirectResponse(f"{here}?notice={note}", status_code=303)
+    return RedirectResponse(here, status_code=303)
+
+
+@router.post("/cohorts/{cohort_id}/drills")
+def drill_post(
+    cohort_id: int,
+    user: PageTrainer,
+    db: DB,
+    _: Checked,
+    persona: Annotated[str, Form()],
+    rubric: Annotated[str, Form()] = "default",
+    pass_mark: Annotated[float, Form()] = 70,
+    due: Annotated[str, Form()] = "",
+    attempts_allowed: Annotated[int, Form()] = 3,
+) -> RedirectResponse:
+    cohort = owned_cohort(db, cohort_id, user)
+    try:
+        body = checked(
+            DrillIn,
+            persona=persona,
+            rubric=rubric or "default",
+            pass_mark=pass_mark,
+            due=due or None,
+            attempts_allowed=attempts_allowed,
+        )
+        assign_drill(db, cohort, body)
+    except HTTPException as exc:
+        return back(f"/cohorts/{cohort_id}", exc)
+    return RedirectResponse(f"/cohorts/{cohort_id}", status_code=303)
+
+
+@router.get("/cohorts/{cohort_id}", response_class=HTMLResponse)
+def cohort_page(
+    cohort_id: int,
+    user: PageTrainer,
+    db: DB,
+    store: LabStore,
+    csrf: Csrf,
+    error: str = "",
+    notice: str = "",
+) -> HTMLResponse:
+    cohort = owned_cohort(db, cohort_id, user)
+    view = cohort_overview(db, cohort)
+    members = select(Membership.user_id).where(Membership.cohort_id == cohort.id)
+    recent = db.scalars(
+        select(Upload).where(Upload.owner_id.in_(members)).order_by(Upload.id.desc()).limit(50)
+    )
+    names = {u.id: u.username for u in db.scalars(select(User).where(User.id.in_(members)))}
+    invited = [
+        invitation_dict(db, i, user)
+        for i in invitations_for(db, user)
+        if i.cohort_id == cohort.id and i.invited_by == user.id
+    ]
+    return page(
+        "cohort.html",
+        f"Cohort {cohort.name}",
+        user,
+        csrf,
+        error,
+        notice=notice,
+        cohort=cohort,
+        view=view,
+        recent=list(recent),
+        names=names,
+        progress=[p | {"chart": progress_chart(p["families"])} for p in view["progress"]],
+        drill_figures=drill_summary(db, view),
+        weakest_criteria=weakest_criteria(store, db, members)[:WEAKEST_SHOWN],
+        invited=invited,
+        personas=personas(),
+        rubrics=rubric_list(db),
+    )
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+def session_page(
+    session_id: int,
+    user: PageUser,
+    db: DB,
+    store: LabStore,
+    csrf: Csrf,
+    error: str = "",
+    notice: str = "",
+) -> HTMLResponse:
+    """A session's trainer review: comments at moments of the call and changed results,
+    with the forms for trainers; the trainee sees the same, without the forms."""
+    up = visible_upload(db, user, session_id)
+    machine = machine_card(store.session_path(up))
+    card = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+    owner = db.get(User, up.owner_id)
+    criteria = [
+        {
+            "id": c["id"],
+            "label": c.get("label") or c["id"],
+            "earned": c["earned"],
+            "points": c["points"],
+        }
+        for f in card.get("families") or []
+        for c in f.get("criteria") or []
+        if c.get("applies", True) and c.get("points")
+    ]
+    return page(
+        "session.html",
+        f"Session #{up.id}",
+        user,
+        csrf,
+        error,
+        notice=notice,
+        s=upload_dict(up, owner.username if owner else ""),
+        owner=owner.username if owner else "",
+        card=card,
+        review=review_of(db, up, machine),
+        criteria=criteria,
+    )
+
+
+@router.post("/sessions/{session_id}/comments")
+def comment_post(
+    session_id: int,
+    user: PageTrainer,
+    db: DB,
+    store: LabStore,
+    _: Checked,
+    text: Annotated[str, Form()],
+    t: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    up = visible_upload(db, user, session_id)
+    try:
+        add_comment(db, store, up, user, t, text)
+    except HTTPException as exc:
+        return back(f"/sessions/{session_id}", exc)
+    return RedirectResponse(f"/sessions/{session_id}?notice=comment+added", status_code=303)
+
+
+@router.post("/sessions/{session_id}/overrides")
+def override_post(
+    session_id: int,
+    user: PageTrainer,
+    db: DB,
+    store: LabStore,
+    _: Checked,
+    criterion: Annotated[str, Form()],
+    points: Annotated[float, Form()],
+    reason: Annotated[str, Form()],
+) -> RedirectResponse:
+    up = visible_upload(db, user, session_id)
+    try:
+        add_override(db, store, up, user, criterion, points, reason)
+    except HTTPException as exc:
+        return back(f"/sessions/{session_id}", exc)
+    return RedirectResponse(f"/sessions/{session_id}?notice=result+changed", status_code=303)
+
+
+@router.get("/cohorts/{cohort_id}/trainees/{username}", response_class=HTMLResponse)
+def trainee_page(
+    cohort_id: int,
+    username: str,
+    user: PageTrainer,
+    db: DB,
+    store: LabStore,
+    csrf: Csrf,
+    error: str = "",
+    notice: str = "",
+):
+    cohort = owned_cohort(db, cohort_id, user)
+    view = trainee_history(db, cohort, username)
+    sessions = view["sessions"]
+    member = trainee_in(db, cohort, username)
+    return page(
+        "trainee.html",
+        f"Trainee {view['trainee']}",
+        user,
+        csrf,
+        error,
+        notice=notice,
+        cohort_id=cohort_id,
+        view=view,
+        charts=persona_charts(sessions, view["families"]),
+        weakest_criteria=weakest_criteria(store, db, [member.id])[:WEAKEST_SHOWN],
+    )
+
+
+@router.post("/cohorts/{cohort_id}/trainees/{username}/password")
+def password_post(
+    cohort_id: int,
+    username: str,
+    user: PageTrainer,
+    db: DB,
+    _: Checked,
+    password: Annotated[str, Form()],
+) -> RedirectResponse:
+    cohort = owned_cohort(db, cohort_id, user)
+    here = f"/cohorts/{cohort_id}/trainees/{path_segment(username)}"
+    try:
+        body = checked(PasswordIn, password=password)
+        reset_password(db, cohort, username, body.password)
+    except HTTPException as exc:
+        return back(here, exc)
+    note = urllib.parse.quote(f"{username}'s password is changed; their stations sign in again")
+    return RedirectResponse(f"{here}?notice={note}", status_code=303)

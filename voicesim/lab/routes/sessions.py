@@ -1,0 +1,87 @@
+"""The API of sessions: a trainee uploads a session (scored by the server, ``uploads``); both
+roles list and read the sessions they may see, and open a session's report."""
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from ...errors import VoicesimError
+from ..deps import DB, Anyone, LabLimits, LabStore, Scoring, Trainee
+from ..reviews import latest_overrides, review_of, reviewed_card
+from ..service import my_cohort_ids, owned_cohort, upload_dict, visible_upload
+from ..store import TRAINEE, Membership, Upload, User
+from ..uploads import MAX_ID, UPLOAD_TYPES, public_message, unpack_and_store
+
+router = APIRouter(tags=["sessions"])
+
+
+@router.post("/api/sessions")
+async def api_upload(
+    request: Request,
+    user: Trainee,
+    db: DB,
+    store: LabStore,
+    limits: LabLimits,
+    scoring: Scoring,
+    drill: int | None = None,
+) -> dict:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in UPLOAD_TYPES:
+        raise HTTPException(415, f"upload a zip or tar of the session ({', '.join(UPLOAD_TYPES)})")
+    max_upload = limits.max_upload
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_upload:
+        raise HTTPException(413, f"upload larger than {max_upload} bytes")
+    if drill is not None and not 0 < drill <= MAX_ID:
+        raise HTTPException(404, "no such drill assigned to you")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_upload:
+            raise HTTPException(413, f"upload larger than {max_upload} bytes")
+        chunks.append(chunk)
+    # Unpacking, checking, scoring and the database work run off the event loop, in a
+    # bounded pool: a burst of uploads queues (up to a point), it never starts a thread each.
+    data = b"".join(chunks)
+    return await scoring.run(unpack_and_store, store, db, user, data, drill, limits.max_unpacked)
+
+
+# -- both roles ---------------------------------------------------------------------------------
+@router.get("/api/sessions")
+def api_sessions(user: Anyone, db: DB, cohort: int | None = None, limit: int = 200) -> list:
+    q = select(Upload, User.username).join(User, User.id == Upload.owner_id)
+    if user.role == TRAINEE:
+        q = q.where(Upload.owner_id == user.id)
+    else:
+        cohorts = [owned_cohort(db, cohort, user).id] if cohort is not None else my_cohort_ids(user)
+        members = select(Membership.user_id).where(Membership.cohort_id.in_(cohorts))
+        q = q.where(Upload.owner_id.in_(members))
+    q = q.order_by(Upload.id.desc()).limit(max(1, min(limit, 1000)))
+    return [upload_dict(u, name) for u, name in db.execute(q)]
+
+
+@router.get("/api/sessions/{session_id}")
+def api_session(session_id: int, user: Anyone, db: DB) -> dict:
+    up = visible_upload(db, user, session_id)
+    owner = db.get(User, up.owner_id)
+    return upload_dict(up, owner.username if owner else "")
+
+
+@router.get("/sessions/{session_id}/report", response_class=HTMLResponse)
+def session_report(session_id: int, user: Anyone, db: DB, store: LabStore) -> HTMLResponse:
+    """The session's report.html, with a policy that lets only the report's own script run
+    (never one that came with the upload), sandboxed away from the lab's pages."""
+    from ...report.html import render_report, report_csp
+    from ...report.session import load_session
+
+    up = visible_upload(db, user, session_id)
+    try:
+        session = load_session(store.session_path(up))
+        machine = session.scorecard
+        session.scorecard = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+        page = render_report(session, review_of(db, up, machine))
+    except (VoicesimError, ValueError, TypeError, KeyError) as exc:
+        raise HTTPException(
+            500, f"cannot read this session: {public_message(store, str(exc))}"
+        ) from None
+    return HTMLResponse(page, headers={"Content-Security-Policy": report_csp()})

@@ -1,0 +1,39 @@
+"""The transcription options every command that listens shares (``simulate``, ``drill``,
+``mic-check``): one definition, below the commands that use them, so no command module imports
+the command line (``voicesim.cli``) for them."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line starts without numpy and the model code
+    from .transcriber import TranscriberOptions
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """--model, --device, --compute-type and --vad-aggressiveness, in a "transcription" group."""
+    g = p.add_argument_group("transcription")
+    g.add_argument(
+        "--model",
+        default=None,
+        help="Whisper model: a faster-whisper name (downloads when online) or a "
+        "CTranslate2 model directory; default: the bundled tiny.en",
+    )
+    g.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    g.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (default int8)")
+    g.add_argument(
+        "--vad-aggressiveness",
+        type=int,
+        choices=range(4),
+        default=2,
+        metavar="0-3",
+        help="webrtcvad aggressiveness: 0 keeps the most audio, 3 the least (default 2)",
+    )
+
+
+def transcriber_options(args: argparse.Namespace) -> TranscriberOptions:
+    """The TranscriberOptions that the options of ``add_model_options`` ask for."""
+    from .transcriber import TranscriberOptions
+
+    return TranscriberOptions(model=args.model, device=args.device, compute_type=args.compute_type)
