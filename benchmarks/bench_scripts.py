@@ -22,7 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, peak_rss_mb, report  # noqa: E402
 
-KINDS = ("good", "natural", "bad", "polite-bad")
+KINDS = ("good", "natural", "bad", "polite-bad", "silent", "evasive")
+# Trainees who do nothing (never a word; "I don't know", "can't say"): they must score below
+# every bad script (issue 14), so they are neither good nor bad here.
+IDLE_KINDS = frozenset({"silent", "evasive"})
 # --quick (make bench-quick): three personas that test different lessons, seed 0 (12 calls).
 QUICK_PERSONAS = ("terrible-day", "missed-callback", "refund-out-of-policy")
 GOOD_KINDS = frozenset({"good", "natural"})
@@ -34,13 +37,16 @@ SCRIPT_NAMES = {
 
 
 def script_name(persona_id: str, kind: str) -> str:
+    if kind in IDLE_KINDS:
+        return f"{kind}-trainee"
     return SCRIPT_NAMES.get((persona_id, kind), f"{persona_id}-{kind}")
 
 
 def summarise(rows: list[dict]) -> tuple[dict, dict]:
     """The verdict over all calls, and each persona's good-versus-bad score margin."""
     good = [r for r in rows if r["kind"] in GOOD_KINDS]
-    bad = [r for r in rows if r["kind"] not in GOOD_KINDS]
+    bad = [r for r in rows if r["kind"] not in GOOD_KINDS | IDLE_KINDS]
+    idle = [r for r in rows if r["kind"] in IDLE_KINDS]
     margins: dict[str, dict] = {}
     for pid in sorted({r["persona"] for r in rows}):
         g = [r["overall"] for r in good if r["persona"] == pid]
@@ -64,6 +70,10 @@ def summarise(rows: list[dict]) -> tuple[dict, dict]:
         ),
         "all_bad_failed": not any(r["passed"] for r in bad),
         "passed_by_kind": by_kind,
+        "idle_best": max((r["overall"] for r in idle), default=None),
+        "bad_worst": min((r["overall"] for r in bad), default=None),
+        "idle_below_every_bad": bool(idle and bad)
+        and max(r["overall"] for r in idle) < min(r["overall"] for r in bad),
         "smallest_margin": min(known) if known else None,
         "smallest_margin_persona": min(
             (p for p, m in margins.items() if m["margin"] is not None),
@@ -173,6 +183,11 @@ def main() -> int:
             (
                 "passed, by kind",
                 ", ".join(f"{k} {v}" for k, v in verdict["passed_by_kind"].items()),
+            ),
+            (
+                "silent and evasive: best score vs worst bad/polite-bad",
+                f"{verdict['idle_best']} vs {verdict['bad_worst']} "
+                f"(below every bad: {'yes' if verdict['idle_below_every_bad'] else 'NO'})",
             ),
             (
                 "smallest margin (worst good/natural - best bad/polite-bad)",

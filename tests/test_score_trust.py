@@ -78,6 +78,32 @@ def test_a_few_words_are_not_enough_but_a_short_real_reply_is():
     assert real.scorable
 
 
+EVASIVE = ["Okay.", "I don't really know about that.", "Can't say, to be honest.", "Hmm. Not sure.",
+           "I don't know what to tell you."]  # fmt: skip
+
+
+def test_an_evasive_trainee_gets_no_credit_for_mistakes_never_made():
+    """Issue 14: "I don't know", "can't say" earned every "never blames" for doing nothing and
+    scored above the bad scripts; words that make no move leave the penalties n/a."""
+    call = Call().customer(0.5, 5.0, ANGRY)
+    for i, text in enumerate(EVASIVE):
+        call.trainee(6.0 + 6 * i, text).customer(
+            9.0 + 6 * i, 11.0 + 6 * i, "Hello? What is going on?"
+        )
+    card = score_call(call.end(40.0, "hung_up"), RUBRIC)
+    assert card.scorable
+    assert not card.criterion("no_blame").applies and not card.criterion("no_interruptions").applies
+    assert card.overall < 25  # the shipped bad scripts score 26 and up
+
+    helped = (
+        Call().customer(0.5, 5.0, ANGRY).trainee(6.0, "I'm so sorry, that's really frustrating.")
+    )
+    for i, text in enumerate(EVASIVE):
+        helped.trainee(9.0 + 3 * i, text)
+    card = score_call(helped.end(40.0, "hung_up"), RUBRIC)
+    assert card.criterion("no_blame").applies and card.criterion("no_blame").earned == 10
+
+
 def test_min_trainee_words_is_a_validated_rubric_setting():
     text = (RUBRIC.path and Path(RUBRIC.path).read_text()).replace(
         "pass_mark: 70\n", "pass_mark: 70\nthresholds: {min_trainee_words: 3}\n"
@@ -90,7 +116,7 @@ def test_min_trainee_words_is_a_validated_rubric_setting():
 
 
 def test_reviewed_card_leaves_out_families_with_nothing_that_applies():
-    d = score_call(_recorded((6.0, JFK)), RUBRIC).to_dict()
+    d = score_call(_recorded((6.0, "I'm so sorry. " + JFK)), RUBRIC).to_dict()
     over = {"no_blame": {"earned": 10.0, "by": "t", "at": "", "reason": "x"}}
     assert reviewed_card(d, over)["overall"] == d["overall"]  # no_blame was already full
 

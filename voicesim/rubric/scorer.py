@@ -31,6 +31,7 @@ from .acoustic import UtteranceVoice, baseline, utterance_voices
 from .answers import UNANSWERED, QuestionTracker, Reply
 from .coaching import coach
 from .detectors import Context, Hit
+from .moves import MOVES
 from .rubric import Criterion, Rubric
 
 SCORECARD_FORMAT = 1
@@ -143,6 +144,7 @@ class CallView:
     voices: list[UtteranceVoice] | None
     end_state: str | None
     moods: list[dict]
+    engaged: bool = True  # the trainee's words made a move (see ``build_view``)
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
@@ -184,8 +186,18 @@ def build_view(
         for e in events
         if e.type == MOOD
     ]
+    # A clean record needs a call: words that make no move at all ("I don't know", "can't
+    # say", "okay") earn no credit for the mistakes they never made.
+    engaged = any(h.move in MOVES and h.move != "backchannel" for u in utts for h in u.hits)
     return CallView(
-        events, rubric, utts, customer, voices, end.get("end_state") if end else None, moods
+        events,
+        rubric,
+        utts,
+        customer,
+        voices,
+        end.get("end_state") if end else None,
+        moods,
+        engaged,
     )
 
 
@@ -576,6 +588,12 @@ def _score(c: Criterion, view: CallView) -> CriterionScore:
         found = _order(view, c)
     else:
         found = _outcome(view, c)
+    if c.kind == "penalty" and not found and c.event != "dead_air" and not view.engaged:
+        # "I don't know", "can't say": nothing done is not nothing done wrong. A mistake that
+        # was made still costs its points.
+        return CriterionScore(
+            c.id, c.description, c.kind, 0.0, 0.0, 0, [], applies=False, label=c.label
+        )
     if c.kind == "reward":
         step, earned = c.points / c.target, 0.0
         for e in found:
