@@ -350,3 +350,15 @@ def test_safe_phrase_regexes_still_work():
 
     for ok in (r"\bby \d", r"(?:very |really )*sorry", r"\b(refund|replace)\b", r"(\d{3}-){2}"):
         assert vet_regex(ok).pattern == ok
+
+
+@pytest.mark.parametrize("phrase", ["re:(unclosed", "re:(a+)+$"])
+def test_a_bad_regex_in_a_persona_answer_names_its_line(tmp_path, phrase):
+    original = (PERSONA.parent / "late-order.yaml").read_text(encoding="utf-8")
+    text = original.replace("asked: [", f'asked: ["{phrase}", ', 1)
+    assert text != original
+    path = _write(tmp_path, "p.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_persona(path)
+    line = next(n for n, s in enumerate(text.splitlines(), 1) if phrase in s)
+    assert f"p.yaml:{line}: situation.answers[0].asked[0]:" in str(err.value)

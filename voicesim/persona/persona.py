@@ -14,6 +14,7 @@ from typing import Any
 from ..config import line_of, load_yaml
 from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
+from ..rubric.regexcheck import PhraseRegexError
 from ..speech.tts import VOICE_SCHEMA, VoiceSettings, voice_problem
 
 PERSONA_DIR = Path(__file__).resolve().parents[2] / "personas"
@@ -259,10 +260,17 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
     if problem:
         raise ConfigError(path, problem, line_of(root, ["voice", "voice"]), "voice.voice")
     situation = data["situation"]
-    answers = [
-        Answer(Detector(id=f"asked:{i}", phrases=a["asked"], negatable=False), list(a["say"]))
-        for i, a in enumerate(situation.get("answers", []))
-    ]
+    answers = []
+    for i, a in enumerate(situation.get("answers", [])):
+        try:
+            asked = Detector(id=f"asked:{i}", phrases=a["asked"], negatable=False)
+        except PhraseRegexError as exc:  # a bad or too slow `re:` phrase: name its line
+            k = a["asked"].index(exc.phrase) if exc.phrase in a["asked"] else 0
+            where = ["situation", "answers", i, "asked", k]
+            raise ConfigError(
+                str(path), str(exc), line_of(root, where), f"situation.answers[{i}].asked[{k}]"
+            ) from None
+        answers.append(Answer(asked, list(a["say"])))
     inter = data.get("interrupts")
     return Persona(
         id=data["id"],
