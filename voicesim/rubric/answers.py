@@ -36,6 +36,7 @@ _RHETORICAL = re.compile(
     r"\b(?:do you (?:even )?know what|are you (?:being|serious|kidding|joking|even)|"
     r"can you (?:just )?(?:stop|imagine|believe)|can i (?:just )?finish|is that too much|"
     r"how hard (?:is|can)|what kind of|who do you think|seriously|are you still there|"
+    r"are we clear|is that clear|do you understand|do you hear me|understood|got it|"
     r"hello)\b"
 )
 # A tag question wants agreement, not an answer: "they don't make them like that, do they?"
@@ -154,8 +155,8 @@ def customer_question(line: str) -> Question | None:
         words = re.findall(r"[\w']+", sentence.lower().replace("\u2019", "'"))
         while words and words[0] in _FILLERS:
             words = words[1:]
-        if len(words) < 3:
-            continue
+        if len(words) < (2 if words and words[0] in _WH_ASK else 3):
+            continue  # "When, exactly?" asks; "Seriously?" does not
         asked = sentence.rstrip().endswith("?") or words[0] in _AUX or words[0].startswith("wh")
         if not asked or words[0] in ("sorry", "thank", "thanks"):
             continue

@@ -83,6 +83,17 @@ NEGATIVE = TAKES_BACK | {"profanity", "refusal", "empty_promise"}
 # A unit of fewer words than this ("Great.", "Right, okay.") carries a penalised move only when
 # the lexicon lists the phrase: too little is said to read mockery or blame from meaning.
 SHORT_WORDS = 3
+# Sarcasm is mock cheer or mock surprise: a unit without one of these words ("A bill that's
+# suddenly doubled." restating a complaint) is not read as sarcasm, however it sounds.
+_CHEER = re.compile(
+    r"\b(?:wonderful|great|brilliant|thrill\w*|lovely|fantastic|perfect|lov\w+|amazing|super|"
+    r"delight\w*|excit\w*|fun|joy|pleas\w*|lucky|congrat\w*|bravo|well done|sunshine|nice|"
+    r"marvel\w*|fab\w*|awesome|terrific|splendid|cool|sweet|charming|glorious|best|favou?rite|"
+    r"treat|overjoyed|genius|impressi\w+|fascinat\w*|riveting|shock\w*|surpris\w*|gift|dream|"
+    r"happy|glad|grateful|thanks?|sure|right|totally|obviously|clearly|course|wow|oh|ooh|ah|yay|"
+    r"hooray|gosh|really|let me guess|what a|how \w+|original|generous|fortunate|terribly|"
+    r"meant to|this time|finally|a first|yeah)\b"
+)
 # In a sentence that turns on a contrast word, a brush-off needs this much less confidence.
 CONTRAST_EASE = 0.1
 CACHE_TEXTS = 8192  # embeddings kept between calls (a call repeats its lines): about 25 MB
@@ -414,6 +425,8 @@ class MoveRecogniser:
                 j = self.index[m]
                 if m in NEGATIVE and short and not lexical[k][j]:
                     continue  # "Great." alone is no sarcasm: a short unit needs a listed phrase
+                if m == "sarcasm" and not lexical[k][j] and not _CHEER.search(texts[k]):
+                    continue
                 rows = [k] if m in NEGATIVE else [k, *own]
                 if m == "reflect":
                     p = max(self._reflect_prob(float(probs[r, j]), sims[r]) for r in rows)
@@ -493,6 +506,12 @@ def _take_back(tokens: Sequence[Token], units: Sequence[Unit], found: dict[int, 
         inside = bad and any(tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1))
         if inside or later:
             found[k] -= WARM
+    # A vague lead-in followed at once by who does what ("Here's what we can do. I'll swap it
+    # for a heavier coat.") is a preface, not an empty promise.
+    for k in range(len(units) - 1):
+        nxt = found[k + 1]
+        if "empty_promise" in found[k] and "ownership" in nxt and nxt & {"solution", "alternative"}:
+            found[k].discard("empty_promise")
     # A promise the trainee owns, in a turn that also names the follow-up and its time ("I'll
     # call you tomorrow by noon. I'll follow up until it's done."), is not an empty one.
     if any({"follow_up", "timeframe"} <= moves for moves in found.values()):
