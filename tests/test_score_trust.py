@@ -200,3 +200,14 @@ def test_bleed_between_channels_is_neither_trainee_speech_nor_overtalk(tmp_path,
     crit = next(c for f in card["families"] for c in f["criteria"] if c["id"] == "no_interruptions")
     assert crit["earned"] == crit["points"]
     assert card["stats"]["trainee_words"] == clean["stats"]["trainee_words"]
+
+
+def test_a_few_words_that_were_a_mistake_are_judged():
+    """Eight words that made the customer hang up ("Calm down, sir. There's no need to shout.")
+    are a bad call, not one with too little to judge."""
+    call = (
+        Call().customer(0.5, 5.0, ANGRY).trainee(6.0, "Calm down, sir. There's no need to shout.")
+    )
+    card = score_call(call.end(12.0, "hung_up"), RUBRIC)
+    assert card.scorable and not card.passed
+    assert card.criterion("no_dismissal").hits + card.criterion("no_condescension").hits >= 1

@@ -80,9 +80,9 @@ MOVES = (
 WARM = frozenset({"empathy", "apology", "gratitude", "reflect", "greeting"})
 TAKES_BACK = frozenset({"dismissal", "defensiveness", "blame", "sarcasm", "condescension"})
 NEGATIVE = TAKES_BACK | {"profanity", "refusal", "empty_promise"}
-# A unit of fewer words than this ("Great.", "Right, okay.") carries a penalised move only when
-# the lexicon lists the phrase: too little is said to read mockery or blame from meaning.
-SHORT_WORDS = 3
+# A unit of fewer words than this ("Great.", "Step by step.": often a fragment Whisper cut off)
+# carries a penalised move only when the lexicon lists it: too little to read mockery or blame.
+SHORT_WORDS = 4
 # Sarcasm is mock cheer or mock surprise: a unit without one of these words ("A bill that's
 # suddenly doubled." restating a complaint) is not read as sarcasm, however it sounds.
 _CHEER = re.compile(

@@ -735,7 +735,13 @@ def score_call(
             )
         )
     overall = overall_score(scores)
-    why = not_scorable_reason(events, rubric)
+    # A few words can still be judged when they were a mistake ("Calm down, sir. There's no
+    # need to shout." and the customer hangs up): too little to judge is too little to fault.
+    faulted = {
+        c.id for fam in rubric.families for c in fam.criteria if c.kind == "penalty" and c.detectors
+    }
+    said_wrong = any(c.id in faulted and c.hits for f in families for c in f.criteria)
+    why = None if said_wrong else not_scorable_reason(events, rubric)
     if why is None and overall is None:
         why = "no criterion of the rubric applies to this call"
     overall = 0.0 if why else overall
