@@ -193,16 +193,17 @@ def _store_upload(
 
 
 def _next_attempt(db: Session, user: User, drill: Drill) -> int:
-    """The attempt number this upload takes, or 409 when none is left. The number is unique
-    per trainee and drill in the database, so of two uploads that count at once only one
-    stores it; the other counts again."""
-    if attempts_used(db, user, drill) >= drill.attempts_allowed:
-        raise HTTPException(409, "no attempts left for this drill")
-    last = db.scalar(
-        select(func.max(Upload.attempt)).where(
+    """The attempt number this upload takes, or 409 when none is left. Both come from one
+    statement (one snapshot: a count and a number read apart could straddle another upload's
+    commit); the number is unique per trainee and drill in the database, so of two uploads
+    that read at once only one stores it, and the other reads again."""
+    used, last = db.execute(
+        select(func.count(Upload.id), func.max(Upload.attempt)).where(
             Upload.owner_id == user.id, Upload.drill_id == drill.id
         )
-    )
+    ).one()
+    if used >= drill.attempts_allowed:
+        raise HTTPException(409, "no attempts left for this drill")
     return (last or 0) + 1
 
 
