@@ -134,7 +134,6 @@ def _store_upload(
             )
         if attempts_used(db, user, drill) >= drill.attempts_allowed:
             raise HTTPException(409, "no attempts left for this drill")
-    db.rollback()  # what was read so far is not this upload's transaction
     storage_id = uuid.uuid4().hex
     path = store.sessions_dir / storage_id
     try:
