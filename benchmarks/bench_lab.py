@@ -149,7 +149,12 @@ def main() -> int:
             store.close()
             drill = admin.post(
                 f"/api/cohorts/{cohort}/drills",
-                json={"persona": "damaged-blender", "attempts_allowed": 1000},
+                # the stations send simulated calls: the drill takes practice uploads
+                json={
+                    "persona": "damaged-blender",
+                    "attempts_allowed": 1000,
+                    "allow_practice": True,
+                },
             ).json()["id"]
             clients = []
             for i in range(STATIONS):

@@ -104,7 +104,13 @@ class Lab:
         self.drill = self.post(
             f"/api/cohorts/{self.cohort}/drills",
             self.trainer,
-            json={"persona": "damaged-blender", "pass_mark": 60, "attempts_allowed": 2},
+            # simulated sessions are these tests' calls: the drill takes practice uploads
+            json={
+                "persona": "damaged-blender",
+                "pass_mark": 60,
+                "attempts_allowed": 2,
+                "allow_practice": True,
+            },
         ).json()["id"]
         self.ann, self.bob = self.login("ann"), self.login("bob")
 
@@ -381,7 +387,12 @@ def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
     drill = lab.post(
         f"/api/cohorts/{lab.cohort}/drills",
         lab.trainer,
-        json={"persona": "damaged-blender", "rubric": "strict", "pass_mark": 50},
+        json={
+            "persona": "damaged-blender",
+            "rubric": "strict",
+            "pass_mark": 50,
+            "allow_practice": True,
+        },
     ).json()["id"]
     members = _session_members(session_dir)
     station_card = json.loads(members["scorecard.json"])
@@ -412,9 +423,8 @@ def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
 
 
 def test_a_session_with_another_persona_is_refused_for_the_drill(lab, session_dir):
-    drill = lab.post(
-        f"/api/cohorts/{lab.cohort}/drills", lab.trainer, json={"persona": "late-order"}
-    ).json()["id"]
+    body = {"persona": "late-order", "allow_practice": True}
+    drill = lab.post(f"/api/cohorts/{lab.cohort}/drills", lab.trainer, json=body).json()["id"]
     data, _ = pack_session(session_dir)
     r = lab.upload(lab.ann, data, drill=drill)
     assert r.status_code == 400 and "late-order" in r.json()["detail"]
@@ -550,6 +560,7 @@ def test_cohort_table_marks_late_and_overdue_drills(lab, session_dir):
     from voicesim.lab.store import Upload
 
     def drill(**body) -> int:  # noqa: ANN003
+        body = {"allow_practice": True, **body}
         r = lab.post(f"/api/cohorts/{lab.cohort}/drills", lab.trainer, json=body)
         return r.json()["id"]
 
@@ -794,6 +805,7 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
         page.select_option("select[name=rubric]", "strict")
         page.fill("input[name=pass_mark]", "60")
         page.fill("input[name=due]", "2030-01-31")
+        page.check("input[name=allow_practice]")  # the session below is a simulated one
         submit(page, "Assign drill")
         assert page.locator("#cohort-table td", has_text="damaged-blender").count() == 1
         assert page.locator("#drills td", has_text="strict").count() == 1
@@ -1036,7 +1048,7 @@ def test_lab_served_reports_run_only_the_reports_own_script(tmp_path, session_di
     )
     r = lab.post("/api/rubrics", tina, json={"name": "evil", "text": rubric})
     assert r.status_code == 201, r.text
-    body = {"persona": "damaged-blender", "rubric": "evil"}
+    body = {"persona": "damaged-blender", "rubric": "evil", "allow_practice": True}
     drill = lab.post(f"/api/cohorts/{cohort}/drills", tina, json=body).json()["id"]
     session = _tampered(session_dir, tmp_path / "s", XSS.format("created"), nan=False)
     members = _session_members(session)

@@ -30,6 +30,7 @@ from voicesim.lab.store import (  # noqa: E402
     LEGACY_REVISIONS,
     Base,
     Cohort,
+    Drill,
     Invitation,
     Review,
     SessionScore,
@@ -96,7 +97,7 @@ def serve(monkeypatch):
 def test_the_revisions_are_the_hand_rolled_versions():
     """Revision N is the hand-rolled version N: an old database is stamped at its version."""
     assert list(LEGACY_REVISIONS) == [1, 2, 3, 4, 5]
-    assert head_revision() == LEGACY_REVISIONS[5]
+    assert head_revision() == "0006_integrity"  # the first revision made with Alembic
 
 
 @pytest.mark.parametrize("version", [1, 3, 4, 5])
@@ -137,6 +138,10 @@ def test_lab_serve_upgrades_a_hand_rolled_database_and_keeps_its_rows(tmp_path, 
             assert db.scalar(select(Invitation.user_id)) == 4
         if version >= 5:
             assert db.scalar(select(Review.text)) == "Slow down here."
+        # 0006: the drill session keeps its place as attempt 1; its source was never verified
+        old = db.get(Upload, 1)
+        assert (old.drill_id, old.attempt, old.source, old.copy_key) == (1, 1, None, None)
+        assert db.get(Drill, 1).allow_practice is False
     store.close()
 
 

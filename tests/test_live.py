@@ -626,6 +626,8 @@ def test_lab_drill_runs_the_assigned_drill_and_uploads_once(pulse, voice, tmp_pa
         assert Path(meta["rubric"]["file"]).read_text() == strict_rubric()
         local = json.loads((out / "scorecard.json").read_text())
         assert local["rubric"]["id"] == "strict"
+        # one pass mark: the drill's 40, not the rubric's 90, on the station as in the lab
+        assert local["pass_mark"] == 40 and local["passed"] == (local["overall"] >= 40)
         # the retry: the server already has it, so it arrives once
         res = subprocess.run(
             [sys.executable, "-m", "voicesim", "lab", "upload", "--lab", server.url, *station],
@@ -637,7 +639,7 @@ def test_lab_drill_runs_the_assigned_drill_and_uploads_once(pulse, voice, tmp_pa
         assert "(already there)" in res.stdout
         assert list(outbox.glob("*.zip")) == []
         (up,) = desk.call("get", "/api/sessions")
-        assert up["owner"] == "ann" and up["drill"] == drill_id
+        assert up["owner"] == "ann" and up["drill"] == drill_id and up["source"] == "live"
         assert up["overall"] == pytest.approx(local["overall"], abs=0.5)
-        assert up["passed"] == (up["overall"] >= 40)
+        assert up["passed"] == local["passed"] == (up["overall"] >= 40)
     desk.close()

@@ -72,7 +72,9 @@ def lab(tmp_path):
 
 def test_prepare_sends_the_outbox_then_fetches_the_drill_and_rubric(lab, session_dir, tmp_path):
     lab.desk.add_rubric("strict", strict_rubric())
-    drill_id = lab.desk.assign(persona="damaged-blender", rubric="strict", due="2020-01-01")
+    drill_id = lab.desk.assign(
+        persona="damaged-blender", rubric="strict", due="2020-01-01", allow_practice=True
+    )
     outbox = tmp_path / "outbox"
     earlier = tmp_path / "earlier"  # another session, left in the outbox by an earlier run
     shutil.copytree(session_dir, earlier)

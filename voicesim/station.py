@@ -75,8 +75,11 @@ def cmd_drill(args: argparse.Namespace) -> int:
         if args.drill is not None or args.user:
             raise VoicesimError("--drill and --user go with --lab URL")
         return run_drill(args)
+    from .lab.passmark import drill_rubric
+
     station = _lab_drill(args)
-    rubric = load_rubric(station.rubric_file)
+    # The drill's pass mark, not the rubric file's: the terminal shows the verdict the lab records.
+    rubric = drill_rubric(load_rubric(station.rubric_file), station.drill["pass_mark"])
     persona = load_persona(find_persona(station.persona), set(rubric.library.detectors))
     return run_drill(args, persona, rubric, after=partial(_upload_to_lab, station))
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..errors import ConfigError
 from ..persona.persona import Persona, load_persona, persona_files
 from ..rubric.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
+from .passmark import drill_rubric
 from .store import Drill, LabRubric, User
 
 DEFAULT_RUBRIC_NAME = "default"
@@ -123,8 +124,10 @@ def add_rubric(db: Session, name: str, text: str, user: User) -> dict:
 
 # -- scoring an upload ------------------------------------------------------------------------------
 def score_upload(db: Session, path: Path, drill: Drill | None) -> tuple[dict, str]:
-    """Score the session stored at ``path`` with its drill's rubric (the built-in one without a
-    drill). Returns the scorecard and the session's persona id. Raises ValueError for a session
+    """Score the session stored at ``path`` with its drill's rubric and pass mark (the built-in
+    rubric without a drill): the scorecard's ``pass_mark`` and ``passed`` are the drill's, so
+    the report shows the pass mark the lab records. Returns the scorecard and the session's
+    persona id. Raises ValueError for a session
     that does not fit: no events, or a call with another persona than the drill's."""
     from ..report.session import read_session
     from ..rubric.scorer import score_call
@@ -139,6 +142,8 @@ def score_upload(db: Session, path: Path, drill: Drill | None) -> tuple[dict, st
             f"drill #{drill.id} is with {drill.persona!r}"
         )
     rubric = lab_rubric(db, drill.rubric if drill is not None else DEFAULT_RUBRIC_NAME)
+    if drill is not None:
+        rubric = drill_rubric(rubric, drill.pass_mark)
     trainee = session.audio()[1]
     card = score_call(
         session.events, rubric, persona_by_id(persona_id), trainee if trainee.size else None

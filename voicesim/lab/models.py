@@ -54,6 +54,8 @@ class DrillIn(BaseModel):
     pass_mark: float = Field(default=70, ge=0, le=100)
     due: _dt.date | None = None
     attempts_allowed: int = Field(default=3, ge=1, le=1000)
+    # Also take simulated and recorded sessions (practice); by default live calls only.
+    allow_practice: bool = False
 
 
 class RubricIn(BaseModel):

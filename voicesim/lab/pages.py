@@ -90,18 +90,19 @@ def back(url: str, exc: HTTPException) -> RedirectResponse:
 
 
 def progress_chart(families: dict) -> dict:
-    """Horizontal bars per family: first attempt (grey) against latest (blue), 0-100."""
+    """Horizontal bars per family: first attempt (grey) against latest (blue), 0-100; a family
+    left out of a call (nothing in it applied) reads n/a, with no bar."""
     bars = []
     for i, (fam, v) in enumerate(families.items()):
-        first, latest = v.get("first") or 0, v.get("latest") or 0
+        first, latest = v.get("first"), v.get("latest")
         bars.append(
             {
                 "family": fam,
                 "y": 4 + 22 * i,
-                "first": f"{first:.0f}",
-                "latest": f"{latest:.0f}",
-                "first_w": f"{first * 2.6:.1f}",
-                "latest_w": f"{latest * 2.6:.1f}",
+                "first": "n/a" if first is None else f"{first:.0f}",
+                "latest": "n/a" if latest is None else f"{latest:.0f}",
+                "first_w": f"{(first or 0) * 2.6:.1f}",
+                "latest_w": f"{(latest or 0) * 2.6:.1f}",
             }
         )
     return {"height": 22 * len(bars) + 8, "bars": bars}

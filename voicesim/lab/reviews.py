@@ -213,15 +213,33 @@ def add_override(
 
 
 def restore_scores(db: Session, up: Upload, card: dict) -> None:
-    """The session's stored scores (overall, families, pass, the family rows the cohort figures
-    aggregate) from the machine's card with the overrides that count."""
+    """The session's stored scores from the machine's card with the overrides that count."""
     rc = reviewed_card(card, latest_overrides(db, [up.id]).get(up.id, {}))
-    up.overall = float(rc.get("overall") or 0.0)
-    up.families = {f["id"]: f["score"] for f in rc.get("families") or []}
-    drill = db.get(Drill, up.drill_id) if up.drill_id else None
-    up.passed = card_passes(rc, drill.pass_mark if drill else None)
+    store_scores(db, up, rc, db.get(Drill, up.drill_id) if up.drill_id else None)
+
+
+def family_scores(card: dict) -> dict[str, float | None]:
+    """Each family's score; None for a family left out (nothing in it applied to the call)."""
+    return {
+        str(f["id"]): (float(f["score"]) if f.get("applies", True) is not False else None)
+        for f in card.get("families") or []
+        if isinstance(f, dict) and "id" in f
+    }
+
+
+def store_scores(db: Session, up: Upload, card: dict, drill: Drill | None) -> None:
+    """The session's stored scores from ``card``: the overall score, each family's (None when
+    left out), whether it was scorable, the verdict (``card_passes`` against the drill's pass
+    mark: the one pass decision) and the family rows the cohort figures aggregate (none for a
+    family left out: it was never tested). Flushes ``up``."""
+    up.overall = float(card.get("overall") or 0.0)
+    up.families = family_scores(card)
+    up.scorable = card.get("scorable", True) is not False
+    up.passed = card_passes(card, drill.pass_mark if drill else None)
+    db.flush()
     db.execute(delete(SessionScore).where(SessionScore.upload_id == up.id))
     db.add_all(
-        SessionScore(upload_id=up.id, owner_id=up.owner_id, family=f, score=float(v))
+        SessionScore(upload_id=up.id, owner_id=up.owner_id, family=f, score=v)
         for f, v in up.families.items()
+        if v is not None
     )

@@ -6,7 +6,7 @@ HTTPException that the API returns as it is and a page shows as its error line."
 import datetime as _dt
 
 from fastapi import HTTPException
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from .store import (
     TRAINEE,
     TRAINER,
     Cohort,
+    CopyFlag,
     Drill,
     Invitation,
     Membership,
@@ -218,6 +219,7 @@ def assign_drill(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
         pass_mark=body.pass_mark,
         due=due,
         attempts_allowed=body.attempts_allowed,
+        allow_practice=body.allow_practice,
     )
     db.add(d)
     db.commit()
@@ -248,6 +250,7 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
         "pass_mark": d.pass_mark,
         "due": d.due.date().isoformat() if d.due else None,
         "attempts_allowed": d.attempts_allowed,
+        "allow_practice": bool(d.allow_practice),
     }
     if attempts is not None:
         out["attempts"] = attempts
@@ -264,6 +267,13 @@ def upload_dict(u: Upload, owner: str) -> dict:
         "overall": u.overall,
         "families": u.families,
         "passed": u.passed,
+        # None: stored before the lab recorded it (such a call counted as scorable)
+        "scorable": u.scorable,
+        # live, simulated, recorded (verified from the session's files), unverified (a claim
+        # they do not bear out, or none); None: stored before the lab verified sources
+        "source": u.source,
+        "source_note": u.source_note,
+        "attempt": u.attempt,
         "end_state": u.end_state,
         "created": u.created.isoformat() + "Z" if u.created else None,
         "report": f"/sessions/{u.id}/report",
@@ -283,7 +293,10 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
     drills = list(db.scalars(select(Drill).where(Drill.cohort_id == cohort.id).order_by(Drill.id)))
     ids = [m.id for m in members]
     # Aggregates in SQL, so that the page stays quick with thousands of stored sessions.
-    stats: dict[tuple[int, int | None], tuple[int, float, int]] = {}
+    stats: dict[tuple[int, int | None], tuple[int, float, int, bool]] = {}
+    # A drill is passed by an attempt the lab recorded as a pass (``Upload.passed``: the one
+    # pass decision, so a call that was not scorable never passes whatever the mark).
+    any_pass = func.max(case((Upload.passed.is_(True), 1), else_=0))
     firsts_lasts: dict[int, tuple[int, int, int]] = {}
     totals: dict[str, tuple[float, int]] = {}
     if ids:
@@ -294,12 +307,13 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
                 func.count(Upload.id),
                 func.max(Upload.overall),
                 func.max(Upload.id),
+                any_pass,
             )
             .where(Upload.owner_id.in_(ids))
             .group_by(Upload.owner_id, Upload.drill_id)
         )
-        for owner, drill_id, n, best, last_id in db.execute(q):
-            stats[(owner, drill_id)] = (n, best, last_id)
+        for owner, drill_id, n, best, last_id, passed in db.execute(q):
+            stats[(owner, drill_id)] = (n, best, last_id, bool(passed))
         q = (
             select(Upload.owner_id, func.count(Upload.id), func.min(Upload.id), func.max(Upload.id))
             .where(Upload.owner_id.in_(ids))
@@ -329,11 +343,11 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
     )
     # The best score made by each drill's due date (the end of that day, UTC), per trainee.
     today = utcnow()
-    on_time: dict[tuple[int, int], float] = {}
+    on_time: dict[tuple[int, int], bool] = {}
     for d in drills:
         if d.due is not None and ids:
             q = (
-                select(Upload.owner_id, func.max(Upload.overall))
+                select(Upload.owner_id, any_pass)
                 .where(
                     Upload.drill_id == d.id,
                     Upload.owner_id.in_(ids),
@@ -341,16 +355,14 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
                 )
                 .group_by(Upload.owner_id)
             )
-            on_time.update(((owner, d.id), best) for owner, best in db.execute(q))
+            on_time.update(((owner, d.id), bool(ok)) for owner, ok in db.execute(q))
     table = []
     for m in members:
         for d in drills:
-            n, best, last_id = stats.get((m.id, d.id), (0, None, None))
-            passed = best >= d.pass_mark if n else None
+            n, best, last_id, passed = stats.get((m.id, d.id), (0, None, None, None))
             due_over = d.due is not None and today >= d.due + _dt.timedelta(days=1)
             if d.due is not None and passed:
-                in_time = on_time.get((m.id, d.id))
-                status = "passed" if in_time is not None and in_time >= d.pass_mark else "late"
+                status = "passed" if on_time.get((m.id, d.id)) else "late"
             elif due_over:
                 status = "overdue"
             else:
@@ -400,7 +412,34 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
         "table": table,
         "progress": progress,
         "weakest": weakest,
+        "copies": copied_calls(db, members),
     }
+
+
+def copied_calls(db: Session, members: list[User]) -> list[dict]:
+    """The refused uploads of these trainees that copied a call stored for another user,
+    latest first: who, when, for which drill, and the original (its owner named only when
+    they are one of ``members``: other trainers' trainees stay theirs)."""
+    names = {m.id: m.username for m in members}
+    if not names:
+        return []
+    q = (
+        select(CopyFlag, Upload.owner_id)
+        .join(Upload, Upload.id == CopyFlag.original_id)
+        .where(CopyFlag.user_id.in_(list(names)))
+        .order_by(CopyFlag.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    return [
+        {
+            "trainee": names[f.user_id],
+            "drill": f.drill_id,
+            "original": f.original_id,
+            "original_owner": names.get(owner),
+            "created": f.created.isoformat() + "Z" if f.created else None,
+        }
+        for f, owner in db.execute(q)
+    ]
 
 
 HISTORY_LIMIT = 500  # sessions shown on a trainee's page, the latest ones

@@ -38,6 +38,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     inspect,
     select,
     text,
@@ -100,14 +101,30 @@ class Drill(Base):
     pass_mark: Mapped[float] = mapped_column(Float)
     due: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
     attempts_allowed: Mapped[int] = mapped_column(Integer)
+    # Whether the drill also takes simulated and recorded sessions (revision 0006); by default
+    # it takes live calls only.
+    allow_practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Upload(Base):
-    """An uploaded session, stored under DATA/sessions/<storage_id>."""
+    """An uploaded session, stored under DATA/sessions/<storage_id>.
+
+    Revision 0006 adds what makes a drill's result trustworthy: the ``source`` the lab verified
+    from the session's own files (live, simulated, recorded, unverified) and why
+    (``source_note``); the content keys of a call (``copy_key`` of its transcript,
+    ``audio_key`` of its audio), unique lab-wide, so a call stored for one user is never
+    credited to another; the ``attempt`` number within a drill, unique per trainee and drill,
+    so concurrent uploads cannot all take the last attempt; whether the call was
+    ``scorable``."""
 
     __tablename__ = "lab_sessions"
-    __table_args__ = (UniqueConstraint("owner_id", "digest"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "digest"),
+        UniqueConstraint("owner_id", "drill_id", "attempt", name="uq_lab_sessions_attempt"),
+        UniqueConstraint("copy_key", name="uq_lab_sessions_copy_key"),
+        UniqueConstraint("audio_key", name="uq_lab_sessions_audio_key"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("lab_users.id"), index=True)
     drill_id: Mapped[int | None] = mapped_column(
@@ -121,6 +138,24 @@ class Upload(Base):
     passed: Mapped[bool] = mapped_column(Boolean)
     end_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: before 0006
+    source_note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    copy_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    audio_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no drill
+    scorable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class CopyFlag(Base):
+    """A refused upload of a call already stored for another user (revision 0006): the
+    trainers of the uploader see it; ``original_id`` is the stored session it copies."""
+
+    __tablename__ = "lab_copy_flags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("lab_users.id"), index=True)
+    original_id: Mapped[int] = mapped_column(ForeignKey("lab_sessions.id"))
+    drill_id: Mapped[int | None] = mapped_column(ForeignKey("lab_drills.id"), nullable=True)
+    created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class SessionScore(Base):
@@ -200,7 +235,7 @@ LEGACY_REVISIONS = {
     3: "0003_rubrics",
     4: "0004_invitations",
     5: "0005_reviews",
-}
+}  # 0006_integrity and later came with Alembic
 _legacy_schema = Table("lab_schema", MetaData(), Column("version", Integer))
 _PG_LOCK = 0x766F6963  # pg_advisory_xact_lock key: one migrating server at a time
 

@@ -3,24 +3,32 @@ the session reader's rules, scored by the server with the drill's rubric (a stat
 is never trusted), written under DATA/sessions/ and recorded in the database, or refused with
 nothing left behind. At most a few are scored at once (``ScoringPool``)."""
 
+from __future__ import annotations
+
 import json
+import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
 from fastapi import HTTPException
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import SessionError, VoicesimError
-from ..report.session import check_files
+from ..report.session import check_files, parse_meta
 from .archive import ArchiveError, read_archive, session_digest
 from .library import score_upload
+from .provenance import LIVE, SIMULATED, Provenance, audio_key, copy_key, verify_source
+from .reviews import store_scores
 from .service import attempts_used, my_drills, upload_dict
-from .store import Drill, SessionScore, Store, Upload, User
+from .store import CopyFlag, Drill, Store, Upload, User
+
+log = logging.getLogger("voicesim.lab")
 
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
 MAX_UNPACKED = 256 * 1024 * 1024
@@ -60,10 +68,11 @@ def unpack_and_store(
     answer. Blocking (unpacking, scoring): runs in the ScoringPool's threads."""
     try:
         files = read_archive(data, max_unpacked)
-        check_files(files)  # the session reader's checks, before anything is written
+        events = check_files(files)  # the session reader's checks, before anything is written
+        meta = parse_meta(files["meta.json"], "meta.json") if "meta.json" in files else {}
     except (ArchiveError, SessionError) as exc:
         raise HTTPException(400, public_message(store, str(exc))) from None
-    return _store_upload(store, db, user, files, drill_id)
+    return _store_upload(store, db, user, files, drill_id, Arrival.of(files, meta, events))
 
 
 def public_message(store: Store, message: str) -> str:
@@ -73,54 +82,106 @@ def public_message(store: Store, message: str) -> str:
     ]
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """What the lab knows of an upload before scoring it: its identity for its owner
+    (``digest``), its source as verified, and the keys of its call (None for a simulated
+    one: anyone can run the same simulation, so two alike prove nothing)."""
+
+    digest: str
+    provenance: Provenance
+    copy_key: str | None
+    audio_key: str | None
+
+    @classmethod
+    def of(cls, files: dict[str, bytes], meta: dict, events: list) -> Arrival:
+        prov = verify_source(meta, events)
+        simulated = prov.source == SIMULATED
+        return cls(
+            session_digest(files),
+            prov,
+            None if simulated else copy_key(events),
+            None if simulated else audio_key(files.get("call.wav")),
+        )
+
+
+ATTEMPT_RETRIES = 50  # inserts lost to a concurrent upload taking the same attempt number
+
+
 def _store_upload(
-    store: Store, db: Session, user: User, files: dict[str, bytes], drill_id: int | None
+    store: Store,
+    db: Session,
+    user: User,
+    files: dict[str, bytes],
+    drill_id: int | None,
+    arrival: Arrival,
 ) -> dict:
-    digest = session_digest(files)
-    existing = db.scalar(select(Upload).where(Upload.owner_id == user.id, Upload.digest == digest))
-    if existing is not None:
-        return upload_dict(existing, user.username) | {"duplicate": True}
+    known = _already_stored(db, user, arrival, drill_id)
+    if known is not None:
+        return known
     drill = None
     if drill_id is not None:
         drill = db.get(Drill, drill_id)
         if drill is None or drill not in my_drills(db, user):
             raise HTTPException(404, "no such drill assigned to you")
+        source = arrival.provenance.source
+        if source != LIVE and not drill.allow_practice:
+            raise HTTPException(
+                422,
+                f"drill #{drill.id} takes live calls only, and this session is {source} "
+                f"({arrival.provenance.note}); upload it without a drill as practice, or ask "
+                "your trainer to allow practice uploads for this drill",
+            )
         if attempts_used(db, user, drill) >= drill.attempts_allowed:
             raise HTTPException(409, "no attempts left for this drill")
     storage_id = uuid.uuid4().hex
-    up = Upload(owner_id=user.id, digest=digest, storage_id=storage_id, drill_id=drill_id)
-    path = store.session_path(up)
+    path = store.sessions_dir / storage_id
     try:
         path.mkdir()
         for name, content in _server_side(files).items():
             (path / name).write_bytes(content)
-        # The server scores the session itself, with the drill's rubric: a station's
-        # scorecard is never trusted (and a session cut short has none).
-        card, up.persona = score_upload(db, path, drill)
+        # The server scores the session itself, with the drill's rubric and pass mark: a
+        # station's scorecard is never trusted (and a session cut short has none).
+        card, persona = score_upload(db, path, drill)
         (path / "scorecard.json").write_text(json.dumps(card))
-        overall = float(card.get("overall") or 0.0)
-        up.overall = overall
-        up.families = {f["id"]: f["score"] for f in card.get("families", [])}
-        up.passed = overall >= drill.pass_mark if drill else bool(card.get("passed"))
-        up.end_state = (card.get("outcome") or {}).get("end_state")
-        db.add(up)
-        db.flush()
-        db.add_all(
-            SessionScore(upload_id=up.id, owner_id=user.id, family=f, score=float(v))
-            for f, v in up.families.items()
-        )
-        db.commit()
+        for _ in range(ATTEMPT_RETRIES):
+            up = Upload(
+                owner_id=user.id,
+                digest=arrival.digest,
+                storage_id=storage_id,
+                drill_id=drill_id,
+                persona=persona,
+                source=arrival.provenance.source,
+                source_note=arrival.provenance.note,
+                copy_key=arrival.copy_key,
+                audio_key=arrival.audio_key,
+            )
+            try:
+                if drill is not None:
+                    up.attempt = _next_attempt(db, user, drill)
+                up.end_state = (card.get("outcome") or {}).get("end_state")
+                db.add(up)
+                store_scores(db, up, card, drill)
+                db.commit()
+                break
+            except IntegrityError:
+                # Another upload got there first: the same call (answered as such), or the
+                # same attempt number (count again: the limit may be reached now).
+                db.rollback()
+                known = _already_stored(db, user, arrival, drill_id)
+                if known is not None:
+                    _discard(db, path)
+                    return known
+        else:
+            raise HTTPException(503, "the lab is busy with this drill; try again shortly")
+    except HTTPException:
+        _discard(db, path)
+        raise
     except (VoicesimError, ValueError, KeyError, TypeError) as exc:
         _discard(db, path)
         raise HTTPException(
             400, f"not a readable voicesim session: {public_message(store, str(exc))}"
         ) from None
-    except IntegrityError:  # the same session raced in twice: keep the first
-        _discard(db, path)
-        existing = db.scalar(
-            select(Upload).where(Upload.owner_id == user.id, Upload.digest == digest)
-        )
-        return upload_dict(existing, user.username) | {"duplicate": True}
     except OSError:  # disk full or read-only data folder
         _discard(db, path)
         raise HTTPException(507, "the lab cannot store this session now (disk)") from None
@@ -128,6 +189,53 @@ def _store_upload(
         _discard(db, path)
         raise
     return upload_dict(up, user.username) | {"duplicate": False}
+
+
+def _next_attempt(db: Session, user: User, drill: Drill) -> int:
+    """The attempt number this upload takes, or 409 when none is left. Both come from one
+    statement (one snapshot: a count and a number read apart could straddle another upload's
+    commit); the number is unique per trainee and drill in the database, so of two uploads
+    that read at once only one stores it, and the other reads again."""
+    used, last = db.execute(
+        select(func.count(Upload.id), func.max(Upload.attempt)).where(
+            Upload.owner_id == user.id, Upload.drill_id == drill.id
+        )
+    ).one()
+    if used >= drill.attempts_allowed:
+        raise HTTPException(409, "no attempts left for this drill")
+    return (last or 0) + 1
+
+
+COPIED = (
+    "this call is already stored in the lab for another user, so it cannot be credited to "
+    "you; your trainer sees this refusal"
+)
+
+
+def _already_stored(db: Session, user: User, arrival: Arrival, drill_id: int | None) -> dict | None:
+    """The answer for a session the lab has: the owner's own (the same upload, or the same
+    call re-packed) is answered as a duplicate; another user's call is refused (409) and the
+    refusal recorded for the uploader's trainers."""
+    own = db.scalar(
+        select(Upload).where(Upload.owner_id == user.id, Upload.digest == arrival.digest)
+    )
+    keys = [
+        col == key
+        for col, key in ((Upload.copy_key, arrival.copy_key), (Upload.audio_key, arrival.audio_key))
+        if key is not None
+    ]
+    same = own or (db.scalars(select(Upload).where(or_(*keys))).first() if keys else None)
+    if same is None:
+        return None
+    if same.owner_id == user.id:
+        return upload_dict(same, user.username) | {"duplicate": True}
+    drill = db.get(Drill, drill_id) if drill_id is not None else None
+    db.add(CopyFlag(user_id=user.id, original_id=same.id, drill_id=drill.id if drill else None))
+    db.commit()
+    log.warning(
+        "refused a copied call: user %s uploaded session #%s of another user", user.id, same.id
+    )
+    raise HTTPException(409, COPIED)
 
 
 def _discard(db: Session, path) -> None:  # noqa: ANN001

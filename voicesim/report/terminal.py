@@ -122,10 +122,12 @@ def print_scorecard(
                 ("Not scorable", "bold red"), f": {d.get('not_scorable') or 'too little to judge'}"
             )
         )
-        console.print(f"pass mark {d.get('pass_mark', 0):.0f} -> {verdict}")
+        console.print(f"pass mark {d.get('pass_mark', 0):g} -> {verdict}")
     else:
         console.print(
-            f"[bold]{d.get('overall', 0):.0f}[/]/100, pass mark {d.get('pass_mark', 0):.0f} "
+            # one decimal, as stored: 69.6 must not read as a failed 70
+            f"[bold]{float(d.get('overall') or 0):.1f}".removesuffix(".0")
+            + f"[/]/100, pass mark {d.get('pass_mark', 0):g} "
             f"-> {verdict}"
         )
     for fam in d.get("families", []):

@@ -10,7 +10,7 @@ from ..audio.formats import samples
 from ..audio.playout import Clip, Playout
 from ..audio.recorder import SessionRecorder
 from ..audio.sources import SimulatedLine
-from ..events import CUSTOMER_LINE_END, CUSTOMER_LINE_START, Event
+from ..events import CUSTOMER_LINE_END, CUSTOMER_LINE_START, SCRIPTED, Event
 from ..persona.engine import DialogueEngine
 from ..persona.persona import END_STATES, Persona
 from ..rubric.rubric import Rubric, excuses
@@ -19,8 +19,6 @@ from ..speech.tts import Synthesizer
 from .call import CallOptions, CallResult, Listener, run_call, session_meta
 from .pipeline import sec
 from .script import ScriptTurn, TraineeScript
-
-SCRIPTED = "scripted"  # ground truth of what the simulated trainee did (for tests and benchmarks)
 
 
 @dataclass(eq=False)  # holds audio: compared by identity, never by value

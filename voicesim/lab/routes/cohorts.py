@@ -13,6 +13,7 @@ from ..deps import DB, Anyone, LabStore, Trainee, Trainer
 from ..figures import session_details
 from ..library import add_rubric, personas, rubric_list, rubric_text
 from ..models import CohortIn, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..provenance import SOURCE_UNCHECKED
 from ..reviews import latest_overrides
 from ..service import (
     INVITED,
@@ -153,15 +154,19 @@ def api_export_sessions(cohort_id: int, user: Trainer, db: DB, store: LabStore) 
             d["criteria"][cid] = o["earned"]
     families = sorted({f for r in rows for f in (r["families"] or {})})
     criteria = list(dict.fromkeys(c for d in details for c in d["criteria"]))
-    cols = ["session", "trainee", "uploaded", "recorded", "source", "script", "drill"]
-    cols += ["persona", "overall", "passed", "end_state", *families]
+    # source: as the lab verified it from the session's files (SOURCE_UNCHECKED for one stored
+    # before it did); claimed_source: what meta.json says
+    cols = ["session", "trainee", "uploaded", "recorded", "source", "claimed_source"]
+    cols += ["source_note", "script", "drill", "attempt", "persona", "overall", "scorable"]
+    cols += ["passed", "end_state", *families]
     cols += ["machine_overall", "overrides"] + [f"criterion:{c}" for c in criteria]
     return _csv(
         f"cohort-{cohort.id}-sessions.csv",
         cols,
         (
-            [r["id"], r["owner"], r["created"], d["recorded"], d["source"], d["script"]]
-            + [r["drill"], r["persona"], r["overall"], r["passed"], r["end_state"]]
+            [r["id"], r["owner"], r["created"], d["recorded"], r["source"] or SOURCE_UNCHECKED]
+            + [d["source"], r["source_note"], d["script"], r["drill"], r["attempt"]]
+            + [r["persona"], r["overall"], r["scorable"], r["passed"], r["end_state"]]
             + [(r["families"] or {}).get(f) for f in families]
             + [d["machine_overall"], _override_cell(reviews.get(r["id"], {}))]
             + [d["criteria"].get(c) for c in criteria]

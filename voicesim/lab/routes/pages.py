@@ -56,7 +56,7 @@ from ..service import (
     upload_dict,
     visible_upload,
 )
-from ..store import TRAINER, Membership, Upload, User, issue_token, revoke_token
+from ..store import TRAINER, Drill, Membership, Upload, User, issue_token, revoke_token
 
 router = APIRouter(tags=["pages"])
 
@@ -155,6 +155,7 @@ def home(
             "due": d.due.date().isoformat() if d.due else "",
             "attempts": attempts_used(db, user, d),
             "attempts_allowed": d.attempts_allowed,
+            "allow_practice": d.allow_practice,
         }
         for d in my_drills(db, user)
     ]
@@ -259,6 +260,7 @@ def drill_post(
     pass_mark: Annotated[float, Form()] = 70,
     due: Annotated[str, Form()] = "",
     attempts_allowed: Annotated[int, Form()] = 3,
+    allow_practice: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
     cohort = owned_cohort(db, cohort_id, user)
     try:
@@ -269,6 +271,7 @@ def drill_post(
             pass_mark=pass_mark,
             due=due or None,
             attempts_allowed=attempts_allowed,
+            allow_practice=allow_practice,
         )
         assign_drill(db, cohort, body)
     except HTTPException as exc:
@@ -334,6 +337,7 @@ def session_page(
     machine = machine_card(store.session_path(up))
     card = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
     owner = db.get(User, up.owner_id)
+    drill = db.get(Drill, up.drill_id) if up.drill_id else None
     criteria = [
         {
             "id": c["id"],
@@ -357,6 +361,7 @@ def session_page(
         card=card,
         review=review_of(db, up, machine),
         criteria=criteria,
+        pass_mark=drill.pass_mark if drill is not None else card.get("pass_mark"),
     )
 
 

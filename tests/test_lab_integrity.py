@@ -1,0 +1,452 @@
+"""Scores a lab can trust (issue 13, integrity of drills and scores): the source of each session
+verified from its own files, drills that take live calls only unless the trainer allows
+practice, a call stored for one user never credited to another, an attempt limit that holds
+under concurrent uploads, and one pass mark (the drill's) on the station, in the lab's records
+and in the report; not scorable calls and families left out are shown as such.
+
+The live call is a real one: tests/data/lab/live-call holds the meta.json and events.jsonl of a
+`voicesim drill --lab` session recorded through the PulseAudio rig of tests/test_live.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from lab_support import PASSWORD, LiveServer, PgCluster, simulated_session  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from voicesim.events import Event  # noqa: E402
+from voicesim.lab.app import create_app  # noqa: E402
+from voicesim.lab.archive import directory_files  # noqa: E402
+from voicesim.lab.provenance import LIVE, SIMULATED, UNVERIFIED, verify_source  # noqa: E402
+from voicesim.lab.store import TRAINER, SessionScore, Store, Upload, create_user  # noqa: E402
+from voicesim.report.session import parse_events  # noqa: E402
+from voicesim.rubric.rubric import DEFAULT_RUBRIC  # noqa: E402
+
+LIVE_CALL = Path(__file__).parent / "data" / "lab" / "live-call"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory) -> Path:
+    return simulated_session(tmp_path_factory.mktemp("integrity") / "session")
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    try:
+        cluster = PgCluster()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server for the lab tests: {exc}")
+    try:
+        cluster.start()
+    except subprocess.CalledProcessError as exc:
+        cluster.stop()
+        pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
+    yield cluster
+    cluster.stop()
+
+
+_db_counter = iter(range(10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database(f"integrity_{os.getpid()}_{next(_db_counter)}")
+    s = Store(tmp_path / "lab", url)
+    yield s
+    s.close()
+
+
+class Lab:
+    """Trainer tina with a cohort of ann and bob, through the API."""
+
+    def __init__(self, store: Store, **app_options) -> None:  # noqa: ANN003
+        self.store = store
+        self.app = create_app(store, **app_options)
+        self.http = TestClient(self.app)
+        with store.Session() as db:
+            create_user(db, "tina", PASSWORD, TRAINER)
+            db.commit()
+        self.tina = self.login("tina")
+        self.cohort = self.call("post", "/api/cohorts", self.tina, json={"name": "June"})["id"]
+        for name in ("ann", "bob"):
+            body = {"username": name, "password": PASSWORD}
+            self.call("post", f"/api/cohorts/{self.cohort}/trainees", self.tina, json=body)
+        self.ann, self.bob = self.login("ann"), self.login("bob")
+
+    def login(self, name: str) -> dict:
+        r = self.http.post("/api/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def page(self, who: dict, url: str) -> str:
+        """A lab page as the browser of ``who`` (signed in: the token in the pages' cookie)."""
+        token = who["Authorization"].removeprefix("Bearer ")
+        r = TestClient(self.app, cookies={"lab_token": token}).get(url)
+        assert r.status_code == 200, r.text
+        return r.text
+
+    def call(self, method: str, url: str, headers: dict, **kw):  # noqa: ANN003, ANN201
+        r = getattr(self.http, method)(url, headers=headers, **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    def drill(self, **body) -> int:  # noqa: ANN003
+        body = {"persona": "damaged-blender", **body}
+        return self.call("post", f"/api/cohorts/{self.cohort}/drills", self.tina, json=body)["id"]
+
+    def upload(self, who: dict, files: dict[str, bytes], drill: int | None = None):  # noqa: ANN201
+        q = f"?drill={drill}" if drill else ""
+        return self.http.post(
+            "/api/sessions" + q,
+            headers={**who, "Content-Type": "application/zip"},
+            content=pack(files),
+        )
+
+
+@pytest.fixture
+def lab(store) -> Lab:
+    return Lab(store)
+
+
+def pack(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(f"s/{name}", content)
+    return buf.getvalue()
+
+
+def live_call() -> dict[str, bytes]:
+    return directory_files(LIVE_CALL)
+
+
+def edit_meta(files: dict[str, bytes], **changes) -> dict[str, bytes]:  # noqa: ANN003
+    meta = json.loads(files["meta.json"])
+    for key, value in changes.items():
+        node, *path = key.split("__")
+        target = meta
+        for part in [node, *path][:-1]:
+            target = target[part]
+        last = [node, *path][-1]
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    return {**files, "meta.json": json.dumps(meta).encode()}
+
+
+def edit_events(files: dict[str, bytes], keep=lambda e: True, change=lambda e: e) -> dict:  # noqa: ANN001
+    lines = [json.loads(x) for x in files["events.jsonl"].splitlines() if x.strip()]
+    out = [change(e) for e in lines if keep(e)]
+    return {**files, "events.jsonl": "".join(json.dumps(e) + "\n" for e in out).encode()}
+
+
+def stereo_wav(seed: int, seconds: float = 16.0) -> bytes:
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    audio = (rng.standard_normal((int(16000 * seconds), 2)) * 0.01).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, audio, 16000, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def sessions_csv(lab: Lab) -> list[dict]:
+    r = lab.http.get(f"/api/cohorts/{lab.cohort}/sessions.csv", headers=lab.tina)
+    assert r.status_code == 200, r.text
+    return list(csv.DictReader(io.StringIO(r.text)))
+
+
+# -- the source of a session ----------------------------------------------------------------------
+def _events(files: dict[str, bytes]) -> list[Event]:
+    return parse_events(files["events.jsonl"], "events.jsonl")
+
+
+def test_a_real_live_call_is_verified_live():
+    files = live_call()
+    got = verify_source(json.loads(files["meta.json"]), _events(files))
+    assert got.source == LIVE, got.note
+
+
+def _claims_live_sim(sim: dict) -> dict:
+    return edit_meta(sim, source__kind="live")
+
+
+SCRIPTED_LINE = b'{"type":"scripted","t":11.0,"kind":"reply","text":"Sorry","end":12.0}\n'
+# Each is one casual edit (or a session pieced together) that makes a session claim "live".
+FORGERIES = {
+    "a simulated call with kind edited": (None, "scripted trainee"),
+    "a live call with a scripted line added": (
+        lambda f: f | {"events.jsonl": f["events.jsonl"] + SCRIPTED_LINE},
+        "scripted trainee",
+    ),
+    "a live call with a synthetic trainee voice": (
+        lambda f: edit_meta(f, voices__trainee={"engine": "espeak"}),
+        "synthetic trainee voice",
+    ),
+    "a live call without its device statistics": (
+        lambda f: edit_meta(f, source__device_stats=None),
+        "no device statistics",
+    ),
+    "a live call without its audio stream": (
+        lambda f: edit_meta(f, source__device_rate=None),
+        "no audio stream",
+    ),
+    "a live call whose transcripts were swapped for more": (
+        lambda f: edit_events(
+            f,
+            change=lambda e: {**e, "utterance": e["utterance"] + 5} if e["type"] == "final" else e,
+        ),
+        "latency measures",
+    ),
+    "a live call stretched to look longer": (
+        lambda f: edit_events(
+            edit_meta(f, duration_s=160.5),
+            change=lambda e: {**e, "duration": 160.5} if e["type"] == "call_end" else e,
+        ),
+        "the sound card delivered",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FORGERIES))
+def test_a_session_that_only_claims_live_is_unverified(name, sim_dir):
+    edit, why = FORGERIES[name]
+    files = _claims_live_sim(directory_files(sim_dir)) if edit is None else edit(live_call())
+    got = verify_source(json.loads(files["meta.json"]), _events(files))
+    assert got.source == UNVERIFIED and why in got.note, got
+
+
+def test_drills_take_live_calls_only_unless_practice_is_allowed(lab, sim_dir):
+    live_only, practice = lab.drill(), lab.drill(allow_practice=True)
+    sim = directory_files(sim_dir)
+    r = lab.upload(lab.ann, sim, drill=live_only)
+    assert r.status_code == 422, r.text
+    assert "takes live calls only" in r.json()["detail"] and "simulated" in r.json()["detail"]
+    assert list(lab.store.sessions_dir.iterdir()) == []  # refused with nothing kept
+    # the kind edited to "live" does not get it in either
+    forged = _claims_live_sim(sim)
+    r = lab.upload(lab.ann, forged, drill=live_only)
+    assert r.status_code == 422 and "unverified" in r.json()["detail"], r.text
+    # as practice (no drill) both are kept, labelled with what the lab found
+    up = lab.upload(lab.ann, forged).json()
+    assert up["source"] == UNVERIFIED and "scripted trainee" in up["source_note"]
+    # a drill that takes practice uploads takes the simulated call, labelled simulated
+    up = lab.upload(lab.ann, sim, drill=practice).json()
+    assert (up["drill"], up["source"], up["attempt"]) == (practice, SIMULATED, 1)
+    # the real live call is taken by the live-only drill
+    up = lab.upload(lab.ann, live_call(), drill=live_only).json()
+    assert (up["drill"], up["source"]) == (live_only, LIVE)
+    # the API, the CSV export and the pages show the source
+    listed = {s["id"]: s["source"] for s in lab.call("get", "/api/sessions", lab.tina)}
+    assert sorted(listed.values()) == [LIVE, SIMULATED, UNVERIFIED]
+    rows = {int(r["session"]): r for r in sessions_csv(lab)}
+    assert {i: r["source"] for i, r in rows.items()} == listed
+    (forged_row,) = [r for r in rows.values() if r["source"] == UNVERIFIED]
+    assert forged_row["claimed_source"] == "live"  # what the forged meta.json said
+    pages = lab.page(lab.tina, f"/cohorts/{lab.cohort}/trainees/ann")
+    for sid, source in listed.items():
+        assert f'<tr data-session="{sid}">' in pages and f'data-source="{source}"' in pages
+    assert 'title="says live, but the events hold a scripted trainee' in pages
+    page = lab.page(lab.ann, f"/sessions/{up['id']}")
+    assert 'id="source">Source: <span class="source" data-source="live"' in page
+
+
+# -- copied calls ---------------------------------------------------------------------------------
+def test_a_call_stored_for_another_user_is_refused_and_flagged(lab):
+    drill = lab.drill(attempts_allowed=5)
+    call = live_call() | {"call.wav": stereo_wav(1)}
+    mine = lab.upload(lab.ann, call, drill=drill)
+    assert mine.status_code == 200 and mine.json()["source"] == LIVE, mine.text
+    # bob sends ann's session as it is, with another date, and without its audio
+    for copy in (
+        call,
+        edit_meta(call, created="2027-01-01T09:00:00+00:00"),
+        {k: v for k, v in call.items() if k != "call.wav"},
+    ):
+        r = lab.upload(lab.bob, copy, drill=drill)
+        assert r.status_code == 409, r.text
+        assert "already stored in the lab for another user" in r.json()["detail"]
+    # the same audio under transcripts edited a little is the same call too
+    reworded = edit_events(
+        call,
+        change=lambda e: {**e, "text": e["text"] + " Really."} if e["type"] == "final" else e,
+    )
+    r = lab.upload(lab.bob, reworded, drill=drill)
+    assert r.status_code == 409, r.text
+    assert [s["owner"] for s in lab.call("get", "/api/sessions", lab.tina)] == ["ann"]
+    table = lab.call("get", f"/api/cohorts/{lab.cohort}/table", lab.tina)
+    assert [(c["trainee"], c["original"], c["original_owner"]) for c in table["copies"]] == [
+        ("bob", mine.json()["id"], "ann")
+    ] * 4
+    assert "Copied calls refused" in lab.page(lab.tina, f"/cohorts/{lab.cohort}")
+    # ann's own session again, re-packed with another date: the same call, answered as such
+    again = lab.upload(lab.ann, edit_meta(call, created="2027-01-01T09:00:00+00:00"), drill=drill)
+    assert again.json()["duplicate"] is True and again.json()["id"] == mine.json()["id"]
+
+
+def test_simulated_calls_alike_are_not_copies(lab, sim_dir):
+    """Anyone can run the same simulation and get the same call: no one is accused for it."""
+    sim = directory_files(sim_dir)
+    assert lab.upload(lab.ann, sim).status_code == 200
+    assert lab.upload(lab.bob, sim).status_code == 200
+
+
+# -- the attempt limit under concurrent uploads -------------------------------------------------
+def test_one_attempt_and_six_concurrent_uploads_store_exactly_one(store, sim_dir, monkeypatch):
+    """Six different sessions for a drill with one attempt, sent at once to a real server: all
+    six are past the early check and scored together (a barrier in the scoring holds each until
+    all six are there), and then exactly one is stored."""
+    import voicesim.lab.uploads as uploads
+
+    lab = Lab(store, scoring_workers=6)
+    drill = lab.drill(attempts_allowed=1, allow_practice=True)
+    together = threading.Barrier(6, timeout=120)
+    score = uploads.score_upload
+
+    def score_together(db, path, d):  # noqa: ANN001, ANN202
+        together.wait()
+        return score(db, path, d)
+
+    monkeypatch.setattr(uploads, "score_upload", score_together)
+    sim = directory_files(sim_dir)
+    bodies = [pack(edit_meta(sim, created=f"2027-01-0{i + 1}T09:00:00+00:00")) for i in range(6)]
+    answers: list[int] = []
+    with LiveServer(lab.app) as server:
+
+        def send(body: bytes) -> None:
+            req = urllib.request.Request(
+                f"{server.url}/api/sessions?drill={drill}",
+                data=body,
+                headers={**lab.ann, "Content-Type": "application/zip"},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=300) as resp:
+                    answers.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                answers.append(exc.code)
+
+        threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(answers) == [200] + [409] * 5
+    with store.Session() as db:
+        assert db.scalars(select(Upload.attempt).where(Upload.drill_id == drill)).all() == [1]
+    assert len(list(store.sessions_dir.iterdir())) == 1  # the refused ones left nothing behind
+    (row,) = lab.call("get", "/api/assignments", lab.ann)
+    assert row["attempts_left"] == 0
+
+
+# -- one pass mark ------------------------------------------------------------------------------
+def test_the_drills_pass_mark_is_the_one_recorded_and_reported(lab):
+    from voicesim.rubric.scorer import card_passes
+
+    drill = lab.drill(pass_mark=52)  # the built-in rubric says 70; the call scores 52.5
+    up = lab.upload(lab.ann, live_call(), drill=drill).json()
+    (stored,) = lab.store.sessions_dir.iterdir()
+    card = json.loads((stored / "scorecard.json").read_text())
+    assert card["pass_mark"] == 52 and card["overall"] == up["overall"] == 52.5
+    assert up["passed"] is True and card["passed"] is True and card_passes(card, 52)
+    report = lab.http.get(up["report"], headers=lab.tina).text
+    assert '"pass_mark": 52' in report and '"pass_mark": 70' not in report
+    page = lab.page(lab.tina, f"/sessions/{up['id']}")
+    assert '<span class="mute" id="pass-mark">(pass mark 52)</span>' in page
+
+
+def test_a_call_that_is_not_scorable_never_passes(lab):
+    drill = lab.drill(pass_mark=0)
+    silent = edit_events(
+        edit_meta(live_call(), source__final_latency=[]),
+        keep=lambda e: e["type"] not in ("final", "partial", "speech_start", "speech_end"),
+    )
+    up = lab.upload(lab.ann, silent, drill=drill).json()
+    assert up["source"] == LIVE and up["scorable"] is False and up["passed"] is False
+    table = lab.call("get", f"/api/cohorts/{lab.cohort}/table", lab.tina)["table"]
+    assert [(r["trainee"], r["status"]) for r in table if r["drill"] == drill] == [
+        ("ann", "failed"),
+        ("bob", "open"),
+    ]
+    page = lab.page(lab.ann, f"/sessions/{up['id']}")
+    assert 'id="not-scorable">Not scorable: the trainee said nothing' in page
+    home = lab.page(lab.ann, "/")
+    assert '<span class="fail not-scorable">not scorable</span>' in home
+    assert sessions_csv(lab)[0]["scorable"] == "False"
+
+
+def test_a_family_left_out_has_no_score_row_and_reads_na(lab):
+    text = DEFAULT_RUBRIC.read_text().replace("id: default\n", "id: abuse\n", 1)
+    text = text.replace(
+        "families:\n",
+        "families:\n  abuse:\n    name: Abuse handling\n    weight: 1\n    criteria:\n"
+        "      - {id: abuse_boundary, kind: reward, detectors: [boundary], target: 1, points: 15,\n"
+        "         when: {customer_said: [profanity]}, label: Sets a boundary on abuse}\n",
+        1,
+    )
+    lab.call("post", "/api/rubrics", lab.tina, json={"name": "abuse", "text": text})
+    drill = lab.drill(rubric="abuse")
+    up = lab.upload(lab.ann, live_call(), drill=drill).json()
+    assert up["families"]["abuse"] is None and up["families"]["tone"] == 90.0
+    with lab.store.Session() as db:
+        rows = db.scalars(select(SessionScore.family).where(SessionScore.upload_id == up["id"]))
+        assert sorted(rows) == ["interruptions", "outcome", "resolution", "tone"]
+    weakest = lab.call("get", f"/api/cohorts/{lab.cohort}/table", lab.tina)["weakest"]
+    assert "abuse" not in {w["family"] for w in weakest}
+    page = lab.page(lab.tina, f"/sessions/{up['id']}")
+    assert '<tr data-family="abuse"><td>Abuse handling</td><td><span class="mute">n/a' in page
+    cohort = lab.page(lab.tina, f"/cohorts/{lab.cohort}")
+    assert "n/a" in cohort  # the progress bars of a family left out
+    assert sessions_csv(lab)[0]["abuse"] == ""
+
+
+def test_the_station_runs_the_call_with_the_drills_pass_mark(tmp_path, monkeypatch, capsys):
+    """`voicesim drill --lab`: the call is scored on the station with the drill's pass mark, so
+    the terminal's verdict is the lab's (the audio part is test_live's lab drill test)."""
+    import voicesim.station as station
+    from voicesim.cli import main
+    from voicesim.report.terminal import print_scorecard
+
+    lab = Lab(Store(tmp_path / "lab"))
+    drill = lab.drill(pass_mark=52)
+    seen = {}
+
+    def fake_run_drill(args, persona, rubric, after):  # noqa: ANN001, ANN202
+        seen["pass_mark"] = rubric.pass_mark
+        return 0
+
+    monkeypatch.setattr(station, "run_drill", fake_run_drill)
+    with LiveServer(lab.app) as server:
+        argv = ["drill", "--lab", server.url, "--user", "ann", "--password", PASSWORD]
+        assert main([*argv, "--outbox", str(tmp_path / "outbox")]) == 0
+    assert seen == {"pass_mark": 52.0}
+    assert f"lab drill #{drill}: damaged-blender, rubric default, pass mark 52;" in (
+        capsys.readouterr().err
+    )
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=100)
+    print_scorecard({"overall": 52.5, "pass_mark": 52.0, "passed": True, "families": []}, console)
+    assert "52.5/100, pass mark 52 -> PASS" in console.file.getvalue()
+    lab.store.close()
