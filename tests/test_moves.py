@@ -231,3 +231,10 @@ def test_undecodable_input_is_read_not_refused(rubric):
     """Bytes that were not UTF-8 arrive as lone surrogates: the tokenizer must never see them."""
     out = score_text("\udcff\udcfe sorry about that", rubric)
     assert "politeness" in out
+
+
+def test_warm_loads_the_recogniser_before_a_call(monkeypatch):
+    """run_call warms the library so the customer's first reply never waits for the model."""
+    monkeypatch.setattr(mv, "_RECOGNISER", None)
+    load_rubric().library.warm()
+    assert mv._RECOGNISER is not None

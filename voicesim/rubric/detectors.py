@@ -632,6 +632,11 @@ class DetectorLibrary:
             by_move[hit.move].append(hit)
         return by_move
 
+    def warm(self) -> None:
+        """Load what reading a turn needs (the recogniser, the lexicon) now, before a call, so
+        the customer's first reply does not wait for it."""
+        self.detect_text("Thank you for calling, I'm sorry about the wait.")
+
     def customer_moves(self, text: str) -> set[str]:
         """The customer's moves in one line (swearing, asking for a manager...): exact phrases
         only, since the recogniser reads agents, not customers."""

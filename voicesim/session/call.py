@@ -216,6 +216,8 @@ def run_call(
             source.play_floor, engine, synth, playout, pipeline, gap, th.backchannel_max_words
         )
     persona = engine.persona if engine else None
+    if engine is not None:
+        engine.library.warm()  # the model loads before the call, not in the first reply
     events: list[Event] = []
     hop = RATE * options.frame_ms // 1000
     hard_stop = int((persona.time_limit_s + 60) * RATE) if persona else None
