@@ -1402,6 +1402,30 @@ def test_trainers_comment_and_override_with_an_audit_trail(lab, session_dir):
     assert bob.get(f"/sessions/{sid}").status_code == 404  # another trainee's session
 
 
+def test_comments_and_overrides_through_the_json_api(lab, session_dir):
+    """Issue 14: a station or a script can review too; the trainee reads the same review."""
+    data, _ = pack_session(session_dir)
+    sid = lab.upload(lab.ann, data, drill=lab.drill).json()["id"]
+    before = lab.get(f"/api/sessions/{sid}/review", lab.trainer).json()
+    assert before["comments"] == [] and before["overrides"] == []
+    r = lab.post(f"/api/sessions/{sid}/comments", lab.trainer, json={"t": 3.5, "text": "Reflect."})
+    assert r.status_code == 200 and r.json()["comments"][0]["text"] == "Reflect."
+    tip = before["coaching"]["focus"][0]["criterion"]
+    card = json.loads((lab.store.session_path(_upload(lab, sid)) / "scorecard.json").read_text())
+    full = next(c["points"] for f in card["families"] for c in f["criteria"] if c["id"] == tip)
+    body = {"criterion": tip, "points": full, "reason": "It was there, in other words."}
+    after = lab.post(f"/api/sessions/{sid}/overrides", lab.trainer, json=body).json()
+    assert after["overrides"][0]["earned"] == full and after["overall"] > before["overall"]
+    assert tip not in [t["criterion"] for t in after["coaching"]["focus"]]
+    mine = lab.get(f"/api/sessions/{sid}/review", lab.ann).json()
+    assert mine["overrides"] == after["overrides"] and mine["comments"] == after["comments"]
+    assert (
+        lab.post(f"/api/sessions/{sid}/comments", lab.ann, json={"text": "me"}).status_code == 403
+    )
+    bad = lab.post(f"/api/sessions/{sid}/overrides", lab.trainer, json={**body, "points": 999})
+    assert bad.status_code in (400, 422)
+
+
 def _upload(lab, sid: int):  # noqa: ANN001, ANN202
     from voicesim.lab.store import Upload
 

@@ -211,3 +211,18 @@ def test_a_few_words_that_were_a_mistake_are_judged():
     card = score_call(call.end(12.0, "hung_up"), RUBRIC)
     assert card.scorable and not card.passed
     assert card.criterion("no_dismissal").hits + card.criterion("no_condescension").hits >= 1
+
+
+def test_coaching_follows_a_trainers_override():
+    """Issue 14: a criterion the trainer gave full credit is no longer "work on this first"."""
+    d = score_call(_recorded((6.0, "I'm so sorry. " + JFK)), RUBRIC).to_dict()
+    tips = [t["criterion"] for t in d["coaching"]["focus"]]
+    assert tips, "the machine's coaching names something to work on"
+    first = next(c for f in d["families"] for c in f["criteria"] if c["id"] == tips[0])
+    full = {tips[0]: {"earned": first["points"], "by": "t", "at": "", "reason": "heard it"}}
+    after = reviewed_card(d, full)["coaching"]["focus"]
+    assert tips[0] not in [t["criterion"] for t in after]
+    half = {tips[0]: {"earned": first["points"] / 2, "by": "t", "at": "", "reason": "partly"}}
+    tip = reviewed_card(d, half)["coaching"]["focus"][0]
+    assert tip["overridden"] and tip["lost"] == first["points"] / 2
+    assert d["coaching"]["focus"][0]["criterion"] == tips[0]  # the machine's card is untouched

@@ -16,6 +16,21 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class CommentIn(BaseModel):
+    """A trainer's comment, at a moment of the call (seconds or "m:ss") or on the whole call."""
+
+    text: str = Field(min_length=1, max_length=4000)
+    t: float | str | None = None
+
+
+class OverrideIn(BaseModel):
+    """A trainer's correction of one criterion: the points it should have earned, and why."""
+
+    criterion: str = Field(min_length=1, max_length=64)
+    points: float
+    reason: str = Field(min_length=1, max_length=4000)
+
+
 class CohortIn(BaseModel):
     name: str = Field(min_length=1, max_length=120)
 

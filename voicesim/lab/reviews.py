@@ -61,12 +61,32 @@ def reviewed_card(card: dict, overrides: dict[str, dict]) -> dict:
         fam["score"] = round(score or 0.0, 1)
         fam["applies"] = score is not None
         scores.append((score, float(fam.get("weight") or 0)))
+    _follow_overrides(out, overrides)
     out["machine_overall"] = card.get("overall")
     overall = overall_score(scores)
     scorable = card.get("scorable", True) is not False and overall is not None
     out["overall"] = overall if scorable else 0.0
     out["passed"] = card_passes(out)
     return out
+
+
+def _follow_overrides(card: dict, overrides: dict[str, dict]) -> None:
+    """The coaching follows the human's last word: a criterion a trainer gave full credit is
+    no longer a thing to work on, and a tip's lost points are the reviewed ones."""
+    coaching = card.get("coaching")
+    if not isinstance(coaching, dict) or not isinstance(coaching.get("focus"), list):
+        return
+    crits = {c.get("id"): c for c in _criteria(card)}
+    focus = []
+    for tip in coaching["focus"]:
+        c = crits.get(tip.get("criterion")) if isinstance(tip, dict) else None
+        if c is None or tip.get("criterion") not in overrides:
+            focus.append(tip)
+            continue
+        lost = float(c.get("points") or 0) - float(c.get("earned") or 0)
+        if lost > 0:
+            focus.append({**tip, "lost": round(lost, 2), "overridden": True})
+    coaching["focus"] = focus
 
 
 def _names(db: Session, rows: list[Review]) -> dict[int, str]:

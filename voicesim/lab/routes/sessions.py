@@ -6,8 +6,16 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from ...errors import VoicesimError
-from ..deps import DB, Anyone, LabLimits, LabStore, Scoring, Trainee
-from ..reviews import latest_overrides, review_of, reviewed_card
+from ..deps import DB, Anyone, LabLimits, LabStore, Scoring, Trainee, Trainer
+from ..models import CommentIn, OverrideIn
+from ..reviews import (
+    add_comment,
+    add_override,
+    latest_overrides,
+    machine_card,
+    review_of,
+    reviewed_card,
+)
 from ..service import my_cohort_ids, owned_cohort, upload_dict, visible_upload
 from ..store import TRAINEE, Membership, Upload, User
 from ..uploads import MAX_ID, UPLOAD_TYPES, public_message, unpack_and_store
@@ -65,6 +73,37 @@ def api_session(session_id: int, user: Anyone, db: DB) -> dict:
     up = visible_upload(db, user, session_id)
     owner = db.get(User, up.owner_id)
     return upload_dict(up, owner.username if owner else "")
+
+
+@router.get("/api/sessions/{session_id}/review")
+def api_review(session_id: int, user: Anyone, db: DB, store: LabStore) -> dict:
+    """The trainers' comments and overrides (the audit trail) and the reviewed result; the
+    trainee sees the same as the trainers."""
+    up = visible_upload(db, user, session_id)
+    machine = machine_card(store.session_path(up))
+    card = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+    return {
+        "session": session_id,
+        **review_of(db, up, machine),
+        "overall": card.get("overall"),
+        "machine_overall": card.get("machine_overall", machine.get("overall")),
+        "passed": card.get("passed"),
+        "coaching": card.get("coaching") or {},
+    }
+
+
+@router.post("/api/sessions/{session_id}/comments")
+def api_comment(session_id: int, body: CommentIn, user: Trainer, db: DB, store: LabStore) -> dict:
+    up = visible_upload(db, user, session_id)
+    add_comment(db, store, up, user, body.t, body.text)
+    return api_review(session_id, user, db, store)
+
+
+@router.post("/api/sessions/{session_id}/overrides")
+def api_override(session_id: int, body: OverrideIn, user: Trainer, db: DB, store: LabStore) -> dict:
+    up = visible_upload(db, user, session_id)
+    add_override(db, store, up, user, body.criterion, body.points, body.reason)
+    return api_review(session_id, user, db, store)
 
 
 @router.get("/sessions/{session_id}/report", response_class=HTMLResponse)
