@@ -46,3 +46,24 @@ def transcriber():
     from voicesim.speech.transcriber import Transcriber
 
     return Transcriber()
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """A private PostgreSQL server for the lab's store tests (one per test module); skipped
+    where PostgreSQL is not installed, a failure where it is but does not start."""
+    import subprocess
+
+    from lab_support import PgCluster
+
+    try:
+        cluster = PgCluster()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server for the lab tests: {exc}")
+    try:
+        cluster.start()
+    except subprocess.CalledProcessError as exc:
+        cluster.stop()
+        pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
+    yield cluster
+    cluster.stop()

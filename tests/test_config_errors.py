@@ -362,3 +362,30 @@ def test_a_bad_regex_in_a_persona_answer_names_its_line(tmp_path, phrase):
         load_persona(path)
     line = next(n for n, s in enumerate(text.splitlines(), 1) if phrase in s)
     assert f"p.yaml:{line}: situation.answers[0].asked[0]:" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"text": "I will fix it.", "customer": 42}', "-:1: customer: must be a string"),
+        ('{"text": "ok", "customer": ["when?"]}', "-:1: customer: must be a string"),
+        ('{"text": "' + "x " * 6000 + '"}', "-:1: text: longer than 10000 characters"),
+    ],
+)
+def test_score_text_refuses_a_bad_json_line_in_one_line(capsys, monkeypatch, line, message):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    assert main(["rubric", "score-text"]) == 2
+    assert message in _one_error_line(capsys)
+
+
+def test_score_text_replaces_a_lone_surrogate(capsys, monkeypatch):
+    import io
+    import json
+
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO('{"text": "\\ud800 sorry", "customer": "\\udfff why?"}\n')
+    )
+    assert main(["rubric", "score-text"]) == 0
+    assert "apology" in json.loads(capsys.readouterr().out)["moves"]

@@ -26,7 +26,6 @@ from lab_support import (  # noqa: E402
     PASSWORD,
     CuttingProxy,
     LiveServer,
-    PgCluster,
     simulated_session,
     strict_rubric,
 )
@@ -51,21 +50,6 @@ from voicesim.lab.store import (  # noqa: E402
 @pytest.fixture(scope="module")
 def session_dir(tmp_path_factory) -> Path:
     return simulated_session(tmp_path_factory.mktemp("labsim") / "session")
-
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    try:
-        cluster = PgCluster()
-    except RuntimeError as exc:
-        pytest.skip(f"no PostgreSQL server for the lab tests: {exc}")
-    try:
-        cluster.start()
-    except subprocess.CalledProcessError as exc:
-        cluster.stop()
-        pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
-    yield cluster
-    cluster.stop()
 
 
 _db_counter = iter(range(10**6))

@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import os
-import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from lab_support import PASSWORD, LiveServer, PgCluster, simulated_session  # noqa: E402
+from lab_support import PASSWORD, LiveServer, simulated_session  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from voicesim.events import Event  # noqa: E402
@@ -46,21 +45,6 @@ LIVE_CALL = Path(__file__).parent / "data" / "lab" / "live-call"
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory) -> Path:
     return simulated_session(tmp_path_factory.mktemp("integrity") / "session")
-
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    try:
-        cluster = PgCluster()
-    except RuntimeError as exc:
-        pytest.skip(f"no PostgreSQL server for the lab tests: {exc}")
-    try:
-        cluster.start()
-    except subprocess.CalledProcessError as exc:
-        cluster.stop()
-        pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
-    yield cluster
-    cluster.stop()
 
 
 _db_counter = iter(range(10**6))

@@ -21,7 +21,7 @@ pytest.importorskip("alembic")
 from alembic.autogenerate import compare_metadata  # noqa: E402
 from alembic.runtime.migration import MigrationContext  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from lab_support import PASSWORD, PgCluster  # noqa: E402
+from lab_support import PASSWORD  # noqa: E402
 from sqlalchemy import create_engine, func, inspect, select  # noqa: E402
 
 from voicesim.cli import main  # noqa: E402
@@ -217,21 +217,6 @@ def _git_history() -> bool:
         capture_output=True,
     )
     return probe.returncode == 0
-
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    try:
-        cluster = PgCluster()
-    except RuntimeError as exc:
-        pytest.skip(f"no PostgreSQL server for the lab tests: {exc}")
-    try:
-        cluster.start()
-    except subprocess.CalledProcessError as exc:
-        cluster.stop()
-        pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
-    yield cluster
-    cluster.stop()
 
 
 @pytest.mark.parametrize("version", [3, 5])

@@ -238,6 +238,9 @@ def cmd_rubric_validate(args: argparse.Namespace) -> int:
     return _validate_files(args.files or [str(DEFAULT_RUBRIC)], check)
 
 
+SCORE_TEXT_MAX = 10_000  # characters of one utterance or customer line for score-text
+
+
 def cmd_rubric_score_text(args: argparse.Namespace) -> int:
     import json
 
@@ -264,9 +267,21 @@ def cmd_rubric_score_text(args: argparse.Namespace) -> int:
                     raise VoicesimError(
                         f"{args.input}:{n}: a JSON line needs a string field 'text'"
                     )
+                if obj.get("customer") is not None and not isinstance(obj["customer"], str):
+                    raise VoicesimError(f"{args.input}:{n}: customer: must be a string")
                 text, customer = obj["text"], obj.get("customer") or customer
             else:
                 text = line
+            # A JSON "\ud800" escape is a lone surrogate: no UTF-8 can carry it, so it is
+            # replaced, as undecodable bytes are.
+            text = text.encode("utf-8", "replace").decode("utf-8")
+            customer = customer.encode("utf-8", "replace").decode("utf-8")
+            for field, value in (("text", text), ("customer", customer)):
+                if len(value) > SCORE_TEXT_MAX:
+                    raise VoicesimError(
+                        f"{args.input}:{n}: {field}: longer than {SCORE_TEXT_MAX} characters "
+                        "(one utterance per line)"
+                    )
             print(json.dumps(score_text(text, rubric, customer), ensure_ascii=False))
     return 0
 

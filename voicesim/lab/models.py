@@ -2,6 +2,7 @@
 (``pages.checked`` runs a form's fields through these models)."""
 
 import datetime as _dt
+from typing import Annotated
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -20,7 +21,7 @@ class CommentIn(BaseModel):
     """A trainer's comment, at a moment of the call (seconds or "m:ss") or on the whole call."""
 
     text: str = Field(min_length=1, max_length=4000)
-    t: float | str | None = None
+    t: float | Annotated[str, Field(max_length=16)] | None = None
 
 
 class OverrideIn(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -148,6 +149,11 @@ class CallView:
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
+
+    @cached_property
+    def questions(self) -> list[tuple[Reply, float, float]]:
+        """The customer's questions the trainee replied to (``customer_questions``), once."""
+        return customer_questions(self)
 
 
 def build_view(
@@ -317,7 +323,7 @@ def _unanswered(view: CallView, c: Criterion) -> list[Evidence]:
             end,
             f"the customer asked {reply.question.text!r} and the reply did not answer it",
         )
-        for reply, start, end in customer_questions(view)
+        for reply, start, end in view.questions
         if reply.verdict == UNANSWERED
     ]
 
@@ -553,7 +559,7 @@ def _applies(view: CallView, c: Criterion) -> bool:
         return False  # no audio to judge the voice by
     if c.order and not any(h.move in c.first for u in view.utterances for h in u.hits):
         return False  # nothing was offered, so nothing came first
-    if c.event == "unanswered_question" and not customer_questions(view):
+    if c.event == "unanswered_question" and not view.questions:
         return False  # the customer asked nothing the trainee then replied to
     if c.outcome == "resolved" and view.end_state in (None, "recorded"):
         return False  # a recording has no persona end state
