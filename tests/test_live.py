@@ -170,6 +170,89 @@ def test_echo_guard_removes_the_echo_and_keeps_double_talk():
     assert abs(start - at / RATE) < 0.15 and end > (at + trainee.size) / RATE - 0.3
 
 
+def _guarded(mic, played, change=None):
+    """Run the echo guard and the VAD over ``mic``; ``change``: the sample where the stream
+    was reopened (the guard is told, as LiveSource tells it). Returns (cleaned, speech spans)."""
+    from voicesim.audio.echo import EchoGuard
+    from voicesim.speech.vad import Endpointer
+
+    def reference(start, n):
+        out = np.zeros(n, dtype=np.float32)
+        a, b = max(start, 0), min(start + n, played.size)
+        if a < b:
+            out[a - start : b - start] = played[a:b]
+        return out
+
+    guard, vad = EchoGuard(reference), Endpointer()
+    cleaned, spans, onset = np.zeros_like(mic), [], None
+    for i in range(0, mic.size - 480, 480):
+        if change is not None and i <= change < i + 480:
+            guard.path_changed()
+        cleaned[i : i + 480], _ = guard.process(i, mic[i : i + 480])
+        for v in vad.process(cleaned[i : i + 480]):
+            if v.kind == "start":
+                onset = v.sample
+            else:
+                spans.append((onset, v.sample))
+    return cleaned, spans
+
+
+def test_the_echo_guard_keeps_the_trainee_right_after_a_stream_restart():
+    """A reopened stream moves the echo delay. The guard searches every delay an echo can have
+    until it has found the new one, so a trainee who talks over the echo just after the restart
+    keeps as much of their speech as without a restart, and the echo alone is never speech."""
+    rng = np.random.default_rng(1)
+    customer = _speech(
+        "I ordered a blender and it arrived with the jug cracked right down the side, and "
+        "this is the second time this has happened to me. I want to know what you are going "
+        "to do about it today.",
+        "espeak",
+    )
+    trainee = _speech("Sorry, can I just get your order number first?")
+    played = np.zeros(customer.size + 2 * RATE, dtype=np.float32)
+    played[RATE // 2 : RATE // 2 + customer.size] = customer
+    change, old = 3 * RATE, int(0.09 * RATE)
+
+    def mic_for(new_delay_s, talk_after_s):
+        new = int(new_delay_s * RATE)
+        mic = np.zeros_like(played)
+        mic[old:change] += 0.6 * played[: change - old]
+        mic[change:] += 0.6 * played[change - new : played.size - new]
+        mic += (rng.standard_normal(mic.size) * 1e-3).astype(np.float32)
+        at = change + int(talk_after_s * RATE)
+        with_trainee = mic.copy()
+        with_trainee[at : at + trainee.size] += trainee
+        return mic, with_trainee, at
+
+    def lost_frames(cleaned, at):
+        """30 ms frames of the trainee's speech the guard silenced."""
+        lost = 0
+        for k in range(0, trainee.size - 480, 480):
+            own = float(np.mean(trainee[k : k + 480] ** 2))
+            if own > 1e-4 and np.mean(cleaned[at + k : at + k + 480] ** 2) < 0.05 * own:
+                lost += 1
+        return lost
+
+    lost_after, lost_steady = 0, 0
+    for new_delay in (0.03, 0.15, 0.25):
+        echo_only, mic, at = mic_for(new_delay, 0.0)
+        _, spans = _guarded(echo_only, played, change)
+        assert spans == [], (new_delay, spans)  # the echo on the new path is not speech
+        for talk_after in (0.1, 0.3):
+            _, mic, at = mic_for(new_delay, talk_after)
+            cleaned, spans = _guarded(mic, played, change)
+            assert len(spans) == 1 and abs(spans[0][0] - at) < 0.2 * RATE, (new_delay, spans)
+            lost_after += lost_frames(cleaned, at)
+            # the same trainee over the same echo, on a path that never changed
+            steady = np.zeros_like(played)
+            steady[old:] += 0.6 * played[:-old]
+            steady[at : at + trainee.size] += trainee
+            steady += (rng.standard_normal(steady.size) * 1e-3).astype(np.float32)
+            cleaned, _ = _guarded(steady, played)
+            lost_steady += lost_frames(cleaned, at)
+    assert lost_after <= 1.2 * lost_steady + 3, (lost_after, lost_steady)
+
+
 def test_live_worker_puts_finals_first_and_catches_up_in_packs(transcriber):
     from voicesim.speech.transcriber import TranscriberWorker
 

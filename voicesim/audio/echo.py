@@ -193,12 +193,16 @@ class EchoGuard:
 
     def _fit(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray, int, float]:
         """Fit the echo to the last two frames: find the best lag within ``track`` samples of
-        the current delay (echo paths drift: resamplers, clock skew), then a short
-        least-squares filter around it. Returns (taps, shifted playback rows, lag, coherence)."""
-        h, d, two = TAPS // 2, self.track, self._mic[-2 * n :].astype(np.float64)
-        seg = self.reference(start - n - self.delay - d - h, 2 * n + 2 * d + 2 * h)
-        seg = seg.astype(np.float64)
-        corr = np.correlate(seg, two, mode="valid")  # corr[k]: lag delay + d + h - k
+        the current delay (echo paths drift: resamplers, clock skew), or anywhere an echo can
+        be while the path is re-learnt after a change, then a short least-squares filter
+        around it. Returns (taps, shifted playback rows, lag, coherence)."""
+        h, two = TAPS // 2, self._mic[-2 * n :].astype(np.float64)
+        if self._unsure:  # the stream was reopened: the delay may have moved anywhere
+            lo, hi = self.min_lag, self.max_lag
+        else:
+            lo, hi = self.delay - self.track, self.delay + self.track
+        seg = self.reference(start - n - hi - h, 2 * n + hi - lo + 2 * h).astype(np.float64)
+        corr = np.correlate(seg, two, mode="valid")  # corr[k]: lag hi + h - k
         c2 = np.concatenate([[0.0], np.cumsum(seg * seg)])
         energy = c2[2 * n :] - c2[: c2.size - 2 * n]
         rho = corr / np.sqrt(max(float(np.dot(two, two)), 1e-12) * np.maximum(energy, 1e-12))
@@ -206,14 +210,14 @@ class EchoGuard:
         best = int(np.argmax(inner))
         # Speech is periodic: a pitch period away the correlation peaks nearly as high. Stay
         # near the tracked lag unless the far peak is clearly better.
-        centre, near = d, self.near
+        centre, near = min(max(hi - self.delay, self.near), inner.size - 1 - self.near), self.near
         k_near = centre - near + int(np.argmax(inner[centre - near : centre + near + 1]))
         k = h + (k_near if inner[best] - inner[k_near] < 0.05 else best)
         shifted = np.lib.stride_tricks.sliding_window_view(seg[k - h : k + h + 2 * n], 2 * n)
         gram = shifted @ shifted.T
         gram += np.eye(TAPS) * (1e-4 * np.trace(gram) / TAPS + 1e-12)
         taps = np.linalg.solve(gram, shifted @ two)
-        return taps, shifted, self.delay + d + h - k, float(rho[k])
+        return taps, shifted, hi + h - k, float(rho[k])
 
     def _suppress(self, start: int, mic: np.ndarray) -> np.ndarray:
         n = mic.size
@@ -237,6 +241,8 @@ class EchoGuard:
         self._local_rho = 0.8 * self._local_rho + 0.2 * rho
         if rho >= 0.5 and self.min_lag <= lag <= self.max_lag:
             self.delay = lag  # follow a drifting echo path, within the delays an echo can have
+            if self._unsure and rho >= 0.7:
+                self._unsure = 0  # the new path is found: judge double talk as usual again
         ratio = _energy(cleaned) / max(e_mic, 1e-12)
         self._ratios.append(ratio)
         usual = (
