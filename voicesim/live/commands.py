@@ -90,6 +90,11 @@ def add_drill_options(d: argparse.ArgumentParser) -> None:
         help="do not look for the customer's voice in the microphone (speaker echo)",
     )
     d.add_argument(
+        "--no-call-sounds",
+        action="store_true",
+        help="no ring and pick-up before the customer's first line, no hang-up tone after the last",
+    )
+    d.add_argument(
         "--no-partials",
         action="store_true",
         help="no partial transcripts while you speak (saves CPU; finals are unchanged)",
@@ -205,6 +210,7 @@ def run_drill(
         seed=args.seed,
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
         transcriber=transcriber_options(args),
+        call_sounds=not args.no_call_sounds,
     )
     drill_options = DrillOptions(
         input_device=args.input_device,
@@ -219,16 +225,24 @@ def run_drill(
     state: dict = {}
 
     def stop_on(signum, _frame):
-        # SIGTERM (kill, logout) and SIGHUP (terminal closed) end the call like Ctrl-C: the
-        # session is finalised. Without a terminal, nothing more is printed.
+        # Ctrl-C, SIGTERM (kill, logout) and SIGHUP (terminal closed) end the call and the
+        # session is finalised; without a terminal nothing more is printed. Once the call
+        # runs, the source stops at its next safe point (never inside a lock the audio
+        # callback needs); before that, at once.
         name = signal.Signals(signum).name
         if signum == signal.SIGHUP and state.get("view") is not None:
             state["view"].silence()
             state["hangup"] = True
-        state["signal"] = signum
-        raise CallStopped("signal", f"stopped by {name}")
+        if signum != signal.SIGINT:
+            state["signal"] = signum
+        stop = KeyboardInterrupt() if signum == signal.SIGINT else None
+        stop = stop or CallStopped("signal", f"stopped by {name}")
+        source = state.get("source")
+        if source is None:
+            raise stop
+        source.request_stop(stop)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         state.setdefault("old_handlers", {})[sig] = signal.signal(sig, stop_on)
 
     def ready(source, worker):

@@ -168,6 +168,7 @@ class LiveSource:
     def _open_stream(self):
         s = self.settings
         self._finished = threading.Event()
+        self._stop_request: KeyboardInterrupt | None = None  # set by a signal handler
         try:
             with _quiet_stderr():
                 stream = self.sd.Stream(
@@ -454,6 +455,7 @@ class LiveSource:
                 return block
             except queue.Empty:
                 pass
+            self._stop_if_asked()
             dead = self._finished.is_set() or not self.stream.active
             silent_for = time.monotonic() - self._last_data
             if not dead and silent_for <= self.settings.stall_s:
@@ -491,7 +493,22 @@ class LiveSource:
     def _mono(block: np.ndarray) -> np.ndarray:
         return block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
 
+    def request_stop(self, stop: KeyboardInterrupt) -> None:
+        """Stop the call at the next safe point (a signal handler calls this).
+
+        Raising from the handler itself could land inside a queue's lock that the audio
+        callback needs (the interrupted acquire leaks it): the callback then blocks for good
+        and closing the stream waits for it, a hang seen once on Ctrl-C. ``read`` raises
+        ``stop`` between two microphone blocks instead, within 0.1 s."""
+        self._stop_request = stop
+
+    def _stop_if_asked(self) -> None:
+        stop, self._stop_request = self._stop_request, None
+        if stop is not None:
+            raise stop
+
     def read(self, n: int) -> Frame:
+        self._stop_if_asked()
         if self.max_samples is not None and self.position >= self.max_samples:
             self.error = CallStopped(
                 "max_seconds", f"the call reached --max-seconds ({self.max_samples / RATE:g} s)"
