@@ -13,8 +13,9 @@
   model agent so call.wav stays under 2 MB (model-agent's call is 63 s, 4 MB). The persona,
   rubric and script paths in meta.json are written relative to the repository, not this
   machine's checkout.
-* ``audio/sounds/{ring,connect,hangup}.wav``: the call sounds a drill could play (North
-  American ringback 440+480 Hz, a connect chirp, a disconnect tone), synthesised with numpy.
+* ``voicesim/audio/sounds/{ring,connect,hangup}.wav`` (``audio/sounds`` links there, so an
+  installed package has them): the call sounds the live drill plays (North American ringback
+  440+480 Hz, a connect chirp, a disconnect tone), synthesised with numpy.
 
 Everything here is made by this project (MIT). Rendering is deterministic for one TTS version:
 hibari is seeded, espeak-ng is rule-based.
@@ -126,10 +127,11 @@ def main() -> None:
     call = demo_call(synth)
     write_audio_file(AUDIO / "demo-call.wav", call, RATE, subtype="PCM_16")
     print(f"audio/demo-call.wav: {len(call) / RATE:.1f} s stereo")
-    (AUDIO / "sounds").mkdir(parents=True, exist_ok=True)
+    sounds = ROOT / "voicesim" / "audio" / "sounds"
+    sounds.mkdir(parents=True, exist_ok=True)
     for name, audio in call_sounds().items():
-        write_audio_file(AUDIO / "sounds" / f"{name}.wav", audio, RATE, subtype="PCM_16")
-        print(f"audio/sounds/{name}.wav: {len(audio) / RATE:.2f} s")
+        write_audio_file(sounds / f"{name}.wav", audio, RATE, subtype="PCM_16")
+        print(f"voicesim/audio/sounds/{name}.wav: {len(audio) / RATE:.2f} s")
     demo_session(AUDIO / "demo-session")
 
 

@@ -257,9 +257,17 @@ def render_trainee(text: str, path: Path, synth=None) -> float:
 
 
 class Drill:
-    """``voicesim drill`` in a subprocess, followed through its events.jsonl."""
+    """``voicesim drill`` in a subprocess, followed through its events.jsonl. Without the call
+    sounds unless ``sounds`` (they add some 4 s to a call; the tests that check them ask)."""
 
-    def __init__(self, server: PulseServer, out: Path, *args: str, max_seconds: float = 90):
+    def __init__(
+        self,
+        server: PulseServer,
+        out: Path,
+        *args: str,
+        max_seconds: float = 90,
+        sounds: bool = False,
+    ):
         self.server = server
         self.out = Path(out)
         self.events_path = self.out / "events.jsonl"
@@ -272,6 +280,7 @@ class Drill:
             str(self.out),
             "--max-seconds",
             str(max_seconds),
+            *([] if sounds else ["--no-call-sounds"]),
             *args,
         ]
         self.log = self.out.parent / f"{self.out.name}.log"

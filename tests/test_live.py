@@ -105,6 +105,12 @@ def _interrupt_then_reply(drill: Drill, pulse: PulseServer, voice, interrupt_at:
     return plan
 
 
+def _peak_hz(audio: np.ndarray) -> int:
+    """The loudest frequency of ``audio``, to the nearest 10 Hz."""
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+    return int(round(np.argmax(spectrum) * RATE / audio.size, -1))
+
+
 def _load(out: Path):
     events = list(read_events(out / "events.jsonl"))
     audio, rate = sf.read(str(out / "call.wav"), dtype="float32", always_2d=True)
@@ -366,7 +372,7 @@ def talk_on(pulse, voice, tmp_path_factory):
     """damaged-blender talks on when talked over: the interruption is overtalk."""
     out = tmp_path_factory.mktemp("drill") / "session"
     rec = pulse.parecord(out.parent / "speaker.wav")
-    drill = Drill(pulse, out, "--persona", "damaged-blender")
+    drill = Drill(pulse, out, "--persona", "damaged-blender", sounds=True)
     try:
         plan = _interrupt_then_reply(drill, pulse, voice)
     finally:
@@ -410,7 +416,14 @@ def test_both_channels_hold_the_call(talk_on):
     customer, trainee = audio[:, 0], audio[:, 1]
     first = plan["first"]
     start = int(first["t"] * RATE)
-    assert np.abs(customer[: start - 10]).max() < 1e-3  # silent before the customer's line
+    # the line rang and was picked up before the customer's first words, and nothing else
+    ring, connect = [e for e in events if e.type == "call_sound"][:2]
+    assert (ring["sound"], connect["sound"]) == ("ring", "connect")
+    assert ring.t < ring["end"] <= connect.t < connect["end"] < first["t"]
+    assert np.abs(customer[: int(ring.t * RATE) - 10]).max() < 1e-3
+    assert _peak_hz(customer[int(ring.t * RATE) : int(ring["end"] * RATE)]) in (440, 480)
+    between = customer[int(connect["end"] * RATE) + 10 : start - 10]
+    assert between.size and np.abs(between).max() < 1e-3  # quiet between pick-up and words
     assert np.abs(customer[start : start + RATE]).max() > 0.05
     assert np.abs(trainee).max() > 0.05
     # the speaker really played the customer (recorded from the sink's monitor)
@@ -624,7 +637,7 @@ def test_a_stream_restart_mid_call_keeps_the_call_going(pulse, voice, tmp_path, 
         )
     )
     out = tmp_path / "session"
-    drill = Drill(pulse, out, "--persona", str(persona))
+    drill = Drill(pulse, out, "--persona", str(persona), sounds=True)
     try:
         first = drill.wait_for(lambda e: e["type"] == "customer_line_start" and e["line"] == 0)
         assert pulse.kill_clients_of(drill.proc.pid) >= 1
@@ -651,6 +664,14 @@ def test_a_stream_restart_mid_call_keeps_the_call_going(pulse, voice, tmp_path, 
     # every customer line played once, in order (no line replayed after the restart) ...
     lines = [e["line"] for e in events if e.type == "customer_line_start"]
     assert lines == list(range(len(lines))) and len(lines) >= 2, lines
+    # ... and the customer hung up after the last one: the trainee heard the hang-up tone
+    sounds = [e for e in events if e.type == "call_sound"]
+    assert [e["sound"] for e in sounds] == ["ring", "connect", "hangup"], sounds
+    last_end = [e for e in events if e.type == "customer_line_end"][-1]
+    hangup = sounds[-1]
+    assert last_end.t <= hangup.t < hangup["end"] <= events[-2].t  # before call_end
+    tone = audio[int(hangup.t * RATE) : int((hangup.t + 0.25) * RATE), 0]
+    assert _peak_hz(tone) in (480, 620)
     # ... and the trainee was heard after it
     heard = set().union(*(_words(e["text"]) for e in events if e.type == "final"))
     assert {"sorry", "frustrating"} <= heard, (heard, log)

@@ -132,3 +132,31 @@ def test_the_same_timeline_gives_the_same_events(worker, voices):
 def test_silence_only_gives_no_speech_events(worker):
     events = run(worker, [], [(1.0, np.zeros(RATE, dtype=np.float32))], 3)
     assert not of(events, "speech_start") and not of(events, "final")
+
+
+def test_a_call_sound_is_heard_but_never_the_customer_talking(worker, voices):
+    """The ring before the first line is on the customer channel (the trainee hears it), but
+    speaking over it is no overtalk, and it starts no customer line and no dead air."""
+    from voicesim.audio.callsounds import load_call_sounds
+    from voicesim.events import CALL_SOUND
+
+    sounds = load_call_sounds()
+    customer, trainee = Playout(), Playout()
+    ring = customer.schedule(int(0.5 * RATE), sounds.ring, sound="ring")
+    customer.schedule(ring.end, voices["left"], line=0)
+    trainee.schedule(int(0.8 * RATE), voices["right"][: int(1.5 * RATE)])  # "hello?" on the ring
+    line = SimulatedLine(customer, trainee, seed=1)
+    pipe = Pipeline(customer, worker, overtalk_min_s=0.5, dead_air_s=3.0, turn_gap_s=1.0)
+    events = []
+    while line.position < 10 * RATE:
+        events += pipe.process(line.read(HOP))
+    events += pipe.flush(line.position)
+    worker.wait_idle(60)
+    events += pipe.collect()
+    (sound,) = of(events, CALL_SOUND)
+    assert sound["sound"] == "ring" and (sound.t, sound["end"]) == (0.5, ring.end / RATE)
+    assert [e["line"] for e in of(events, "customer_line_start")] == [0]
+    assert of(events, "customer_line_start")[0].t == ring.end / RATE
+    assert of(events, "speech_start") and of(events, "final")  # the trainee was heard ...
+    assert not of(events, "overtalk") and not of(events, "overtalk_start")  # ... over no one
+    assert customer.playing_at(int(1.0 * RATE)) is None  # the ring is not a line to barge in on

@@ -25,6 +25,7 @@ OVERTALK = "overtalk"  # one finished overtalk, with its start, end and who star
 SILENCE = "silence"  # dead air: nobody spoke for at least the threshold after the customer
 MOOD = "mood"  # customer's mood after a trainee turn
 SCORE = "score"  # the final scorecard summary
+CALL_SOUND = "call_sound"  # a call sound the trainee heard (ring, connect, hangup), with its end
 SCRIPTED = "scripted"  # a simulated trainee's line as played (the ground truth of a simulation)
 
 TIME_DECIMALS = 4

@@ -22,6 +22,11 @@ class Clip:
     stop: int | None = None  # set when playback is cut short (barge-in)
 
     @property
+    def sound(self) -> str | None:
+        """The call sound this clip is (ring, connect, hangup), or None for a customer line."""
+        return self.label.get("sound")
+
+    @property
     def end(self) -> int:
         full = self.start + self.audio.size
         return full if self.stop is None else min(full, self.stop)
@@ -56,8 +61,9 @@ class Playout:
         return out
 
     def playing_at(self, sample: int) -> Clip | None:
+        """The customer line audible at ``sample`` (call sounds are not the customer talking)."""
         for clip in self.clips:
-            if clip.start <= sample < clip.end:
+            if clip.sound is None and clip.start <= sample < clip.end:
                 return clip
         return None
 

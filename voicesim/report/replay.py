@@ -20,12 +20,20 @@ from rich.console import Console
 
 from ..audio.formats import RATE, resample
 from ..errors import VoicesimError
-from ..events import CALL_END, CUSTOMER_LINE_START, FINAL, MOOD, OVERTALK_START, SILENCE
+from ..events import (
+    CALL_END,
+    CALL_SOUND,
+    CUSTOMER_LINE_START,
+    FINAL,
+    MOOD,
+    OVERTALK_START,
+    SILENCE,
+)
 from .session import load_session
 from .terminal import LivePrinter, clock
 
 MAX_SPEED = 10_000.0  # --speed: beyond this a call is over before the first caption
-SHOWN = (CUSTOMER_LINE_START, FINAL, OVERTALK_START, SILENCE, MOOD, CALL_END)
+SHOWN = (CALL_SOUND, CUSTOMER_LINE_START, FINAL, OVERTALK_START, SILENCE, MOOD, CALL_END)
 
 
 class VirtualClock:

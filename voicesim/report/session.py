@@ -26,7 +26,16 @@ import numpy as np
 from ..audio.formats import RATE, check_samples
 from ..audio.recorder import SESSION_FORMAT
 from ..errors import AudioFileError, SessionError
-from ..events import CALL_END, CUSTOMER_LINE_START, FINAL, MOOD, OVERTALK, SILENCE, Event
+from ..events import (
+    CALL_END,
+    CALL_SOUND,
+    CUSTOMER_LINE_START,
+    FINAL,
+    MOOD,
+    OVERTALK,
+    SILENCE,
+    Event,
+)
 from ..rubric.scorer import SCORECARD_FORMAT, Scorecard, score_call
 
 SESSION_FILES = ("call.wav", "events.jsonl", "meta.json", "scorecard.json", "report.html")
@@ -207,6 +216,7 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
         "after": _of(str),
         "end_state": _of(str),
         "kind": _of(str),
+        "sound": _of(str),
         "line": _of(int),
         "utterance": _of(int),
         "cut": _of(bool),
@@ -216,6 +226,7 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
 
 REQUIRED = {OVERTALK: ("end", "duration"), SILENCE: ("end", "duration"), MOOD: ("mood",)}
 REQUIRED[CALL_END] = ("duration",)
+REQUIRED[CALL_SOUND] = ("sound", "end")
 
 
 def _check_event(obj: Any, fields: dict, limits: Limits) -> tuple[str | None, str] | None:

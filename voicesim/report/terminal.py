@@ -9,6 +9,7 @@ from rich.text import Text
 
 from ..events import (
     CALL_END,
+    CALL_SOUND,
     CUSTOMER_LINE_START,
     FINAL,
     MOOD,
@@ -19,6 +20,8 @@ from ..events import (
     Event,
 )
 from ..rubric.scorer import Scorecard
+
+SOUND_WORDS = {"ring": "ringing...", "connect": "connected", "hangup": "the customer hung up"}
 
 
 def clock(t: float) -> str:
@@ -55,6 +58,8 @@ class LivePrinter:
             c.print(f"{t} [yellow]dead air[/] {ev['duration']:.1f} s")
         elif ev.type == MOOD and ev.get("reason") not in (None, "opening"):
             c.print(f"[dim]        mood {ev['mood']:.2f} ({ev.get('reason')})[/dim]")
+        elif ev.type == CALL_SOUND and ev.get("sound") in SOUND_WORDS:
+            c.print(f"{t} [dim]{SOUND_WORDS[ev['sound']]}[/dim]")
         elif ev.type == CALL_END:
             c.print(f"{t} [bold]call ended[/]: {ev.get('end_state')}")
 

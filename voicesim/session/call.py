@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import __version__
+from ..audio.callsounds import load_call_sounds
 from ..audio.formats import RATE
 from ..audio.playout import Playout
 from ..audio.recorder import SESSION_FORMAT, SessionRecorder, load_call_audio
@@ -37,6 +38,7 @@ from ..speech.vad import VadConfig
 from .pipeline import Pipeline, sec
 
 Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of its own
+PICKUP_PAUSE_S = 0.3  # between the connect sound and the customer's first words
 
 
 class Source(Protocol):
@@ -60,6 +62,7 @@ class CallOptions:
     lead_in_s: float = 0.5  # quiet before the customer's first line
     tail_s: float = 0.6  # recording kept after the customer's last line
     reply_gap_s: float | None = None  # None: the rubric's response_gap_s
+    call_sounds: bool = False  # ring and connect before the first line, hang-up after the last
 
 
 @dataclass
@@ -245,8 +248,14 @@ def run_call(
             )
         ]
     )
+    sounds = load_call_sounds() if options.call_sounds and conductor is not None else None
+    first_line_at = int(options.lead_in_s * RATE)
+    if sounds is not None:  # the line rings, is picked up, and the customer speaks
+        ring = playout.schedule(max(first_line_at, source.play_floor()), sounds.ring, sound="ring")
+        connect = playout.schedule(ring.end, sounds.connect, sound="connect")
+        first_line_at = connect.end + int(PICKUP_PAUSE_S * RATE)
     if conductor is not None:
-        emit([conductor.say(engine.opening(), int(options.lead_in_s * RATE))])
+        emit([conductor.say(engine.opening(), first_line_at)])
     noticed = getattr(source, "take_events", None)  # a source's own events (live: echo, device)
     interrupted = False
     failure: Exception | None = None
@@ -275,6 +284,11 @@ def run_call(
             emit(evs)
             if state == "done":
                 end_at = now + int(options.tail_s * RATE)
+                if sounds is not None:  # the customer hangs up: the trainee hears it
+                    hangup = playout.schedule(
+                        max(now, source.play_floor()), sounds.hangup, sound="hangup"
+                    )
+                    end_at = hangup.end + int(options.tail_s * RATE)
             elif hard_stop is not None and now >= hard_stop:
                 break
     except KeyboardInterrupt:

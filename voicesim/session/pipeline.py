@@ -15,6 +15,7 @@ from ..audio.formats import RATE
 from ..audio.playout import Clip, Playout
 from ..audio.sources import Frame
 from ..events import (
+    CALL_SOUND,
     CUSTOMER_LINE_END,
     CUSTOMER_LINE_START,
     FINAL,
@@ -76,13 +77,20 @@ class Pipeline:
         self._silence_from: int | None = None  # customer stopped here and nobody spoke since
         self._utterances: dict[int, Utterance] = {}
         self._playing: list[Clip] = []  # customer clips started and not yet ended
+        self._sounded: list[Clip] = []  # call sounds already announced
         self.position = 0
 
     # -- per frame ----------------------------------------------------------------------------
     def process(self, frame: Frame) -> list[Event]:
         events: list[Event] = []
         for clip in sorted(self.customer.clips, key=lambda c: c.start):
-            if clip not in self._playing and frame.start <= clip.start < frame.end:
+            if not frame.start <= clip.start < frame.end:
+                continue
+            if clip.sound is not None:  # heard and recorded, but not the customer talking
+                if clip not in self._sounded:
+                    self._sounded.append(clip)
+                    events.append(Event(CALL_SOUND, sec(clip.start), self._sound_data(clip)))
+            elif clip not in self._playing:
                 self._playing.append(clip)
                 events += self._customer_starts(clip)
         for vad_event in self.endpointer.process(frame.mic):
@@ -97,6 +105,10 @@ class Pipeline:
         self.position = frame.end
         events += self.collect()
         return events
+
+    @staticmethod
+    def _sound_data(clip: Clip) -> dict:
+        return {"sound": clip.sound, "end": round(sec(clip.start + clip.audio.size), 4)}
 
     def _customer_starts(self, clip: Clip) -> list[Event]:
         events = self._end_silence(clip.start)
