@@ -192,8 +192,23 @@ def run(tmp: Path, replies: int) -> dict:
             )
             if nxt is not None and not talked:  # the turn really ended there
                 reply_gap.append(nxt["t"] - e["t"])
+    # The customer cutting in: a line that starts while a reply is still being spoken (the
+    # replies have pauses between their sentences; a pause is not the end of the turn).
+    spans = [(a - zero, b - zero) for a, b in spoken]
+    cut_ins = sum(
+        1
+        for e in events
+        if e["type"] == "customer_line_start" and any(a + 0.2 < e["t"] < b - 0.1 for a, b in spans)
+    )
+    turn = json.loads((out / "meta.json").read_text()).get("turn_taking") or {}
+    answers = turn.get("answers", [])
     return {
         "reply_gap": reply_gap,
+        "cut_ins": cut_ins,
+        "replies": len(spans),
+        "answers_by": {w: sum(a["why"] == w for a in answers) for w in ("detector", "fallback")},
+        "answered_early": sum(bool(a.get("early")) for a in answers),
+        "speculative_decodes": turn.get("speculative_decodes"),
         "inside": [x["s"] for x in meta["source"]["final_latency"]],
         "decode": [x["decode_s"] for x in meta["source"]["transcription"]],
         "partial_decode": meta["source"].get("partial_decode_s", []),
@@ -264,6 +279,11 @@ def main() -> None:
             "max": round(max(r["reply_gap"]), 3) if r["reply_gap"] else None,
             "n": len(r["reply_gap"]),
         },
+        "cut_ins": r["cut_ins"],
+        "replies": r["replies"],
+        "answers_by": r["answers_by"],
+        "answered_early": r["answered_early"],
+        "speculative_decodes": r["speculative_decodes"],
         "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
         "partials": r["partials"],
@@ -309,6 +329,14 @@ def main() -> None:
                 f"({result['reply_gap_s']['n']} turns)",
             ),
             (
+                "how the customer took the turn",
+                f"{result['answers_by']['detector']} by the end-of-turn detector "
+                f"({result['answered_early']} from a speculative decode), "
+                f"{result['answers_by']['fallback']} at the rubric's gap; cut in on "
+                f"{result['cut_ins']} of {result['replies']} replies; speculative decodes "
+                f"{result['speculative_decodes']}",
+            ),
+            (
                 "Whisper decode per utterance (median)",
                 f"{result['decode_s_median']} s final, {result['partial_decode_s_median']} s "
                 f"partial ({result['partials']} partials shown)",
@@ -350,6 +378,11 @@ def under_load_report(r: dict, cores: int) -> None:
             "max": round(max(r["reply_gap"]), 3) if r["reply_gap"] else None,
             "n": len(r["reply_gap"]),
         },
+        "cut_ins": r["cut_ins"],
+        "replies": r["replies"],
+        "answers_by": r["answers_by"],
+        "answered_early": r["answered_early"],
+        "speculative_decodes": r["speculative_decodes"],
         "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
         "transcription_queued_s_max": round(max(queued), 3) if queued else None,

@@ -28,6 +28,12 @@ LATENCY_HELP = (
 )
 
 
+# The trainee's speech is decoded after this much of a pause, before the endpointer's 0.45 s
+# hangover has passed: kept when the pause ends the utterance, so the final transcript and the
+# customer's answer do not wait a whole decode after it.
+SPECULATE_S = 0.12
+
+
 def _latency(text: str) -> str | float:
     if text in ("high", "low"):
         return text
@@ -211,6 +217,7 @@ def run_drill(
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
         transcriber=transcriber_options(args),
         call_sounds=not args.no_call_sounds,
+        speculate_s=SPECULATE_S,
     )
     drill_options = DrillOptions(
         input_device=args.input_device,

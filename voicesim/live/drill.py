@@ -181,7 +181,7 @@ def drill(
                 meta["source"]["final_latency"] = latency
                 meta["source"]["transcription"] = [
                     {
-                        "utterance": j.key,
+                        "utterance": j.key,  # negative: a speculative decode (a guess)
                         "audio_s": round(j.audio_s, 3),
                         "queued_s": round(j.queued_s, 3),
                         "decode_s": round(j.decode_s, 3),

@@ -7,6 +7,7 @@ the same call; another seed varies the wording.
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 
@@ -65,6 +66,17 @@ class DialogueEngine:
         self.seen: set[str] = set()  # every move the trainee has made so far in the call
         self.questions = QuestionTracker()  # the customer's open question (the rubric's too)
         self.answered: set[str] = set()  # questions the trainee answered: not asked again
+
+    # -- trying a reply before committing to it ---------------------------------------------
+    _SHARED = ("persona", "library", "excuses")  # configuration, never changed by a call
+
+    def snapshot(self) -> dict:
+        """The call's state so far, for choosing a reply speculatively (the trainee may not
+        have finished): ``restore`` puts it back when the guess turns out wrong."""
+        return copy.deepcopy({k: v for k, v in vars(self).items() if k not in self._SHARED})
+
+    def restore(self, state: dict) -> None:
+        vars(self).update(state)
 
     # -- lines -------------------------------------------------------------------------------
     def _pick(self, options: list[str]) -> str:

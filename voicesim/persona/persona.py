@@ -129,6 +129,15 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "time_limit_s": {"type": "number", "exclusiveMinimum": 0},
+        "timing": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "answer_after_s": {"type": "number", "minimum": 0.1, "maximum": 3.0},
+                "spread_s": {"type": "number", "minimum": 0, "maximum": 2.0},
+                "eagerness": {"type": "number", "minimum": 0.05, "maximum": 0.95},
+            },
+        },
         "reactions": {"type": "object", "additionalProperties": _REACTION, "minProperties": 1},
         "resolutions": {
             "type": "object",
@@ -187,6 +196,18 @@ class Interjection:
 
 
 @dataclass
+class Timing:
+    """How the customer takes the turn: after how short a pause, and how readily a pause is
+    taken for the end of the trainee's turn (the end-of-turn detector's threshold is
+    ``1 - eagerness``). Without a clear end the customer waits for the rubric's response
+    gap, as a patient listener would."""
+
+    answer_after_s: float = 0.35  # the shortest silence after which a finished turn is answered
+    spread_s: float = 0.15  # ... plus up to this much more, drawn from the call's seed
+    eagerness: float = 0.4  # 0..1: an impatient customer takes weaker cues, a confused one not
+
+
+@dataclass
 class Answer:
     """A fact the customer gives when asked (order number, dates...)."""
 
@@ -217,6 +238,7 @@ class Persona:
     difficulty: int = 2
     lesson: str = ""
     time_limit_s: float = 300.0
+    timing: Timing = field(default_factory=Timing)
     path: str = ""
 
 
@@ -300,6 +322,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
         difficulty=data.get("difficulty", 2),
         lesson=data.get("lesson", ""),
         time_limit_s=float(data.get("time_limit_s", 300)),
+        timing=Timing(**data.get("timing", {})),
         path=str(path),
     )
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from .. import __version__
 from ..audio.callsounds import load_call_sounds
@@ -34,10 +37,16 @@ from ..speech.transcriber import (
     describe_model,
 )
 from ..speech.tts import Synthesizer
+from ..speech.turn import TurnConfig, TurnDetector, TurnGuess
 from ..speech.vad import VadConfig
 from .pipeline import Pipeline, sec
 
 Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of its own
+# A turn this short ("Thank you.", "Thank you, Mr. Whitlock.", "Calm down.") usually leads into
+# more: the customer waits for the rubric's response gap unless it asks something. On the
+# shipped scripts' pauses, every turn under 6 words judged finished was an opener followed by
+# more speech.
+QUICK_ANSWER_MIN_WORDS = 6
 PICKUP_PAUSE_S = 0.3  # between the connect sound and the customer's first words
 
 
@@ -63,6 +72,9 @@ class CallOptions:
     tail_s: float = 0.6  # recording kept after the customer's last line
     reply_gap_s: float | None = None  # None: the rubric's response_gap_s
     call_sounds: bool = False  # ring and connect before the first line, hang-up after the last
+    # Decode the trainee's speech after this much of a pause, before the endpointer's hangover
+    # has passed (live: the final and the customer's answer come sooner). None: no guesses.
+    speculate_s: float | None = None
 
 
 @dataclass
@@ -75,8 +87,25 @@ class CallResult:
     transcription: list[JobStat] = field(default_factory=list)
 
 
+@dataclass(eq=False)  # holds audio: compared by identity, never by value
+class _Prepared:
+    """A reply chosen and rendered while the trainee's turn may still be ending."""
+
+    turn: tuple  # the utterances and the guess it answers
+    line: CustomerLine
+    audio: np.ndarray
+    before: dict  # the engine's state before choosing it, to put back if the trainee goes on
+
+
 class Conductor:
-    """Turn-taking: when the trainee's turn is over, ask the persona engine what to say."""
+    """Turn-taking: when the trainee's turn is over, ask the persona engine what to say.
+
+    The turn is over when the trainee has been quiet for the persona's answer delay and the
+    end-of-turn detector (speech/turn.py) reads the words and the voice as finished, or in any
+    case after the rubric's response gap. With a speculative decode (live) the reply can be
+    chosen and rendered during the endpointer's hangover; it is dropped, and the persona's state
+    put back, when the trainee speaks again before it is said.
+    """
 
     def __init__(
         self,
@@ -87,6 +116,7 @@ class Conductor:
         pipeline: Pipeline,
         reply_gap_s: float,
         backchannel_words: int = 3,
+        seed: int = 0,
     ):
         self.floor = floor
         self.engine = engine
@@ -94,6 +124,19 @@ class Conductor:
         self.playout = playout
         self.pipeline = pipeline
         self.gap = int(reply_gap_s * RATE)
+        timing = engine.persona.timing
+        self.turns = TurnDetector(
+            TurnConfig(
+                floor_s=min(timing.answer_after_s, reply_gap_s),
+                threshold=1.0 - timing.eagerness,
+                fallback_s=reply_gap_s,
+            )
+        )
+        self._timing_rng = random.Random(f"{seed}:timing")  # apart from the persona's choices
+        self._delay = self._draw_delay()
+        self._judged: dict[tuple, TurnGuess] = {}
+        self._prepared: _Prepared | None = None
+        self.turn_log: list[dict] = []  # per answered turn: silence, p_end, why (benchmarks)
         self.patience = int(engine.persona.mood.patience_s * RATE)
         self.time_limit = int(engine.persona.time_limit_s * RATE)
         self.backchannel_words = backchannel_words
@@ -102,8 +145,20 @@ class Conductor:
         self.lines = 0
         self.timed_out = False
 
-    def say(self, line: CustomerLine, at: int, keeps_turn: bool = False) -> Event:
-        audio = self.synth.render(line.text, line.voice)
+    def _draw_delay(self) -> int:
+        """This turn's answer delay: the persona's, plus a seeded share of its spread."""
+        t = self.engine.persona.timing
+        return int((t.answer_after_s + self._timing_rng.random() * t.spread_s) * RATE)
+
+    def say(
+        self,
+        line: CustomerLine,
+        at: int,
+        keeps_turn: bool = False,
+        audio: np.ndarray | None = None,
+    ) -> Event:
+        if audio is None:
+            audio = self.synth.render(line.text, line.voice)
         at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
         clip = self.playout.schedule(
             at,
@@ -160,6 +215,95 @@ class Conductor:
         line = self.engine.interject()
         return [self.say(line, now, keeps_turn=True)] if line else []
 
+    # -- the end of the trainee's turn ----------------------------------------------------
+    def _turn_text(self, extra: str = "") -> str | None:
+        """The trainee's words this turn (None while a transcript is still to come)."""
+        st = self.pipeline.state
+        if any(k not in st.finals for k in st.turn_utterances):
+            return None
+        return " ".join([*(st.finals[k]["text"] for k in st.turn_utterances), extra]).strip()
+
+    def _is_turn(self, text: str) -> bool:
+        return bool(text) and not self.engine.library.is_backchannel(text, self.backchannel_words)
+
+    def _over(self, verdict: TurnGuess, text: str, quiet: int) -> bool:
+        """Is the turn over after ``quiet`` samples of silence? The detector decides, except
+        that a short turn without a question waits for the fallback."""
+        if quiet < self.gap and len(text.split()) < QUICK_ANSWER_MIN_WORDS:
+            if not text.rstrip().endswith("?"):
+                return False
+        return self.turns.over(verdict, sec(quiet))
+
+    def _judge(self, key: tuple, text: str, voice: np.ndarray | None) -> TurnGuess:
+        """The detector's reading of this turn so far (once per turn state: it costs ms)."""
+        if key not in self._judged:
+            empty = np.zeros(0, dtype=np.float32)
+            self._judged = {key: self.turns.judge(text, voice if voice is not None else empty)}
+        return self._judged[key]
+
+    def _prepare(self, key: tuple, text: str) -> _Prepared:
+        """Choose and render the reply to ``text`` now; kept until the turn is known over."""
+        p = self._prepared
+        if p is not None and p.turn == key:
+            return p
+        self._drop_prepared()
+        st = self.pipeline.state
+        before = self.engine.snapshot()
+        line = self.engine.respond(TraineeTurn(text, interrupted=st.turn_interrupted))
+        self._prepared = _Prepared(key, line, self.synth.render(line.text, line.voice), before)
+        return self._prepared
+
+    def _drop_prepared(self) -> None:
+        """The trainee went on: the prepared reply was never said, so it never happened."""
+        if self._prepared is not None:
+            self.engine.restore(self._prepared.before)
+            self._prepared = None
+
+    def _answer(self, key: tuple, text: str, now: int, guess: TurnGuess | None) -> Event:
+        st = self.pipeline.state
+        quiet = now - max(st.last_trainee_end, st.last_customer_end)
+        p = self._prepare(key, text)
+        self._prepared = None  # committed: the engine's state stays as the reply left it
+        st.turn_utterances = []
+        self._judged = {}
+        self.turn_log.append(
+            {
+                "t": round(sec(now), 3),
+                "silence_s": round(sec(quiet), 3),
+                "p_end": None if guess is None else round(guess.p_end, 3),
+                "why": "fallback" if quiet >= self.gap else "detector",
+                "early": key[-1] is not None,
+            }
+        )
+        self._delay = self._draw_delay()
+        return self.say(p.line, now, audio=p.audio)
+
+    def _answer_early(self, now: int) -> list[Event] | None:
+        """During the endpointer's hangover: answer from the speculative transcript when the
+        trainee has been quiet long enough and the turn reads as finished."""
+        pipe, ep = self.pipeline, self.pipeline.endpointer
+        guess = pipe.guess
+        if guess is None or guess.transcript is None or not ep.in_speech:
+            if self._prepared is not None and self._prepared.turn[-1] is not None:
+                self._drop_prepared()  # the trainee spoke again after the guess
+            return None
+        text = self._turn_text(guess.transcript.text)
+        if text is None or not self._is_turn(text):
+            return None
+        key = (*pipe.state.turn_utterances, guess.key)
+        peek = ep.peek()
+        voice = None if peek is None else peek.audio[: peek.end - peek.audio_start]
+        verdict = self._judge(key, text, voice)
+        quiet = ep.position - ep.last_voiced_end
+        if not self._over(verdict, text, quiet):
+            return None
+        self._prepare(key, text)  # ready the moment the delay has passed
+        if quiet < self._delay:
+            return None
+        if peek is not None:
+            pipe.state.answered.add(peek.index)  # its endpoint comes after the answer
+        return [self._answer(key, text, now, verdict)]
+
     def step(self, now: int) -> tuple[str, list[Event]]:
         """'idle', 'wait' (needs transcripts first), 'said', or 'done' (call is over)."""
         if self.finished:
@@ -168,25 +312,37 @@ class Conductor:
         interjection = self._interject(now)
         if interjection:
             return "said", interjection
-        if self.playout.busy_until() > now or self.pipeline.endpointer.hearing:
+        if self.playout.busy_until() > now:
+            return "idle", []
+        early = self._answer_early(now)
+        if early:
+            return "said", early
+        if self.pipeline.endpointer.hearing:
             return "idle", []
         st = self.pipeline.state
         if now >= self.time_limit and not self.timed_out:
             self.timed_out = True
+            self._drop_prepared()
             return "said", [self.say(self.engine.on_time_limit(), now)]
         if st.turn_utterances:
-            if now - max(st.last_trainee_end, st.last_customer_end) < self.gap:
+            quiet = now - max(st.last_trainee_end, st.last_customer_end)
+            if quiet < min(self._delay, self.gap):
                 return "idle", []
-            if any(k not in st.finals for k in st.turn_utterances):
+            text = self._turn_text()
+            if text is None:
                 return "wait", []
-            text = " ".join(st.finals[k]["text"] for k in st.turn_utterances).strip()
-            if text and not self.engine.library.is_backchannel(text, self.backchannel_words):
-                turn = TraineeTurn(text, interrupted=st.turn_interrupted)
-                st.turn_utterances = []
-                return "said", [self.say(self.engine.respond(turn), now)]
+            if self._is_turn(text):
+                key = (*st.turn_utterances, None)
+                verdict = None
+                if quiet < self.gap:
+                    verdict = self._judge(key, text, st.last_voice)
+                    if not self._over(verdict, text, quiet):
+                        return "idle", []
+                return "said", [self._answer(key, text, now, verdict)]
             st.turn_utterances = []  # noise or "mm-hmm": the trainee has not taken the turn
         quiet_since = max(st.last_customer_end, st.last_trainee_end)
         if now - quiet_since >= self.patience:
+            self._drop_prepared()
             return "said", [self.say(self.engine.on_silence(), now)]
         return "idle", []
 
@@ -212,11 +368,26 @@ def run_call(
     """
     th = rubric.thresholds
     gap = options.reply_gap_s if options.reply_gap_s is not None else th.response_gap_s
-    pipeline = Pipeline(playout, worker, options.vad, th.overtalk_min_s, th.dead_air_s, gap)
+    pipeline = Pipeline(
+        playout,
+        worker,
+        options.vad,
+        th.overtalk_min_s,
+        th.dead_air_s,
+        gap,
+        speculate_s=options.speculate_s,
+    )
     conductor = None
     if engine is not None:
         conductor = Conductor(
-            source.play_floor, engine, synth, playout, pipeline, gap, th.backchannel_max_words
+            source.play_floor,
+            engine,
+            synth,
+            playout,
+            pipeline,
+            gap,
+            th.backchannel_max_words,
+            seed=options.seed,
         )
     persona = engine.persona if engine else None
     if engine is not None:
@@ -331,6 +502,7 @@ def run_call(
                 "status": "interrupted" if interrupted else "complete",
                 "duration_s": round(sec(end), 3),
                 "end_state": end_state,
+                **({"turn_taking": _turn_taking(pipeline, conductor)} if conductor else {}),
                 **({"error": f"{type(failure).__name__}: {failure}"} if failure else {}),
             },
         )
@@ -340,6 +512,16 @@ def run_call(
     if interrupted:
         raise KeyboardInterrupt
     return CallResult(recorder.dir, end_state, sec(end), scorecard, events, list(worker.completed))
+
+
+def _turn_taking(pipeline: Pipeline, conductor: Conductor) -> dict:
+    """How the customer took the turn: per answer the trainee's silence before it, the
+    end-of-turn detector's reading and why (detector or fallback); the speculative decodes."""
+    return {
+        "timing": asdict(conductor.engine.persona.timing),
+        "speculative_decodes": dict(pipeline.guesses),
+        "answers": conductor.turn_log,
+    }
 
 
 def session_meta(

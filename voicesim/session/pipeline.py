@@ -8,8 +8,11 @@ wall clock and never knows whether the call is live, simulated or recorded.
 
 from __future__ import annotations
 
+import itertools
 import queue
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ..audio.formats import RATE
 from ..audio.playout import Clip, Playout
@@ -43,6 +46,16 @@ class _Overlap:
     paused_at: int | None = None  # the trainee paused here; a quick resume continues the overlap
 
 
+@dataclass(eq=False)
+class _Guess:
+    """A speculative decode of the utterance under way, made while the trainee pauses."""
+
+    key: int  # the worker's job key (negative)
+    index: int  # the utterance it would be
+    voiced_end: int  # kept only if the utterance ends here (no more speech came)
+    result: JobResult | None = None
+
+
 @dataclass
 class PipelineState:
     """What turn-taking needs to know, derived from the timeline."""
@@ -53,6 +66,8 @@ class PipelineState:
     turn_interrupted: bool = False
     turn_started: int | None = None  # onset of the trainee's first speech in this turn
     finals: dict[int, dict] = field(default_factory=dict)  # utterance key -> final event data
+    answered: set[int] = field(default_factory=set)  # answered before their endpoint: not a turn
+    last_voice: np.ndarray | None = None  # the last utterance's speech, for the end-of-turn cues
 
 
 class Pipeline:
@@ -64,6 +79,7 @@ class Pipeline:
         overtalk_min_s: float = 0.5,
         dead_air_s: float = 3.0,
         turn_gap_s: float = 1.0,
+        speculate_s: float | None = None,
     ):
         self.customer = customer
         self.worker = worker
@@ -76,6 +92,15 @@ class Pipeline:
         self._overlaps: list[_Overlap] = []
         self._silence_from: int | None = None  # customer stopped here and nobody spoke since
         self._utterances: dict[int, Utterance] = {}
+        # Decode the utterance under way once the trainee has paused this long, and keep the
+        # transcript when the pause turns out to end it: the final comes as soon as the
+        # endpointer's hangover has passed, not a decode later. None: no guesses (simulated
+        # and recorded calls, whose clock waits for Whisper anyway).
+        self.speculate = None if speculate_s is None else int(speculate_s * RATE)
+        self._guess: _Guess | None = None
+        self._kept: dict[int, int] = {}  # guess key -> utterance index, result still to come
+        self._guess_keys = itertools.count(-1, -1)
+        self.guesses = {"made": 0, "kept": 0}
         self._playing: list[Clip] = []  # customer clips started and not yet ended
         self._sounded: list[Clip] = []  # call sounds already announced
         self.position = 0
@@ -98,6 +123,7 @@ class Pipeline:
                 events += self._speech_starts(vad_event.sample)
             else:
                 events += self._speech_ends(vad_event.sample, vad_event.utterance)
+        self._speculate()
         events += self._track_overlaps(frame.end)
         for clip in [c for c in self._playing if c.end <= frame.end]:
             self._playing.remove(clip)  # a clip cut short (barge-in) ends here too
@@ -170,14 +196,42 @@ class Pipeline:
         st = self.state
         st.last_trainee_end = end
         data: dict = {"who": "trainee"}
+        guess, self._guess = self._guess, None
         if utt is None:
             data["dropped"] = "too short"
-        else:
-            self._utterances[utt.index] = utt
+            return [Event(SPEECH_END, sec(end), data)]
+        self._utterances[utt.index] = utt
+        if utt.index not in st.answered:
             st.turn_utterances.append(utt.index)
-            data.update(utterance=utt.index, start=round(sec(utt.start), 4))
+        st.last_voice = utt.audio[: utt.end - utt.audio_start]
+        data.update(utterance=utt.index, start=round(sec(utt.start), 4))
+        events = [Event(SPEECH_END, sec(end), data)]
+        if guess is not None and guess.index == utt.index and guess.voiced_end == utt.end:
+            self.guesses["kept"] += 1  # the trainee stayed silent: the guess is the final
+            if guess.result is not None:
+                events.append(self._final(replace(guess.result, key=utt.index)))
+            else:
+                self._kept[guess.key] = utt.index
+        else:
             self.worker.submit(utt.index, utt.audio, sec(utt.audio_start))
-        return [Event(SPEECH_END, sec(end), data)]
+        return events
+
+    def _speculate(self) -> None:
+        """Start a guess when the trainee has paused long enough (once per pause)."""
+        ep = self.endpointer
+        if self.speculate is None or not ep.in_speech:
+            return
+        voiced_end = ep.last_voiced_end
+        if ep.position - voiced_end < self.speculate:
+            return
+        if self._guess is not None and self._guess.voiced_end == voiced_end:
+            return  # this pause already has its guess
+        utt = ep.peek()
+        if utt is None:
+            return
+        self._guess = _Guess(next(self._guess_keys), utt.index, voiced_end)
+        self.guesses["made"] += 1
+        self.worker.submit_speculative(self._guess.key, utt.audio, sec(utt.audio_start))
 
     # -- overtalk -----------------------------------------------------------------------------
     def _voiced_to(self, ov: _Overlap) -> int:
@@ -264,7 +318,13 @@ class Pipeline:
                 result = self.worker.results.get_nowait()
             except queue.Empty:
                 return events
-            events.append(self._final(result))
+            if result.key >= 0:
+                events.append(self._final(result))
+            elif result.key in self._kept:  # a guess the endpoint proved right
+                events.append(self._final(replace(result, key=self._kept.pop(result.key))))
+            elif self._guess is not None and result.key == self._guess.key:
+                self._guess.result = result  # the pause goes on: kept for when it ends
+            # else: a guess the trainee's next words proved wrong; dropped
 
     def _final(self, result: JobResult) -> Event:
         utt = self._utterances.pop(result.key)
@@ -292,6 +352,15 @@ class Pipeline:
     def trainee_onset(self) -> int | None:
         """Onset of the trainee speech under way, if any."""
         return self._onset
+
+    @property
+    def guess(self) -> JobResult | None:
+        """The transcript of the utterance under way if the trainee's pause ends it (the
+        conductor may choose its reply from it while the hangover passes), else None."""
+        g = self._guess
+        if g is None or g.result is None or g.voiced_end != self.endpointer.last_voiced_end:
+            return None
+        return g.result
 
     @property
     def awaiting(self) -> int:

@@ -235,6 +235,11 @@ class TranscriberWorker:
     ``submit_partial`` asks for a transcript of speech still under way. A partial is a
     lower priority: it starts only when no final is waiting or running, and a newer request
     replaces one not yet started, so a final is never queued behind a partial.
+
+    ``submit_speculative`` decodes an utterance the trainee may have finished (they paused,
+    the endpointer's hangover has not passed): queued like a final, so that a kept guess is
+    ready as early as possible, but a newer guess replaces one not yet started. Its key is
+    negative; the pipeline keeps or drops the result.
     """
 
     def __init__(
@@ -263,6 +268,15 @@ class TranscriberWorker:
         with self._cv:
             self._finals.append(Job(key, audio, offset, time.perf_counter()))
             self._partial = None  # that speech has ended: its partial is moot
+            self._cv.notify_all()
+
+    def submit_speculative(self, key: int, audio: np.ndarray, offset: float) -> None:
+        with self._cv:
+            stale = [j for j in self._finals if j.key < 0]  # an older guess not started yet
+            for job in stale:
+                self._finals.remove(job)
+            self._finals.append(Job(key, audio, offset, time.perf_counter()))
+            self._partial = None
             self._cv.notify_all()
 
     def submit_partial(self, onset: float, audio: np.ndarray, offset: float) -> bool:

@@ -96,6 +96,11 @@ class Endpointer:
         return self._last_voiced_end
 
     @property
+    def position(self) -> int:
+        """Call-clock sample just after the last frame judged."""
+        return self._pos
+
+    @property
     def hearing(self) -> bool:
         """Speech is under way, or voiced frames are arriving that may start it."""
         return self.in_speech or any(v for _, v in self._recent)
@@ -174,20 +179,33 @@ class Endpointer:
         self._last_voiced_end = (voiced[-1] + self.frame) if voiced else onset
         return VadEvent("start", onset)
 
-    def _finish(self, forced: bool) -> list[VadEvent]:
-        self.in_speech = False
-        self._recent.clear()
+    def _utterance(self, forced: bool = False) -> Utterance | None:
+        """The speech under way cut at its last voiced frame plus the tail (or what of the
+        tail has been heard); None when it is too short to be words."""
         end = self._last_voiced_end
+        if end - self._onset < self.cfg.min_speech_ms * self.rate // 1000:
+            return None  # a click or a breath
         audio = np.concatenate(self._buffer) if self._buffer else np.zeros(0, np.float32)
         pre = max(self._buffer_start, self._preroll_from)
         stop = min(self._buffer_start + audio.size, end + self.cfg.tail_ms * self.rate // 1000)
         audio = audio[pre - self._buffer_start : stop - self._buffer_start]
+        return Utterance(self._count, self._onset, end, audio, pre, forced)
+
+    def peek(self) -> Utterance | None:
+        """The utterance under way as it ends if no more speech comes (the trainee has paused):
+        what a speculative decode transcribes before the hangover has passed. Its index is
+        the one the utterance will have; nothing changes in the endpointer."""
+        return self._utterance() if self.in_speech else None
+
+    def _finish(self, forced: bool) -> list[VadEvent]:
+        self.in_speech = False
+        self._recent.clear()
+        utt = self._utterance(forced)
         self._buffer = []
-        if end - self._onset < self.cfg.min_speech_ms * self.rate // 1000:
-            return [VadEvent("end", end, None)]  # too short to be words: a click or a breath
-        utt = Utterance(self._count, self._onset, end, audio, pre, forced)
+        if utt is None:
+            return [VadEvent("end", self._last_voiced_end, None)]
         self._count += 1
-        return [VadEvent("end", end, utt)]
+        return [VadEvent("end", utt.end, utt)]
 
     def flush(self) -> list[VadEvent]:
         """End the stream: close an utterance still open."""
