@@ -13,7 +13,9 @@ rubric together on realistic wording; it is reported, never asserted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -84,6 +86,28 @@ def summarise(rows: list[dict]) -> tuple[dict, dict]:
     return verdict, margins
 
 
+def turn_taking(session: Path) -> dict:
+    """How the customer took the turn in one simulated call: the trainee's silence before each
+    answer to a trainee turn, how many the end-of-turn detector decided, and the cut-ins (a
+    customer line starting while a scripted trainee line is still playing)."""
+    meta = json.loads((session / "meta.json").read_text(encoding="utf-8"))
+    answers = (meta.get("turn_taking") or {}).get("answers", [])
+    events = [json.loads(line) for line in (session / "events.jsonl").open(encoding="utf-8")]
+    said = [
+        (e["t"], e["end"]) for e in events if e["type"] == "scripted" and e["kind"] != "backchannel"
+    ]
+    starts = [
+        e["t"]
+        for e in events
+        if e["type"] == "customer_line_start" and e.get("reason") != "interjection"
+    ]
+    return {
+        "answer_gaps": [a["silence_s"] for a in answers],
+        "by_detector": sum(a["why"] == "detector" for a in answers),
+        "cut_ins": sum(1 for t in starts if any(a + 0.1 < t < b - 0.1 for a, b in said)),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="default: 0 1 2")
@@ -134,16 +158,18 @@ def main() -> int:
                     continue
                 script = load_script(path)
                 for seed in seeds:
+                    out = Path(tmp) / f"{pid}-{kind}-{seed}"
                     res = simulate(
                         persona,
                         script,
                         rubric,
-                        Path(tmp) / f"{pid}-{kind}-{seed}",
+                        out,
                         CallOptions(seed=seed),
                         transcriber=transcriber,
                         synth=synth,
                     )
                     card = res.scorecard
+                    turns = turn_taking(out)
                     rows.append(
                         {
                             "persona": pid,
@@ -154,10 +180,20 @@ def main() -> int:
                             "passed": card.passed,
                             "end_state": res.end_state,
                             "call_s": round(res.duration_s, 1),
+                            **turns,
                         }
                     )
     elapsed = time.perf_counter() - t0
     verdict, margins = summarise(rows)
+    gaps = [g for r in rows for g in r["answer_gaps"]]
+    by_detector = sum(r["by_detector"] for r in rows)
+    verdict["customer_answers"] = {
+        "n": len(gaps),
+        "silence_median_s": round(statistics.median(gaps), 3) if gaps else None,
+        "by_detector": by_detector,
+        "cut_ins": sum(r["cut_ins"] for r in rows),
+        "cut_ins_good_natural": sum(r["cut_ins"] for r in rows if r["kind"] in ("good", "natural")),
+    }
     result = {
         "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "seeds": seeds,
@@ -192,6 +228,13 @@ def main() -> int:
             (
                 "smallest margin (worst good/natural - best bad/polite-bad)",
                 f"{verdict['smallest_margin']} ({verdict['smallest_margin_persona']})",
+            ),
+            (
+                "customer answers: silence before (median), by the detector / all, cut-ins "
+                "(all calls; good + natural)",
+                f"{verdict['customer_answers']['silence_median_s']} s, "
+                f"{by_detector}/{len(gaps)}, {verdict['customer_answers']['cut_ins']}; "
+                f"{verdict['customer_answers']['cut_ins_good_natural']}",
             ),
             ("missing scripts", ", ".join(missing) or "none"),
             ("wall time", f"{elapsed:.0f} s"),

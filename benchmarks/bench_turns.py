@@ -35,6 +35,10 @@ sys.path.insert(0, str(ROOT / "tests" / "data" / "turns"))
 from pause_set import audio_for, load  # noqa: E402
 
 VARIANTS = ("text+voice", "text", "voice", "fixed pause")
+# As the call's conductor uses the detector (session/call.py): the persona's eagerness sets the
+# threshold (1 - eagerness), and a turn under QUICK_ANSWER_MIN_WORDS words without a question
+# waits for the fallback.
+PERSONAS = {"impatient (eagerness 0.5)": 0.5, "default (0.3)": 0.3, "confused (0.2)": 0.2}
 
 
 def share(flags: list[bool]) -> str:
@@ -55,6 +59,7 @@ def main() -> None:
     audios = [audio_for(item, cache=cache) for item in items]
     base = TurnConfig()
     guesses: dict[str, list[bool]] = {}
+    p_end: list[float] = []
     times: list[float] = []
     for cues in VARIANTS[:3]:
         det = TurnDetector(TurnConfig(cues=cues))
@@ -66,6 +71,7 @@ def main() -> None:
             took = time.perf_counter() - t0
             if cues == "text+voice":
                 times.append(took * 1000)
+                p_end.append(guess.p_end)
             over.append(guess.p_end >= base.threshold)
             wrong = over[-1] != (item["kind"] == "end")
             if args.errors and cues == "text+voice" and wrong:
@@ -76,13 +82,24 @@ def main() -> None:
                 )
         guesses[cues] = over
     guesses["fixed pause"] = [False] * len(items)
+    from voicesim.session.call import QUICK_ANSWER_MIN_WORDS
+
+    for name, eagerness in PERSONAS.items():
+        guesses[name] = [
+            p >= 1.0 - eagerness
+            and (
+                len(item["text"].split()) >= QUICK_ANSWER_MIN_WORDS
+                or item["text"].rstrip().endswith("?")
+            )
+            for p, item in zip(p_end, items, strict=True)
+        ]
 
     def pause_of(item: dict) -> float:
         return item["pause_s"] if item["pause_s"] is not None else 0.0
 
     result: dict = {"split": args.split, "pauses": len(items), "floor_s": base.floor_s}
     rows: list[tuple[str, str]] = []
-    for variant in VARIANTS:
+    for variant in (*VARIANTS, *PERSONAS):
         result[variant] = {}
         for source in ("real", "synthetic", "all"):
             idx = [i for i, it in enumerate(items) if source in ("all", it["source"])]

@@ -204,7 +204,7 @@ class Timing:
 
     answer_after_s: float = 0.35  # the shortest silence after which a finished turn is answered
     spread_s: float = 0.15  # ... plus up to this much more, drawn from the call's seed
-    eagerness: float = 0.4  # 0..1: an impatient customer takes weaker cues, a confused one not
+    eagerness: float = 0.3  # 0..1: an impatient customer takes weaker cues, a confused one not
 
 
 @dataclass

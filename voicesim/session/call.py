@@ -259,9 +259,10 @@ class Conductor:
             self.engine.restore(self._prepared.before)
             self._prepared = None
 
-    def _answer(self, key: tuple, text: str, now: int, guess: TurnGuess | None) -> Event:
+    def _answer(
+        self, key: tuple, text: str, now: int, quiet: int, guess: TurnGuess | None
+    ) -> Event:
         st = self.pipeline.state
-        quiet = now - max(st.last_trainee_end, st.last_customer_end)
         p = self._prepare(key, text)
         self._prepared = None  # committed: the engine's state stays as the reply left it
         st.turn_utterances = []
@@ -302,7 +303,7 @@ class Conductor:
             return None
         if peek is not None:
             pipe.state.answered.add(peek.index)  # its endpoint comes after the answer
-        return [self._answer(key, text, now, verdict)]
+        return [self._answer(key, text, now, quiet, verdict)]
 
     def step(self, now: int) -> tuple[str, list[Event]]:
         """'idle', 'wait' (needs transcripts first), 'said', or 'done' (call is over)."""
@@ -338,7 +339,7 @@ class Conductor:
                     verdict = self._judge(key, text, st.last_voice)
                     if not self._over(verdict, text, quiet):
                         return "idle", []
-                return "said", [self._answer(key, text, now, verdict)]
+                return "said", [self._answer(key, text, now, quiet, verdict)]
             st.turn_utterances = []  # noise or "mm-hmm": the trainee has not taken the turn
         quiet_since = max(st.last_customer_end, st.last_trainee_end)
         if now - quiet_since >= self.patience:

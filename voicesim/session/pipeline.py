@@ -56,7 +56,7 @@ class _Guess:
     result: JobResult | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio (the last utterance's voice): compared by identity
 class PipelineState:
     """What turn-taking needs to know, derived from the timeline."""
 
