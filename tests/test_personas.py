@@ -406,6 +406,12 @@ def test_missing_nested_field(base_text, known_moves, tmp_path):
             "talked_over.behavior",
             "'shout' is not one of ['stop', 'talk_on']",
         ),
+        (
+            r"^timing: .*$",
+            "timing: {answer_after_s: 0.3, eagerness: 1.5}",
+            "timing.eagerness",
+            "1.5 is greater than the maximum of 0.95",
+        ),
     ],
 )
 def test_wrong_type(base_text, known_moves, tmp_path, pattern, new, field, message):

@@ -53,9 +53,11 @@ def speech(synth, *parts: str | float) -> np.ndarray:
     return np.concatenate(out)
 
 
-def call(tmp_path, transcriber, synth, rubric, trainee_audio, timing=None, speculate=None):
-    """The damaged-blender customer's opening, then ``trainee_audio`` 0.5 s after it ends;
-    the call stops when the customer has answered. Returns the events."""
+def call(
+    tmp_path, transcriber, synth, rubric, trainee_audio, timing=None, speculate=None, over=False
+):
+    """The damaged-blender customer's opening, then ``trainee_audio`` 0.5 s after it ends (or
+    1 s into it, ``over``); the call stops when the customer has answered. Returns the events."""
     persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
     if timing is not None:
         persona.timing = timing
@@ -66,7 +68,9 @@ def call(tmp_path, transcriber, synth, rubric, trainee_audio, timing=None, specu
     recorder = SessionRecorder(tmp_path / "s")
 
     def script(ev: Event) -> None:
-        if ev.type == CUSTOMER_LINE_END and ev["line"] == 0:
+        if ev.type == CUSTOMER_LINE_START and ev["line"] == 0 and over:
+            trainee.schedule(int((ev.t + 1.0) * RATE), trainee_audio)
+        if ev.type == CUSTOMER_LINE_END and ev["line"] == 0 and not over:
             trainee.schedule(int((ev.t + 0.5) * RATE), trainee_audio)
         elif ev.type == CUSTOMER_LINE_START and ev["line"] == 1:
             raise KeyboardInterrupt  # the answer is what the test is about
@@ -128,6 +132,18 @@ def test_a_pause_inside_a_sentence_is_waited_out(tmp_path, transcriber, synth, r
     assert len(finals) >= 2  # the pause ended an utterance ...
     assert "replacement" in finals[-1]["text"].lower()  # ... and the customer heard the rest
     assert answer.t > finals[-1]["end"]
+
+
+def test_after_the_customer_s_own_line_the_floor_is_the_trainee_s(
+    tmp_path, transcriber, synth, rubric
+):
+    """A question asked over the customer's line is answered only after the rubric's gap once
+    the line has ended: the trainee, who has the floor, may still go on."""
+    audio = speech(synth, "Sorry, can I just get your order number first?")
+    events = call(tmp_path, transcriber, synth, rubric, audio, over=True)
+    line_end = next(e for e in events if e.type == CUSTOMER_LINE_END and e["line"] == 0)
+    answer = next(e for e in events if e.type == CUSTOMER_LINE_START and e["line"] == 1)
+    assert 0.95 <= answer.t - line_end.t < 1.1, answer.t - line_end.t
 
 
 def test_a_turn_without_clear_cues_waits_for_the_rubrics_gap(tmp_path, transcriber, synth, rubric):

@@ -348,6 +348,12 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
         f"[bold]talked over[/]: {p.talked_over.behavior}"
         + (f" after {p.talked_over.yield_after_s:g} s" if p.talked_over.behavior == "stop" else "")
     )
+    t = p.timing
+    c.print(
+        f"[bold]timing[/]: answers a finished turn after {t.answer_after_s:g}-"
+        f"{t.answer_after_s + t.spread_s:g} s of silence; eagerness {t.eagerness:g} (takes a "
+        f"pause for the end of the turn at P >= {1 - t.eagerness:.2f}, else after the rubric's gap)"
+    )
     if p.interrupts:
         c.print(
             f"[bold]interrupts[/] a trainee talking over {p.interrupts.after_s:g} s "

@@ -335,6 +335,11 @@ class Conductor:
             if self._is_turn(text):
                 key = (*st.turn_utterances, None)
                 verdict = None
+                # The trainee spoke over the customer's line and the line has ended since: the
+                # floor is the trainee's, and the customer waits the rubric's gap for them.
+                trainee_last = st.last_trainee_end > st.last_customer_end
+                if quiet < self.gap and not trainee_last:
+                    return "idle", []
                 if quiet < self.gap:
                     verdict = self._judge(key, text, st.last_voice)
                     if not self._over(verdict, text, quiet):
