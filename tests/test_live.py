@@ -130,9 +130,37 @@ def _speech(text: str, engine: str = "hibari") -> np.ndarray:
     return Synthesizer().render(text, voice)
 
 
-def test_echo_guard_removes_the_echo_and_keeps_double_talk():
-    from voicesim.audio.echo import ECHO, EchoGuard
+def _guarded(mic, played, change=None):
+    """Run the echo guard and the VAD over ``mic``; ``change``: the sample where the stream
+    was reopened (the guard is told, as LiveSource tells it). Returns (cleaned, speech spans
+    in samples, the guard's events)."""
+    from voicesim.audio.echo import EchoGuard
     from voicesim.speech.vad import Endpointer
+
+    def reference(start, n):
+        out = np.zeros(n, dtype=np.float32)
+        a, b = max(start, 0), min(start + n, played.size)
+        if a < b:
+            out[a - start : b - start] = played[a:b]
+        return out
+
+    guard, vad = EchoGuard(reference), Endpointer()
+    cleaned, spans, events, onset = np.zeros_like(mic), [], [], None
+    for i in range(0, mic.size - 480, 480):
+        if change is not None and i <= change < i + 480:
+            guard.path_changed()
+        cleaned[i : i + 480], evs = guard.process(i, mic[i : i + 480])
+        events += evs
+        for v in vad.process(cleaned[i : i + 480]):
+            if v.kind == "start":
+                onset = v.sample
+            else:
+                spans.append((onset, v.sample))
+    return cleaned, spans, events
+
+
+def test_echo_guard_removes_the_echo_and_keeps_double_talk():
+    from voicesim.audio.echo import ECHO
 
     rng = np.random.default_rng(0)
     customer = _speech(
@@ -150,23 +178,8 @@ def test_echo_guard_removes_the_echo_and_keeps_double_talk():
     mic[at : at + trainee.size] += trainee
     mic += (rng.standard_normal(mic.size) * 1e-3).astype(np.float32)
 
-    def reference(start, n):
-        out = np.zeros(n, dtype=np.float32)
-        a, b = max(start, 0), min(start + n, played.size)
-        if a < b:
-            out[a - start : b - start] = played[a:b]
-        return out
-
-    guard, vad = EchoGuard(reference), Endpointer()
-    events, spans, onset = [], [], None
-    for i in range(0, mic.size - 480, 480):
-        cleaned, evs = guard.process(i, mic[i : i + 480])
-        events += evs
-        for v in vad.process(cleaned):
-            if v.kind == "start":
-                onset = v.sample
-            else:
-                spans.append((onset / RATE, v.sample / RATE))
+    _, spans, events = _guarded(mic, played)
+    spans = [(a / RATE, b / RATE) for a, b in spans]
     assert [e.type for e in events] == [ECHO]
     assert abs(events[0]["delay_ms"] - 90) < 2
     assert events[0].t < 1.0  # found within half a second of the echo starting
@@ -174,33 +187,6 @@ def test_echo_guard_removes_the_echo_and_keeps_double_talk():
     assert len(spans) == 1, spans
     start, end = spans[0]
     assert abs(start - at / RATE) < 0.15 and end > (at + trainee.size) / RATE - 0.3
-
-
-def _guarded(mic, played, change=None):
-    """Run the echo guard and the VAD over ``mic``; ``change``: the sample where the stream
-    was reopened (the guard is told, as LiveSource tells it). Returns (cleaned, speech spans)."""
-    from voicesim.audio.echo import EchoGuard
-    from voicesim.speech.vad import Endpointer
-
-    def reference(start, n):
-        out = np.zeros(n, dtype=np.float32)
-        a, b = max(start, 0), min(start + n, played.size)
-        if a < b:
-            out[a - start : b - start] = played[a:b]
-        return out
-
-    guard, vad = EchoGuard(reference), Endpointer()
-    cleaned, spans, onset = np.zeros_like(mic), [], None
-    for i in range(0, mic.size - 480, 480):
-        if change is not None and i <= change < i + 480:
-            guard.path_changed()
-        cleaned[i : i + 480], _ = guard.process(i, mic[i : i + 480])
-        for v in vad.process(cleaned[i : i + 480]):
-            if v.kind == "start":
-                onset = v.sample
-            else:
-                spans.append((onset, v.sample))
-    return cleaned, spans
 
 
 def test_the_echo_guard_keeps_the_trainee_right_after_a_stream_restart():
@@ -242,11 +228,11 @@ def test_the_echo_guard_keeps_the_trainee_right_after_a_stream_restart():
     lost_after, lost_steady = 0, 0
     for new_delay in (0.03, 0.15, 0.25):
         echo_only, mic, at = mic_for(new_delay, 0.0)
-        _, spans = _guarded(echo_only, played, change)
+        _, spans, _ = _guarded(echo_only, played, change)
         assert spans == [], (new_delay, spans)  # the echo on the new path is not speech
         for talk_after in (0.1, 0.3):
             _, mic, at = mic_for(new_delay, talk_after)
-            cleaned, spans = _guarded(mic, played, change)
+            cleaned, spans, _ = _guarded(mic, played, change)
             assert len(spans) == 1 and abs(spans[0][0] - at) < 0.2 * RATE, (new_delay, spans)
             lost_after += lost_frames(cleaned, at)
             # the same trainee over the same echo, on a path that never changed
@@ -254,7 +240,7 @@ def test_the_echo_guard_keeps_the_trainee_right_after_a_stream_restart():
             steady[old:] += 0.6 * played[:-old]
             steady[at : at + trainee.size] += trainee
             steady += (rng.standard_normal(steady.size) * 1e-3).astype(np.float32)
-            cleaned, _ = _guarded(steady, played)
+            cleaned, _, _ = _guarded(steady, played)
             lost_steady += lost_frames(cleaned, at)
     assert lost_after <= 1.2 * lost_steady + 3, (lost_after, lost_steady)
 
