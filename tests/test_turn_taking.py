@@ -231,3 +231,25 @@ def test_a_reply_prepared_for_a_wrong_guess_leaves_no_trace(rubric):
     engine.restore(before)
     b = engine.respond(TraineeTurn("I'm so sorry, I'll send a new jug today."))
     assert (a.text, a.mood) == (b.text, b.mood)  # the random choices were put back too
+
+
+def test_a_prepared_goodbye_does_not_end_the_call_before_it_is_said(rubric, synth):
+    """A reply chosen from a guess may close the call (the persona's ending); until it is said,
+    the call is not over, and dropping it puts the call back as it was."""
+    from voicesim.persona.engine import TraineeTurn
+    from voicesim.session.call import Conductor
+    from voicesim.speech.transcriber import DeferredTranscriber
+
+    persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
+    engine = DialogueEngine(persona, rubric.library, seed=0)
+    engine.opening()
+    playout = Playout()
+    pipe = Pipeline(playout, DeferredTranscriber(transcriber=None))  # no speech: never used
+    conductor = Conductor(lambda: 0, engine, synth, playout, pipe, 1.0)
+    engine.respond(TraineeTurn("I'm so sorry. I'll send a new jug today, it arrives in two days."))
+    engine.agreed = True  # a resolution was agreed: the next reply closes the call
+    conductor._prepare("Is there anything else I can help with?")
+    assert engine.end_state is not None  # the tentative reply is the persona's goodbye ...
+    assert not conductor.finished  # ... which has not been said
+    conductor._drop_prepared()
+    assert engine.end_state is None and not conductor.finished

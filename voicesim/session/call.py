@@ -91,7 +91,8 @@ class CallResult:
 class _Prepared:
     """A reply chosen and rendered while the trainee's turn may still be ending."""
 
-    turn: tuple  # the utterances and the guess it answers
+    text: str  # the trainee's words it answers
+    interrupted: bool
     line: CustomerLine
     audio: np.ndarray
     before: dict  # the engine's state before choosing it, to put back if the trainee goes on
@@ -183,7 +184,8 @@ class Conductor:
 
     @property
     def finished(self) -> bool:
-        return self.engine.end_state is not None
+        # A reply prepared but not said may carry an end state that has not happened yet.
+        return self.engine.end_state is not None and self._prepared is None
 
     def _barge_in(self, now: int) -> None:
         """A persona that yields stops talking once the trainee talks over it."""
@@ -212,6 +214,7 @@ class Conductor:
         ):
             return []
         self.interjected_turn = st.turn_started
+        self._drop_prepared()  # the engine's state moves on from here
         line = self.engine.interject()
         return [self.say(line, now, keeps_turn=True)] if line else []
 
@@ -241,16 +244,18 @@ class Conductor:
             self._judged = {key: self.turns.judge(text, voice if voice is not None else empty)}
         return self._judged[key]
 
-    def _prepare(self, key: tuple, text: str) -> _Prepared:
-        """Choose and render the reply to ``text`` now; kept until the turn is known over."""
+    def _prepare(self, text: str) -> _Prepared:
+        """Choose and render the reply to ``text`` now; kept until the turn is known over. A
+        reply prepared from a guess is used as it is when the final says the same words."""
+        interrupted = self.pipeline.state.turn_interrupted
         p = self._prepared
-        if p is not None and p.turn == key:
+        if p is not None and (p.text, p.interrupted) == (text, interrupted):
             return p
         self._drop_prepared()
-        st = self.pipeline.state
         before = self.engine.snapshot()
-        line = self.engine.respond(TraineeTurn(text, interrupted=st.turn_interrupted))
-        self._prepared = _Prepared(key, line, self.synth.render(line.text, line.voice), before)
+        line = self.engine.respond(TraineeTurn(text, interrupted=interrupted))
+        audio = self.synth.render(line.text, line.voice)
+        self._prepared = _Prepared(text, interrupted, line, audio, before)
         return self._prepared
 
     def _drop_prepared(self) -> None:
@@ -260,10 +265,10 @@ class Conductor:
             self._prepared = None
 
     def _answer(
-        self, key: tuple, text: str, now: int, quiet: int, guess: TurnGuess | None
+        self, text: str, now: int, quiet: int, guess: TurnGuess | None, early: bool
     ) -> Event:
         st = self.pipeline.state
-        p = self._prepare(key, text)
+        p = self._prepare(text)
         self._prepared = None  # committed: the engine's state stays as the reply left it
         st.turn_utterances = []
         self._judged = {}
@@ -273,7 +278,7 @@ class Conductor:
                 "silence_s": round(sec(quiet), 3),
                 "p_end": None if guess is None else round(guess.p_end, 3),
                 "why": "fallback" if quiet >= self.gap else "detector",
-                "early": key[-1] is not None,
+                "early": early,
             }
         )
         self._delay = self._draw_delay()
@@ -285,7 +290,7 @@ class Conductor:
         pipe, ep = self.pipeline, self.pipeline.endpointer
         guess = pipe.guess
         if guess is None or guess.transcript is None or not ep.in_speech:
-            if self._prepared is not None and self._prepared.turn[-1] is not None:
+            if guess is None and ep.in_speech:
                 self._drop_prepared()  # the trainee spoke again after the guess
             return None
         text = self._turn_text(guess.transcript.text)
@@ -298,12 +303,12 @@ class Conductor:
         quiet = ep.position - ep.last_voiced_end
         if not self._over(verdict, text, quiet):
             return None
-        self._prepare(key, text)  # ready the moment the delay has passed
+        self._prepare(text)  # ready the moment the delay has passed
         if quiet < self._delay:
             return None
         if peek is not None:
             pipe.state.answered.add(peek.index)  # its endpoint comes after the answer
-        return [self._answer(key, text, now, quiet, verdict)]
+        return [self._answer(text, now, quiet, verdict, early=True)]
 
     def step(self, now: int) -> tuple[str, list[Event]]:
         """'idle', 'wait' (needs transcripts first), 'said', or 'done' (call is over)."""
@@ -344,7 +349,7 @@ class Conductor:
                     verdict = self._judge(key, text, st.last_voice)
                     if not self._over(verdict, text, quiet):
                         return "idle", []
-                return "said", [self._answer(key, text, now, quiet, verdict)]
+                return "said", [self._answer(text, now, quiet, verdict, early=False)]
             st.turn_utterances = []  # noise or "mm-hmm": the trainee has not taken the turn
         quiet_since = max(st.last_customer_end, st.last_trainee_end)
         if now - quiet_since >= self.patience:
