@@ -60,17 +60,26 @@ def whole(audio, transcriber) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="real recordings and one voice only")
+    ap.add_argument(
+        "--min-window-s",
+        type=float,
+        default=None,
+        help="the encoder's shortest window (default: the product's; 30: Whisper's full window)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
     import yaml
 
     from voicesim.audio.formats import RATE, load_audio, read_audio_file, resample
     from voicesim.session.script import SCRIPT_DIR
-    from voicesim.speech.transcriber import Transcriber
+    from voicesim.speech.transcriber import Transcriber, TranscriberOptions
     from voicesim.speech.tts import Synthesizer, VoiceSettings
     from voicesim.speech.vad import VadConfig
 
-    tr = Transcriber()
+    options = TranscriberOptions()
+    if args.min_window_s is not None:
+        options.min_window_s = args.min_window_s
+    tr = Transcriber(options)
     vad = VadConfig()
     speech = SHARED_DATA / "speech"
     stereo, sr = read_audio_file(speech / "stereo_diarization.wav")
@@ -101,7 +110,7 @@ def main() -> None:
         gap = np.zeros(int(0.8 * RATE), np.float32)
         clips = [np.concatenate([gap, synth.render(text, voice), gap]) for text in replies]
         sources.append((f"scripts, {name} voice", np.concatenate(clips), " ".join(replies)))
-    rows, result = [], {}
+    rows, result = [], {"min_window_s": options.min_window_s}
     all_lat = []
     for name, audio, ref in sources:
         c0 = time.process_time()

@@ -14,6 +14,7 @@ from voicesim.speech.transcriber import (
     Transcriber,
     TranscriberOptions,
     TranscriberWorker,
+    window_frames,
 )
 
 JFK_TEXT = (
@@ -54,6 +55,59 @@ def test_word_times_are_shifted_by_offset(transcriber, jfk):
     for a, b in zip(base.words, shifted.words, strict=True):
         assert b.start == pytest.approx(a.start + 100.0, abs=1e-6)
         assert b.end == pytest.approx(a.end + 100.0, abs=1e-6)
+
+
+def test_the_encoder_sees_a_shortened_window_and_the_words_stay_right(transcriber, jfk):
+    """Short speech is encoded in a 15 s window, not Whisper's padded 30 s."""
+    seen: list[int] = []
+    encoder = transcriber._encoder
+    real = encoder._encode
+
+    def spy(features):
+        seen.append(features.shape[-1])
+        return real(features)
+
+    encoder._encode = spy
+    try:
+        short = transcriber.transcribe(jfk[: int(3.3 * RATE)])
+        transcriber.transcribe(jfk[: int(3.3 * RATE)], min_window_s=30.0)
+    finally:
+        encoder._encode = real
+    assert seen == [1500, 3000]
+    assert _words(short.text) == _words("And so my fellow Americans")
+    assert encoder.frames is None  # a direct call on the model gets the full window again
+
+
+def test_window_frames():
+    assert window_frames(2 * RATE, 15.0) == 1500  # short speech: the minimum window
+    assert window_frames(20 * RATE, 15.0) == 2100  # the audio plus 1 s
+    assert window_frames(40 * RATE, 15.0) == 3000  # never past Whisper's window
+    assert window_frames(int(14.33 * RATE), 15.0) % 2 == 0  # even, for the stride-2 encoder
+    assert window_frames(2 * RATE, 30.0) == 3000
+
+
+def test_a_model_that_refuses_short_windows_gets_the_full_one():
+    from voicesim.speech.transcriber import _WindowedEncoder
+
+    calls: list[int] = []
+
+    def strict_encode(features):
+        calls.append(features.shape[-1])
+        if features.shape[-1] != 3000:
+            raise ValueError("Invalid input features shape: expected 3000 frames")
+        return "encoded"
+
+    encoder = _WindowedEncoder(strict_encode)
+    encoder.frames = 1500
+    assert encoder(np.zeros((1, 80, 3000), np.float32)) == "encoded"
+    assert encoder(np.zeros((1, 80, 3000), np.float32)) == "encoded"
+    assert calls == [1500, 3000, 3000]  # refused once, then never tried again
+    assert encoder.refused
+
+
+def test_the_shortest_window_is_checked():
+    with pytest.raises(VoicesimError, match="min_window_s"):
+        Transcriber(TranscriberOptions(min_window_s=0.0))
 
 
 @pytest.mark.parametrize(

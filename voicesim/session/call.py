@@ -535,6 +535,17 @@ def _turn_taking(pipeline: Pipeline, conductor: Conductor) -> dict:
     }
 
 
+def _model_meta(options: CallOptions) -> dict:
+    """The Whisper model and how it was run, for meta.json."""
+    t = options.transcriber
+    return {
+        "name": describe_model(t),
+        "device": t.device,
+        "compute_type": t.compute_type,
+        "min_window_s": t.min_window_s,
+    }
+
+
 def session_meta(
     persona: Persona, rubric: Rubric, options: CallOptions, source: dict, voices: dict
 ) -> dict:
@@ -549,11 +560,7 @@ def session_meta(
             "file": persona.path,
         },
         "rubric": {"id": rubric.id, "version": rubric.version, "file": rubric.path},
-        "model": {
-            "name": describe_model(options.transcriber),
-            "device": options.transcriber.device,
-            "compute_type": options.transcriber.compute_type,
-        },
+        "model": _model_meta(options),
         "source": source,
         "voices": voices,
         "seed": options.seed,
@@ -572,11 +579,7 @@ def session_meta_recorded(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "persona": None,
         "rubric": {"id": rubric.id, "version": rubric.version, "file": rubric.path},
-        "model": {
-            "name": describe_model(options.transcriber),
-            "device": options.transcriber.device,
-            "compute_type": options.transcriber.compute_type,
-        },
+        "model": _model_meta(options),
         "source": {"kind": "recorded", "files": files, "customer_channel": customer_channel},
         "voices": None,
         "seed": None,

@@ -22,6 +22,9 @@ from ..audio.formats import RATE
 from ..errors import MissingDependencyError, VoicesimError
 
 BUNDLED_MODEL = "tiny.en (bundled)"
+WHISPER_WINDOW_S = 30.0  # the window Whisper was trained on; faster-whisper pads every input to it
+FRAMES_PER_S = 100  # Whisper's log-mel frames per second
+WINDOW_MARGIN_S = 1.0  # silence kept after the audio inside a shortened window
 PACK_SECONDS = 28.0  # Whisper's window is 30 s; leave room for the gaps
 PACK_GAP_S = 1.0  # silence between packed utterances keeps their words apart
 
@@ -39,6 +42,10 @@ class TranscriberOptions:
     no_speech_threshold: float = 0.6  # drop segments Whisper itself thinks are not speech ...
     logprob_threshold: float = -1.0  # ... when they are also this unlikely
     min_word_probability: float = 0.0
+    # The encoder sees the audio plus 1 s, and at least this much: a 15 s window costs a fifth
+    # of the 30 s one and gives the same words on the benchmark sources (bench_asr); much
+    # shorter windows make tiny.en loop and drop words. 30 turns the shortening off.
+    min_window_s: float = 15.0
 
 
 @dataclass
@@ -90,11 +97,47 @@ def describe_model(options: TranscriberOptions) -> str:
 _SPACES = re.compile(r"\s+")
 
 
+def window_frames(audio_samples: int, min_window_s: float) -> int:
+    """Encoder frames for an input of ``audio_samples``: the audio plus a margin, at least
+    ``min_window_s``, at most Whisper's 30 s; even, for the encoder's stride-2 convolution."""
+    audio_s = audio_samples / RATE + WINDOW_MARGIN_S
+    seconds = min(WHISPER_WINDOW_S, max(audio_s, min_window_s))
+    frames = int(np.ceil(seconds * FRAMES_PER_S))
+    return min(int(WHISPER_WINDOW_S * FRAMES_PER_S), frames + frames % 2)
+
+
+class _WindowedEncoder:
+    """Wraps the model's ``encode`` so it sees only the first ``frames`` of each padded input.
+
+    faster-whisper pads every input to 30 s before the encoder, whose cost grows faster than
+    linearly with its input, and CTranslate2 accepts shorter inputs (since 3.19). If a build
+    refuses them, the full window is used from then on.
+    """
+
+    def __init__(self, encode: Callable[[np.ndarray], object]):
+        self._encode = encode
+        self.frames: int | None = None  # None: the full window
+        self.refused = False
+
+    def __call__(self, features: np.ndarray) -> object:
+        if self.frames is not None and not self.refused and features.shape[-1] > self.frames:
+            try:
+                return self._encode(features[..., : self.frames])
+            except (ValueError, RuntimeError):
+                self.refused = True
+        return self._encode(features)
+
+
 class Transcriber:
     """faster-whisper on one utterance at a time; returns words on the call clock."""
 
     def __init__(self, options: TranscriberOptions | None = None):
         self.options = options or TranscriberOptions()
+        if not 1.0 <= self.options.min_window_s <= WHISPER_WINDOW_S:
+            raise VoicesimError(
+                f"min_window_s must be between 1 and {WHISPER_WINDOW_S:g} seconds, "
+                f"not {self.options.min_window_s!r}"
+            )
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -112,12 +155,30 @@ class Transcriber:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise VoicesimError(f"cannot load Whisper model {model!r}: {exc}") from None
+        self._encoder = _WindowedEncoder(self.model.encode)
+        self.model.encode = self._encoder  # type: ignore[method-assign]
+        self._lock = threading.Lock()  # the window is per call: one decode at a time
 
-    def transcribe(self, audio: np.ndarray, offset: float = 0.0) -> Transcript:
-        """Transcribe 16 kHz mono audio; word times are shifted by ``offset`` seconds."""
+    def transcribe(
+        self, audio: np.ndarray, offset: float = 0.0, min_window_s: float | None = None
+    ) -> Transcript:
+        """Transcribe 16 kHz mono audio; word times are shifted by ``offset`` seconds.
+
+        ``min_window_s`` overrides the options' shortest encoder window for this call.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        shortest = self.options.min_window_s if min_window_s is None else min_window_s
+        with self._lock:
+            self._encoder.frames = window_frames(audio.size, shortest)
+            try:
+                return self._transcribe(audio, offset)
+            finally:
+                self._encoder.frames = None  # direct use of self.model gets the full window
+
+    def _transcribe(self, audio: np.ndarray, offset: float) -> Transcript:
         o = self.options
         segments, _info = self.model.transcribe(
-            np.asarray(audio, dtype=np.float32),
+            audio,
             language=o.language,
             beam_size=o.beam_size,
             word_timestamps=True,
@@ -135,6 +196,8 @@ class Transcriber:
             if seg.no_speech_prob > o.no_speech_threshold and seg.avg_logprob < o.logprob_threshold:
                 worst_no_speech = max(worst_no_speech, seg.no_speech_prob)
                 continue
+            if not any(ch.isalnum() for ch in seg.text):
+                continue  # a lone "." or "...": what a short window makes of silence
             texts.append(seg.text)
             for w in seg.words or []:
                 if w.probability < o.min_word_probability:
@@ -146,9 +209,9 @@ class Transcriber:
     def transcribe_many(self, pieces: list[tuple[np.ndarray, float]]) -> list[Transcript]:
         """Transcribe several utterances with as few Whisper passes as possible.
 
-        Every decode pays a full 30-second encoder pass however short the audio, so utterances
-        are packed, separated by silence, into windows of up to ``PACK_SECONDS`` and decoded
-        together; words go back to the utterance whose span holds their midpoint.
+        A pass costs about the same whatever it holds, so utterances are packed, separated by
+        silence, into windows of up to ``PACK_SECONDS`` and decoded together in Whisper's full
+        window; words go back to the utterance whose span holds their midpoint.
         """
         out: list[Transcript] = []
         batch: list[tuple[np.ndarray, float]] = []
@@ -170,7 +233,9 @@ class Transcriber:
             parts += [audio.astype(np.float32), gap]
             spans.append((pos / RATE, (pos + audio.size) / RATE))
             pos += audio.size + gap.size
-        packed = self.transcribe(np.concatenate(parts), 0.0)
+        # The full window: in a shortened one a word at a piece's edge can drift into the
+        # silence between pieces and be given to the next one.
+        packed = self.transcribe(np.concatenate(parts), 0.0, min_window_s=WHISPER_WINDOW_S)
         per = [Transcript("", [], packed.no_speech_prob) for _ in batch]
         for w in packed.words:
             mid = (w.start + w.end) / 2
