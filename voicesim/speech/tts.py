@@ -1,22 +1,19 @@
 """Text-to-speech for customer and simulated trainee voices, cached on disk by content.
 
-Two engines: ``espeak`` (pyttsx3 driving espeak-ng; every voice setting, robotic) and
+Two engines: ``espeak`` (espeak-ng's command line; every voice setting, robotic) and
 ``hibari`` (a small neural voice, natural, what Whisper understands best). A rendered line is
 cached under its content hash, so a persona's lines cost nothing after the first call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
-import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +25,8 @@ from ..errors import MissingDependencyError, VoicesimError
 
 ENGINES = ("espeak", "hibari")
 DEFAULT_WPM = 170  # espeak-ng's own default pace is close to this
-ESPEAK_RATE = 22_050  # pyttsx3 writes espeak-ng's audio at this rate
+ESPEAK_RATE = 22_050  # espeak-ng's own output rate
+ESPEAK_TIMEOUT_S = 60.0  # a line takes well under a second; more is a hung process
 
 
 @dataclass(frozen=True)
@@ -137,59 +135,64 @@ def cache_dir() -> Path:
 
 
 class _Espeak:
-    """pyttsx3's espeak driver, one line per runAndWait (it keeps only the last queued save)."""
+    """espeak-ng's command line, one process per line.
+
+    The library driven in-process (pyttsx3) synthesised on espeak's own thread: it crashed the
+    process now and then (a segfault in the synthesis callback) and, under load, spoke a line at
+    a previous line's pace. A process per line is synchronous and shares nothing, and its audio
+    is bit-identical to what the library gives with the same settings.
+    """
 
     def __init__(self) -> None:
-        try:
-            import pyttsx3
-        except ImportError as exc:
+        exe = shutil.which("espeak-ng")
+        if exe is None:
             raise MissingDependencyError(
-                f"pyttsx3 is not installed ({exc}); run: make setup"
-            ) from None
-        try:
-            self.engine = pyttsx3.init("espeak")
-        except (OSError, RuntimeError, ImportError) as exc:
-            raise MissingDependencyError(
-                f"espeak-ng cannot be loaded ({exc}); install it: sudo apt-get install espeak-ng"
-            ) from None
-        self.version = getattr(pyttsx3, "__version__", "pyttsx3")
+                "espeak-ng is not installed; install it: sudo apt-get install espeak-ng"
+            )
+        self.exe = exe
 
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
-        try:
-            self.engine.setProperty("voice", s.voice)
-        except ValueError:
-            raise VoicesimError(
-                f"espeak-ng has no voice named {s.voice!r} (see: espeak-ng --voices=en)"
-            ) from None
-        self.engine.setProperty("rate", int(round(s.rate)))
-        self.engine.setProperty("pitch", int(round(s.pitch)))
-        self.engine.setProperty("volume", float(s.volume))
-        with tempfile.TemporaryDirectory() as tmp:
-            for _attempt in range(3):
-                out = os.path.join(tmp, f"line{_attempt}.wav")
-                with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to"
-                    self.engine.save_to_file(text, out)
-                    self.engine.runAndWait()
-                    audio = self._wait_for(out)
-                if audio is not None:
-                    return audio, ESPEAK_RATE
-        raise VoicesimError(f"espeak-ng produced no audio for the line {text[:60]!r}")
-
-    def _wait_for(self, path: str, timeout: float = 5.0) -> np.ndarray | None:
-        """pyttsx3 writes the file from espeak's callback, which can land after runAndWait."""
         import soundfile as sf
 
-        driver = self.engine.proxy._driver
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if os.path.exists(path) and not getattr(driver, "_speaking", False):
-                try:
-                    audio, _ = sf.read(path, dtype="float32")
-                    return audio
-                except (sf.LibsndfileError, RuntimeError):
-                    pass  # still being written
-            time.sleep(0.01)
-        return None
+        cmd = [
+            self.exe,
+            "-v",
+            s.voice,
+            "-s",
+            str(int(round(s.rate))),
+            "-p",
+            str(int(round(s.pitch))),
+            "-a",
+            str(int(round(s.volume * 100))),
+            "-b",
+            "1",  # the text is UTF-8
+            "--stdin",
+            "--stdout",
+        ]
+        try:
+            proc = subprocess.run(
+                cmd, input=text.encode("utf-8"), capture_output=True, timeout=ESPEAK_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            raise VoicesimError(
+                f"espeak-ng took over {ESPEAK_TIMEOUT_S:g} s for the line {text[:60]!r}"
+            ) from None
+        if proc.returncode != 0:
+            why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            if any("voice does not exist" in line for line in why):
+                raise VoicesimError(
+                    f"espeak-ng has no voice named {s.voice!r} (see: espeak-ng --voices=en)"
+                )
+            raise VoicesimError(
+                f"espeak-ng failed on the line {text[:60]!r}: {why[-1] if why else 'no message'}"
+            )
+        try:
+            audio, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+        except (sf.LibsndfileError, RuntimeError):
+            audio, rate = np.zeros(0, np.float32), ESPEAK_RATE
+        if audio.size == 0:
+            raise VoicesimError(f"espeak-ng produced no audio for the line {text[:60]!r}")
+        return audio, rate
 
 
 class _Hibari:
