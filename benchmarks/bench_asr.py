@@ -64,21 +64,23 @@ def main() -> None:
         "--min-window-s",
         type=float,
         default=None,
-        help="the encoder's shortest window (default: the product's; 30: Whisper's full window)",
+        help="the encoder's shortest window (default: the live drill's, 15 s; 30: Whisper's full "
+        "window, as simulated and scored calls use)",
     )
     args = ap.parse_args()
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
     import yaml
 
     from voicesim.audio.formats import RATE, load_audio, read_audio_file, resample
+    from voicesim.live.commands import LIVE_MIN_WINDOW_S
     from voicesim.session.script import SCRIPT_DIR
     from voicesim.speech.transcriber import Transcriber, TranscriberOptions
     from voicesim.speech.tts import Synthesizer, VoiceSettings
     from voicesim.speech.vad import VadConfig
 
-    options = TranscriberOptions()
-    if args.min_window_s is not None:
-        options.min_window_s = args.min_window_s
+    options = TranscriberOptions(
+        min_window_s=LIVE_MIN_WINDOW_S if args.min_window_s is None else args.min_window_s
+    )
     tr = Transcriber(options)
     vad = VadConfig()
     speech = SHARED_DATA / "speech"

@@ -432,6 +432,7 @@ def test_transcript_contains_the_spoken_words(talk_on):
     assert [x["utterance"] for x in meta["source"]["final_latency"]] == [
         e["utterance"] for e in finals if not e.get("error")
     ]
+    assert meta["model"]["min_window_s"] == 15.0  # the drill's shortened Whisper window
 
 
 def test_partial_transcripts_come_before_the_final(talk_on):
