@@ -289,25 +289,23 @@ class Conductor:
         trainee has been quiet long enough and the turn reads as finished."""
         pipe, ep = self.pipeline, self.pipeline.endpointer
         guess = pipe.guess
-        if guess is None or guess.transcript is None or not ep.in_speech:
+        transcript = None if guess is None else guess.result.transcript
+        if transcript is None or not ep.in_speech:
             if guess is None and ep.in_speech:
                 self._drop_prepared()  # the trainee spoke again after the guess
             return None
-        text = self._turn_text(guess.transcript.text)
+        text = self._turn_text(transcript.text)
         if text is None or not self._is_turn(text):
             return None
         key = (*pipe.state.turn_utterances, guess.key)
-        peek = ep.peek()
-        voice = None if peek is None else peek.audio[: peek.end - peek.audio_start]
-        verdict = self._judge(key, text, voice)
-        quiet = ep.position - ep.last_voiced_end
+        verdict = self._judge(key, text, guess.utterance.voice)
+        quiet = ep.position - guess.voiced_end
         if not self._over(verdict, text, quiet):
             return None
         self._prepare(text)  # ready the moment the delay has passed
         if quiet < self._delay:
             return None
-        if peek is not None:
-            pipe.state.answered.add(peek.index)  # its endpoint comes after the answer
+        pipe.state.answered.add(guess.utterance.index)  # its endpoint comes after the answer
         return [self._answer(text, now, quiet, verdict, early=True)]
 
     def step(self, now: int) -> tuple[str, list[Event]]:

@@ -47,13 +47,17 @@ class _Overlap:
 
 
 @dataclass(eq=False)
-class _Guess:
+class Guess:
     """A speculative decode of the utterance under way, made while the trainee pauses."""
 
     key: int  # the worker's job key (negative)
-    index: int  # the utterance it would be
-    voiced_end: int  # kept only if the utterance ends here (no more speech came)
+    utterance: Utterance  # the utterance as it ends if no more speech comes (Endpointer.peek)
     result: JobResult | None = None
+
+    @property
+    def voiced_end(self) -> int:
+        """Kept only if the utterance ends here: no more speech came."""
+        return self.utterance.end
 
 
 @dataclass(eq=False)  # holds audio (the last utterance's voice): compared by identity
@@ -97,7 +101,7 @@ class Pipeline:
         # endpointer's hangover has passed, not a decode later. None: no guesses (simulated
         # and recorded calls, whose clock waits for Whisper anyway).
         self.speculate = None if speculate_s is None else int(speculate_s * RATE)
-        self._guess: _Guess | None = None
+        self._guess: Guess | None = None
         self._kept: dict[int, int] = {}  # guess key -> utterance index, result still to come
         self._guess_keys = itertools.count(-1, -1)
         self.guesses = {"made": 0, "kept": 0}
@@ -203,10 +207,10 @@ class Pipeline:
         self._utterances[utt.index] = utt
         if utt.index not in st.answered:
             st.turn_utterances.append(utt.index)
-        st.last_voice = utt.audio[: utt.end - utt.audio_start]
+        st.last_voice = utt.voice
         data.update(utterance=utt.index, start=round(sec(utt.start), 4))
         events = [Event(SPEECH_END, sec(end), data)]
-        if guess is not None and guess.index == utt.index and guess.voiced_end == utt.end:
+        if guess is not None and (guess.utterance.index, guess.voiced_end) == (utt.index, utt.end):
             self.guesses["kept"] += 1  # the trainee stayed silent: the guess is the final
             if guess.result is not None:
                 events.append(self._final(replace(guess.result, key=utt.index)))
@@ -229,7 +233,7 @@ class Pipeline:
         utt = ep.peek()
         if utt is None:
             return
-        self._guess = _Guess(next(self._guess_keys), utt.index, voiced_end)
+        self._guess = Guess(next(self._guess_keys), utt)
         self.guesses["made"] += 1
         self.worker.submit_speculative(self._guess.key, utt.audio, sec(utt.audio_start))
 
@@ -354,13 +358,13 @@ class Pipeline:
         return self._onset
 
     @property
-    def guess(self) -> JobResult | None:
-        """The transcript of the utterance under way if the trainee's pause ends it (the
-        conductor may choose its reply from it while the hangover passes), else None."""
+    def guess(self) -> Guess | None:
+        """The decoded guess at the utterance under way, while the trainee's pause may still
+        end it (the conductor may choose its reply from it as the hangover passes), else None."""
         g = self._guess
         if g is None or g.result is None or g.voiced_end != self.endpointer.last_voiced_end:
             return None
-        return g.result
+        return g
 
     @property
     def awaiting(self) -> int:

@@ -54,6 +54,12 @@ class Utterance:
     audio_start: int  # call-clock sample of audio[0] (start minus pre-roll)
     forced: bool = False  # cut at max_utterance_s, speech continues
 
+    @property
+    def voice(self) -> np.ndarray:
+        """The speech up to its last voiced frame, without the tail: what the end-of-turn cues
+        read."""
+        return self.audio[: self.end - self.audio_start]
+
 
 @dataclass(eq=False)  # holds audio: compared by identity, never by value
 class VadEvent:
