@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -246,7 +247,7 @@ def test_report_of_a_session_killed_mid_call(simulated, tmp_path):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_report_in_a_real_browser(simulated):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     events = list(read_events(simulated / "events.jsonl"))
     first_overtalk = next(e for e in events if e.type == "overtalk")
@@ -271,7 +272,9 @@ def test_report_in_a_real_browser(simulated):
         page.wait_for_function(
             f"Math.abs(document.getElementById('player').currentTime - {t}) < 0.05"
         )
-        assert "current" in line.get_attribute("class")
+        # the line is marked when the player reports the seek (its "seeked" event), which can
+        # come after currentTime reads the new position: wait for that state, not a moment
+        expect(line).to_have_class(re.compile(r"\bcurrent\b"))
         # evidence is highlighted in the transcript, and the score is shown
         assert page.locator(".ev-neg").count() >= 2
         assert "FAIL" in page.locator("#verdict").inner_text()
