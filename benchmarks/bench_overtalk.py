@@ -120,8 +120,8 @@ def main() -> None:
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
     from voicesim.audio.formats import RATE
     from voicesim.events import OVERTALK, Event
+    from voicesim.rubric.grade import score_call
     from voicesim.rubric.rubric import load_rubric
-    from voicesim.rubric.scorer import score_call
     from voicesim.speech.transcriber import Transcriber, TranscriberWorker
     from voicesim.speech.tts import Synthesizer, VoiceSettings
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from voicesim.rubric import tone  # noqa: E402
-from voicesim.rubric.moves import file_digest  # noqa: E402
+from voicesim.rubric.pairmodel import file_digest  # noqa: E402
 from voicesim.rubric.rubric import load_rubric  # noqa: E402
 from voicesim.rubric.semantic import SentenceEmbedder, model_path  # noqa: E402
 

@@ -22,8 +22,8 @@ from voicesim.rubric.answers import (
     customer_question,
     judge,
 )
-from voicesim.rubric.detectors import Context
 from voicesim.rubric.rubric import excuses, load_rubric
+from voicesim.rubric.text import Context
 
 DATA = Path(__file__).parent / "data" / "moves"
 RUBRIC = load_rubric()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from voicesim.rubric.detectors import Context
-from voicesim.rubric.moves import lexicon
+from voicesim.rubric.rubric import lexicon
+from voicesim.rubric.text import Context
 
 DATA = Path(__file__).parent / "data" / "utterances.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voicesim.rubric.detectors import Context, tokenize
-from voicesim.rubric.moves import lexicon
+from voicesim.rubric.rubric import lexicon
+from voicesim.rubric.text import Context, tokenize
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def lint(package_parent: Path, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_package_keeps_its_layers(tmp_path):
     proc = lint(ROOT, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Contracts: 3 kept, 0 broken." in proc.stdout
+    assert "Contracts: 4 kept, 0 broken." in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,22 @@ def test_the_package_keeps_its_layers(tmp_path):
             ["layers", "the live drill does not import the lab"],
             ["nothing imports voicesim.cli"],
             "voicesim.live.drill -> voicesim.lab.client",
+        ),
+        # the text helpers at the bottom of the rubric reaching up to the scorer (issue 23)
+        (
+            "rubric/text.py",
+            "from voicesim.rubric import scorer",
+            ["rubric inner order"],
+            ["layers", "nothing imports voicesim.cli"],
+            "voicesim.rubric.text -> voicesim.rubric.scorer",
+        ),
+        # the scorer reaching up to the coaching (the circle issue 23 removed)
+        (
+            "rubric/scorer.py",
+            "from voicesim.rubric import coaching",
+            ["rubric inner order"],
+            ["layers", "nothing imports voicesim.cli"],
+            "voicesim.rubric.scorer -> voicesim.rubric.coaching",
         ),
     ],
 )

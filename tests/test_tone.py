@@ -124,7 +124,7 @@ def test_the_shipped_semantic_weights_match_their_provenance():
     """The weights file is the one the provenance records, and the corpus it names is the one
     it was fitted on (refit with scripts/fit_tone.py when either changes)."""
     from voicesim.rubric import tone
-    from voicesim.rubric.moves import file_digest
+    from voicesim.rubric.pairmodel import file_digest
 
     prov = tone.semantic_provenance()
     assert prov["sha256"] == file_digest(tone.SEMANTIC_MODEL_FILE)

@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass, field
 
 from ..rubric.answers import ANSWERED, UNANSWERED, QuestionTracker
-from ..rubric.detectors import Context, DetectorLibrary, tokenize
+from ..rubric.detectors import DetectorLibrary
+from ..rubric.text import Context, tokenize
 from ..speech.tts import VoiceSettings
 from .persona import Persona
 
@@ -134,7 +135,10 @@ class DialogueEngine:
 
     def context(self) -> Context:
         return Context.from_text(
-            *self.said, self.persona.summary, extra_terms=self.persona.complaint_terms
+            *self.said,
+            self.persona.summary,
+            extra_terms=self.persona.complaint_terms,
+            recent=self.said,
         )
 
     def respond(self, turn: TraineeTurn) -> CustomerLine:

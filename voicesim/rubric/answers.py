@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .detectors import Hit, Token, tokenize
+from .text import Hit, Token, tokenize
 
 ANSWERED, ASKED_BACK, UNANSWERED = "answered", "asked_back", "unanswered"
 

@@ -13,6 +13,9 @@ from .moves import MOVES
 from .regexcheck import PhraseRegexError
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default.yaml")
+# The phrase lists of voicesim 0.1: the tone score's politeness markers, and the "phrases"
+# baseline the move recogniser is measured against.
+LEXICON_FILE = Path(__file__).with_name("models") / "lexicon.yaml"
 TIMELINE_EVENTS = (
     "trainee_overtalk",
     "cutoff",
@@ -202,6 +205,19 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     path = Path(path) if path else DEFAULT_RUBRIC
     data, root = load_yaml(path, SCHEMA)
     return _build(data, root, path)
+
+
+_LEXICON: DetectorLibrary | None = None
+
+
+def lexicon() -> DetectorLibrary:
+    """The phrase lexicon as an exact-phrase library (never the model)."""
+    global _LEXICON
+    if _LEXICON is None:
+        lib = load_rubric(LEXICON_FILE).library
+        lib.use_model = False
+        _LEXICON = lib
+    return _LEXICON
 
 
 def parse_rubric(text: str, name: str) -> Rubric:

