@@ -246,6 +246,7 @@ def cmd_rubric_score_text(args: argparse.Namespace) -> int:
 
     from .rubric.rubric import load_rubric
     from .rubric.textscore import score_text
+    from .session.transcript import CUSTOMER, Labels, split_label
 
     rubric = load_rubric(args.rubric)
     try:
@@ -272,6 +273,13 @@ def cmd_rubric_score_text(args: argparse.Namespace) -> int:
                 text, customer = obj["text"], obj.get("customer") or customer
             else:
                 text = line
+                label = split_label(line, Labels())
+                if label is not None and Labels().side(label[0]) == CUSTOMER:
+                    raise VoicesimError(
+                        f"{args.input}:{n}: '{label[0]}:' starts the customer's words, and "
+                        "score-text judges the agent's, one utterance a line; to score a "
+                        "labelled transcript, use: voicesim score FILE"
+                    )
             # A JSON "\ud800" escape is a lone surrogate: no UTF-8 can carry it, so it is
             # replaced, as undecodable bytes are.
             text = text.encode("utf-8", "replace").decode("utf-8")
@@ -371,6 +379,11 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
     for move, r in p.reactions.items():
         c.print(f"  {move}: {r.mood:+g}" + (f" - {r.say[0]!r}" if r.say else ""))
     c.print(f"[bold]end states[/]: {', '.join(p.endings)}; time limit {p.time_limit_s:g} s")
+    if p.model_lines:  # what the coaching offers a trainee after a call with this customer
+        c.print("[bold]model lines[/] (the coaching's better wording, by move):")
+        for move, lines in p.model_lines.items():
+            for line in lines:
+                c.print(f"  {move}: {line!r}")
     return 0
 
 

@@ -28,6 +28,11 @@ class SessionError(FileProblem):
     of the wrong shape; the session reader refuses it rather than guessing."""
 
 
+class TranscriptError(FileProblem):
+    """A written call (plain text, WebVTT, SRT or JSON turns) that cannot be read or scored:
+    not text, too large, an unknown speaker, a time that goes backwards, no agent turns."""
+
+
 class AudioFileError(VoicesimError):
     """An audio file that cannot be read or holds no usable audio."""
 

@@ -59,18 +59,24 @@ class SessionRecorder:
     recorded under a made-up cause (the caller's clean-up cannot log a ``call_end``).
     """
 
-    def __init__(self, directory: str | Path, rate: int = RATE):
+    def __init__(self, directory: str | Path, rate: int = RATE, audio: bool = True):
+        """``audio`` false: a call with no audio to keep (a written transcript), no call.wav."""
         import soundfile as sf
         from soundfile import _ffi, _snd
 
         self.dir = Path(directory)
         self.rate = rate
         self.failed: OutputError | None = None
+        self.samples_written = 0
+        self.closed = False
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._events = open(self.dir / "events.jsonl", "a", encoding="utf-8")
         except OSError as exc:
             raise OutputError.from_os(exc, self.dir) from None
+        self._wav = None
+        if not audio:
+            return
         try:
             self._wav = sf.SoundFile(
                 str(self.dir / "call.wav"), "w", samplerate=rate, channels=2, subtype="PCM_16"
@@ -80,8 +86,6 @@ class SessionRecorder:
             why = _why(self.dir, exc)
             raise OutputError(f"{self.dir / 'call.wav'}: cannot write ({why})") from None
         _snd.sf_command(self._wav._file, SFC_SET_UPDATE_HEADER_AUTO, _ffi.NULL, _snd.SF_TRUE)
-        self.samples_written = 0
-        self.closed = False
 
     @contextlib.contextmanager
     def _writing(self, what: str):  # noqa: ANN202
@@ -99,6 +103,8 @@ class SessionRecorder:
             raise err from None
 
     def write(self, frame: Frame) -> None:
+        if self._wav is None:
+            raise ValueError("this session records no audio")
         block = np.stack([frame.customer, frame.mic], axis=1)
         with self._writing("call.wav"):
             written = self._wav.write(np.clip(block, -1.0, 1.0))
@@ -124,7 +130,8 @@ class SessionRecorder:
             return
         self.closed = True
         try:
-            self._wav.close()
+            if self._wav is not None:
+                self._wav.close()
             self._events.flush()
             os.fsync(self._events.fileno())
         except (OSError, RuntimeError) as exc:

@@ -1,4 +1,4 @@
-"""Commands for reviewing calls: report, replay, score (recordings) and sessions."""
+"""Commands for reviewing calls: report, replay, score (recordings, transcripts), sessions."""
 
 from __future__ import annotations
 
@@ -47,34 +47,61 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
 
     sc = sub.add_parser(
         "score",
-        help="score existing call recordings (stereo, or two mono files)",
-        description="Score an existing two-sided call recording the same way as a drill: the "
-        "customer's side is transcribed too, so the rubric knows the complaint. A stereo file "
+        help="score existing calls: recordings (stereo, or two mono files) or transcripts",
+        description="Score an existing call the same way as a drill. A recording: the "
+        "customer's side is transcribed too, so the rubric knows the complaint; a stereo file "
         "holds one side per channel (--customer-channel); two mono files go with --customer and "
-        "--trainee. Any common format and rate (8 kHz telephone audio included). A folder is "
-        "scored file by file with a progress bar and a CSV summary. Each recording gets a "
-        "session directory with report.html.",
+        "--trainee; any common format and rate (8 kHz telephone audio included). A transcript: "
+        "plain text with speaker labels ('Agent: ...', 'Customer: ...', optionally after a time "
+        "such as [00:01:23]), WebVTT or SRT (speakers from <v Name> voice tags or a 'Name:' "
+        'prefix), or a JSON list of turns [{"speaker": "agent", "text": "...", '
+        '"start": 1.2, "end": 3.4}] (times optional). A transcript has no audio, so '
+        "overtalk, cut-offs, listening noises, dead air and tone of voice are left out (and pace, "
+        "talk ratio and turn length when it has no times), and the scorecard says so. A folder "
+        "(recordings and transcripts mixed) is scored file by file with a progress bar and a CSV "
+        "summary. Each call gets a session directory with report.html.",
         epilog=epilog,
     )
     sc.add_argument(
-        "recordings", nargs="*", metavar="RECORDING", help="stereo recordings or folders"
+        "recordings",
+        nargs="*",
+        metavar="CALL",
+        help="recordings, transcripts (.txt, .vtt, .srt, .json) or folders of them",
     )
     sc.add_argument("--customer-channel", default="left", help="left (default) or right")
     sc.add_argument("--customer", metavar="FILE", help="the customer's side, a mono file")
     sc.add_argument("--trainee", metavar="FILE", help="the trainee's side, a mono file")
+    sc.add_argument(
+        "--agent-label",
+        action="append",
+        metavar="NAME",
+        help="the agent's speaker label in transcripts (default Agent; repeat for several)",
+    )
+    sc.add_argument(
+        "--customer-label",
+        action="append",
+        metavar="NAME",
+        help="the customer's speaker label in transcripts (default Customer; repeat for several)",
+    )
+    sc.add_argument(
+        "--persona",
+        metavar="NAME",
+        help="the persona a transcript's call was with (a role-play): its situation informs "
+        "the judgement and the coaching (transcripts only)",
+    )
     sc.add_argument("--rubric", metavar="FILE", help="rubric YAML (default: built-in)")
     sc.add_argument(
         "--out",
         metavar="DIR",
-        help="session directory (one recording) or the folder "
+        help="session directory (one call) or the folder "
         "for the sessions (several); default under sessions/",
     )
     sc.add_argument(
         "--csv",
         metavar="FILE",
-        help="summary CSV for several recordings (default: OUT/summary.csv)",
+        help="summary CSV for several calls (default: OUT/summary.csv)",
     )
-    sc.add_argument("--quiet", action="store_true", help="no transcript while scoring")
+    sc.add_argument("--quiet", action="store_true", help="no transcript, only the scorecard")
     sc.set_defaults(func=cmd_score)
 
     se = sub.add_parser(
@@ -115,10 +142,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # -- score ------------------------------------------------------------------------------------
-def _summary_row(name: str, result) -> dict:
+def _summary_row(name: str, result, kind: str = "recording") -> dict:
     card = result.scorecard
     row = {
         "recording": name,
+        "kind": kind,
         "session": str(result.session_dir),
         "duration_s": round(result.duration_s, 2),
         "overall": card.overall,
@@ -139,66 +167,136 @@ def _summary_row(name: str, result) -> dict:
 
 
 def _warn(files: list[str], warnings: list[str]) -> None:
-    """One line on standard error per doubt about a recording (swapped or silent sides)."""
+    """One line on standard error per doubt about a call (swapped or silent sides)."""
     for w in warnings:
         print(f"voicesim: warning: {', '.join(files)}: {w}", file=sys.stderr)
+
+
+def left_out_lines(card: dict) -> list[str]:
+    """The criteria a call's source could not show, grouped by why: one line each."""
+    why: dict[str, list[str]] = {}
+    for x in card.get("left_out") or []:
+        why.setdefault(x.get("why") or "", []).append(x.get("label") or x.get("criterion"))
+    return [f"Left out ({reason}): {'; '.join(labels)}." for reason, labels in why.items()]
+
+
+def _fresh(out: Path) -> Path:
+    """A session directory to write: new or empty (a second call in one would mix two calls)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise VoicesimError(f"{out} already holds files; choose an empty or new --out directory")
+    return out
+
+
+def _unique(f: Path, used: set[str]) -> str:
+    """A session name for ``f`` in a batch: its stem, or more of its name when that is taken
+    (call.wav and call.txt, or two folders' a.wav)."""
+    name = f.stem
+    if name in used:
+        name = f"{f.stem}-{f.suffix.lstrip('.').lower()}"
+    n = 1
+    base = name
+    while name in used:
+        n += 1
+        name = f"{base}-{n}"
+    used.add(name)
+    return name
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..report.terminal import LivePrinter, print_scorecard
+    from ..persona.persona import find_persona, load_persona
+    from ..report.terminal import print_scorecard
     from ..rubric.rubric import load_rubric
-    from ..session.recorded import find_recordings, load_recording, score_recording
+    from ..session.recorded import load_recording, score_recording
+    from ..session.transcript import Labels, looks_like_transcript, read_transcript
+    from ..session.written import find_calls, score_transcript
     from ..speech.transcriber import Transcriber
     from .html import write_report
+    from .replay import print_transcript
 
     if args.customer_channel not in ("left", "right"):
         raise VoicesimError(
             f"unknown channel {args.customer_channel!r}: use --customer-channel left or right"
         )
     rubric = load_rubric(args.rubric)
+    labels = Labels(
+        tuple(args.agent_label or Labels.agent), tuple(args.customer_label or Labels.customer)
+    )
+    persona = None
+    if args.persona:
+        persona = load_persona(find_persona(args.persona), set(rubric.library.detectors))
     console = Console(highlight=False)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    transcriber: list[Transcriber] = []  # loaded on the first recording (transcripts need none)
 
-    def score_one(rec, out: Path) -> int:
-        listeners = [] if args.quiet else [LivePrinter(console)]
-        result = score_recording(rec, rubric, out, listeners=listeners)
-        write_report(out)
+    def score_file(f: Path, out: Path):  # noqa: ANN202
+        """(result, files, kind): a transcript or a stereo recording scored into ``out``."""
+        if looks_like_transcript(f):
+            t = read_transcript(f, labels)
+            return score_transcript(t, rubric, _fresh(out), persona), [str(f)], "transcript"
+        if persona is not None:
+            raise VoicesimError(
+                f"{f}: --persona is for transcripts; a recording is scored without a persona"
+            )
+        rec = load_recording(f, args.customer_channel)
+        if not transcriber:
+            transcriber.append(Transcriber())
+        result = score_recording(rec, rubric, _fresh(out), transcriber=transcriber[0])
+        return result, rec.files, "recording"
+
+    def show(result, files: list[str]) -> int:  # noqa: ANN001
+        card = result.scorecard.to_dict()
+        if not args.quiet:
+            print_transcript(result.events, console)
+        lines = left_out_lines(card)
+        if lines:  # before the scorecard: what it cannot show, and why
+            console.print()
+        for line in lines:
+            console.print(f"[dim]{line}[/]")
         print_scorecard(result.scorecard, console)
-        _warn(rec.files, result.scorecard.warnings)
-        console.print(f"session and report in [bold]{out}[/]")
+        _warn(files, result.scorecard.warnings)
+        console.print(f"session and report in [bold]{result.session_dir}[/]")
         return 0
 
     if args.customer or args.trainee:
         if args.recordings:
-            raise VoicesimError("give either RECORDING files or --customer/--trainee, not both")
+            raise VoicesimError("give either CALL files or --customer/--trainee, not both")
+        if persona is not None:
+            raise VoicesimError("--persona is for transcripts; a recording is scored without one")
         rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
-        return score_one(rec, Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
+        out = _fresh(Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
+        with console.status("scoring the recording..."):
+            result = score_recording(rec, rubric, out)
+            write_report(out)
+        return show(result, rec.files)
     if not args.recordings:
         raise VoicesimError(
-            "nothing to score: give a recording, a folder, or --customer and --trainee"
+            "nothing to score: give a recording, a transcript, a folder, or --customer and "
+            "--trainee"
         )
     files: list[Path] = []
     for r in args.recordings:
         p = Path(r)
         if p.is_dir():
-            found = find_recordings(p)
+            found = find_calls(p)
             if not found:
-                raise VoicesimError(f"{p}: no audio files in this folder")
+                raise VoicesimError(f"{p}: no recordings or transcripts in this folder")
             files += found
         elif not p.exists():
             raise VoicesimError(f"{p}: no such file or folder")
         else:
             files.append(p)
     if len(files) == 1 and not Path(args.recordings[0]).is_dir():
-        rec = load_recording(files[0], args.customer_channel)
-        return score_one(rec, Path(args.out or f"sessions/{stamp}-{files[0].stem}"))
+        out = Path(args.out or f"sessions/{stamp}-{files[0].stem}")
+        with console.status(f"scoring {files[0].name}..."):
+            result, sources, _ = score_file(files[0], out)
+            write_report(out)
+        return show(result, sources)
     root = Path(args.out or f"sessions/{stamp}-batch")
     root.mkdir(parents=True, exist_ok=True)
-    transcriber = Transcriber()
-    rows, failures = [], []
+    rows, failures, used = [], [], set()
     with Progress(
         TextColumn("[bold]scoring[/] {task.description}"),
         BarColumn(),
@@ -210,11 +308,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         for f in files:
             progress.update(task, description=f.name)
             try:
-                rec = load_recording(f, args.customer_channel)
-                result = score_recording(rec, rubric, root / f.stem, transcriber=transcriber)
-                write_report(root / f.stem)
-                _warn(rec.files, result.scorecard.warnings)
-                rows.append(_summary_row(str(f), result))
+                result, sources, kind = score_file(f, root / _unique(f, used))
+                write_report(result.session_dir)
+                _warn(sources, result.scorecard.warnings)
+                rows.append(_summary_row(str(f), result, kind))
             except VoicesimError as exc:  # one bad file must not stop the batch
                 failures.append((f, str(exc)))
                 progress.console.print(f"[red]skipped[/] {exc}")
@@ -226,7 +323,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             writer.writeheader()
             writer.writerows(rows)
     console.print(
-        f"scored {len(rows)} of {len(files)} recordings; sessions in [bold]{root}[/]"
+        f"scored {len(rows)} of {len(files)} calls; sessions in [bold]{root}[/]"
         + (f", summary in [bold]{summary}[/]" if rows else "")
     )
     return 2 if failures else 0
@@ -291,8 +388,10 @@ def cmd_sessions_list(args: argparse.Namespace) -> int:
             unreadable.append(str(exc))
             continue
         n += 1
-        verdict = (
-            "-" if r["passed"] is None else ("[green]pass[/]" if r["passed"] else "[red]fail[/]")
+        verdict = (  # a call that is not scorable has no verdict
+            "-"
+            if r["passed"] is None or not r["scorable"]
+            else ("[green]pass[/]" if r["passed"] else "[red]fail[/]")
         )
         table.add_row(
             path.name,

@@ -14,6 +14,7 @@ import select
 import sys
 import threading
 import time
+from collections.abc import Iterable
 
 import numpy as np
 from rich.console import Console
@@ -28,12 +29,26 @@ from ..events import (
     MOOD,
     OVERTALK_START,
     SILENCE,
+    Event,
 )
 from .session import load_session
 from .terminal import LivePrinter, clock
 
 MAX_SPEED = 10_000.0  # --speed: beyond this a call is over before the first caption
 SHOWN = (CALL_SOUND, CUSTOMER_LINE_START, FINAL, OVERTALK_START, SILENCE, MOOD, CALL_END)
+
+
+def shown(events: Iterable[Event]) -> list[Event]:
+    """What a replay shows, in the order it happened: a recording's trainee transcripts are
+    logged after the customer's (they are decoded at the end), so the time decides."""
+    return sorted((e for e in events if e.type in SHOWN), key=lambda e: e.t)
+
+
+def print_transcript(events: Iterable[Event], console: Console) -> None:
+    """The whole call at once, as ``replay`` shows it (``score`` prints this)."""
+    printer = LivePrinter(console)
+    for ev in shown(events):
+        printer(ev)
 
 
 class VirtualClock:
@@ -144,15 +159,20 @@ def replay(
     customer, trainee = session.audio()
     duration = max(session.duration_s, customer.size / RATE)
     player = None
-    if audio:
+    if audio and customer.size == 0:  # a written transcript, or a call cut short before audio
+        console.print("[dim]no call audio in this session; showing captions only[/]")
+    elif audio:
         try:
             player = AudioClock(customer, trainee, device)
         except (VoicesimError, OSError) as exc:
             console.print(f"[yellow]no sound ({exc}); showing captions only[/]")
     clock_ = player or VirtualClock(duration, speed)
-    events = sorted((e for e in session.events if e.type in SHOWN), key=lambda e: e.t)
+    events = shown(session.events)
     printer = LivePrinter(console)
-    title = (session.meta.get("persona") or {}).get("name") or "recorded call"
+    written = (session.meta.get("source") or {}).get("kind") == "transcript"
+    title = (session.meta.get("persona") or {}).get("name") or (
+        "written call" if written else "recorded call"
+    )
     console.print(
         f"[bold]replay[/]: {title}, {clock(duration)}  "
         + ("[dim](space pause, n next event, b back 5 s, q quit)[/]" if sys.stdin.isatty() else "")
@@ -187,7 +207,10 @@ def replay(
     finally:
         clock_.close()
     card = session.scorecard
-    if card.get("overall") is not None:
+    if card.get("scorable", True) is False:  # no score and no verdict: nothing to judge
+        why = card.get("not_scorable") or "too little to judge"
+        console.print(f"not scorable: {why}; full report: voicesim report {session.dir}")
+    elif card.get("overall") is not None:
         verdict = "PASS" if card.get("passed") else "FAIL"
         console.print(
             f"score [bold]{card['overall']:.0f}[/]/100 ({verdict}); "

@@ -36,7 +36,8 @@ from ..events import (
     SILENCE,
     Event,
 )
-from ..rubric.scorer import SCORECARD_FORMAT, Scorecard, score_call
+from ..rubric.grade import score_call
+from ..rubric.scorer import SCORECARD_FORMAT, Scorecard
 
 SESSION_FILES = ("call.wav", "events.jsonl", "meta.json", "scorecard.json", "report.html")
 
@@ -221,6 +222,8 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
         "utterance": _of(int),
         "cut": _of(bool),
         "keeps_turn": _of(bool),
+        "audio": _of(bool),  # call_start: false for a written transcript (the scorer reads it)
+        "timed": _of(bool),
     }
 
 
