@@ -132,6 +132,42 @@ def test_unknown_reaction_move_block(persona_text, known_moves, tmp_path):
     assert str(err).startswith(f"{path}:{line}: reactions.flattery:")
 
 
+# -- a persona's own model lines (issue 24): validated like the rest ---------------------------
+@pytest.mark.parametrize(
+    "block, field, says",
+    [
+        (
+            '  flattery:\n    - "You look great."\n',
+            "model_lines.flattery",
+            "unknown move 'flattery'",
+        ),
+        ('  blame:\n    - "You should have checked."\n', "model_lines.blame", "a mistake"),
+        ("  closing: []\n", "model_lines.closing", ""),
+        ('  closing:\n    - ""\n', "model_lines.closing[0]", ""),
+    ],
+)
+def test_a_bad_model_line_is_one_error_with_its_file_line_and_field(
+    block, field, says, persona_text, known_moves, tmp_path
+):
+    text = persona_text.replace("model_lines:\n", "model_lines:\n" + block, 1)
+    path = _write(tmp_path, "lines.yaml", text)
+    err = _persona_error(path, known_moves)
+    line = _line_of(text, "model_lines:") + (2 if "[0]" in field else 1)  # the new entry
+    assert str(err).startswith(f"{path}:{line}: {field}:"), str(err)
+    assert says in str(err)
+
+
+def test_cli_says_which_model_line_is_wrong(capsys, persona_text, tmp_path):
+    text = persona_text.replace("model_lines:\n", 'model_lines:\n  flattery:\n    - "Hi."\n', 1)
+    path = _write(tmp_path, "lines.yaml", text)
+    assert main(["personas", "validate", str(path)]) != 0
+    out = capsys.readouterr()
+    said = (out.out + out.err).strip().splitlines()
+    line = _line_of(text, "model_lines:") + 1
+    assert any(f"{path}:{line}: model_lines.flattery" in x for x in said)
+    assert "Traceback" not in out.err
+
+
 def test_rubric_unknown_detector_in_criterion(tmp_path):
     src = DEFAULT_RUBRIC.read_text(encoding="utf-8")
     old = "detectors: [greeting, gratitude, please]"

@@ -37,8 +37,8 @@ from voicesim.errors import ConfigError, VoicesimError
 from voicesim.events import Event
 from voicesim.persona.engine import DialogueEngine, TraineeTurn
 from voicesim.persona.persona import load_persona
+from voicesim.rubric.grade import score_call
 from voicesim.rubric.rubric import load_rubric
-from voicesim.rubric.scorer import score_call
 from voicesim.session.script import load_script
 
 EXAMPLES = int(os.environ.get("VOICESIM_FUZZ_EXAMPLES", "80"))

@@ -364,8 +364,8 @@ def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
     from voicesim.events import read_events
     from voicesim.persona.persona import find_persona, load_persona
     from voicesim.report.session import load_session
+    from voicesim.rubric.grade import score_call
     from voicesim.rubric.rubric import parse_rubric
-    from voicesim.rubric.scorer import score_call
 
     lab.post("/api/rubrics", lab.trainer, json={"name": "strict", "text": strict_rubric()})
     drill = lab.post(

@@ -15,8 +15,9 @@ from test_scorer import Call
 from voicesim.cli import main
 from voicesim.errors import ConfigError
 from voicesim.lab.reviews import reviewed_card
+from voicesim.rubric.grade import score_call
 from voicesim.rubric.rubric import load_rubric, parse_rubric
-from voicesim.rubric.scorer import card_passes, score_call
+from voicesim.rubric.scorer import card_passes
 
 RUBRIC = load_rubric()
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,9 +127,13 @@ def test_the_terminal_says_not_scorable(capsys):
 
     from voicesim.report.terminal import print_scorecard
 
-    print_scorecard(score_call(_recorded(), RUBRIC), Console(width=80, color_system=None))
+    card = score_call(_recorded(), RUBRIC)
+    print_scorecard(card, Console(width=80, color_system=None))
     out = capsys.readouterr().out
-    assert "Not scorable" in out and "FAIL" in out and "PASS" not in out
+    # issue 24: no verdict and no family scores for a call with nothing to judge
+    assert "Not scorable" in out and "FAIL" not in out and "PASS" not in out
+    assert "pass mark" not in out and "/100" not in out
+    assert not any(line.startswith(f.name) for f in card.families for line in out.splitlines())
 
 
 # -- B: score doubts its input ----------------------------------------------------------------

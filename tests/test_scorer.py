@@ -10,8 +10,8 @@ import pytest
 from voicesim.audio.formats import RATE, load_audio, resample
 from voicesim.cli import main
 from voicesim.events import Event
+from voicesim.rubric.grade import score_call
 from voicesim.rubric.rubric import load_rubric
-from voicesim.rubric.scorer import score_call
 
 RUBRIC = load_rubric()
 

@@ -152,6 +152,9 @@ def _upload_to_lab(station: StationDrill, out: Path, rc: int, console: Console, 
         return 130
     answer = outcome.arrived.get(path)
     if answer is not None:
+        if answer.get("scorable") is False:  # no score and no verdict: nothing to judge
+            say(f"the lab has it as session #{answer['id']}: not scorable")
+            return rc
         verdict = "PASS" if answer.get("passed") else "FAIL"
         say(
             f"the lab has it as session #{answer['id']}: score [bold]{answer['overall']:.1f}[/]"

@@ -266,7 +266,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
     out = flush_outbox(client, args.outbox)
     for a in out.sent:
         dup = " (already there)" if a.get("duplicate") else ""
-        print(f"uploaded session #{a['id']}: score {a['overall']:.1f}{dup}")
+        score = "not scorable" if a.get("scorable") is False else f"score {a['overall']:.1f}"
+        print(f"uploaded session #{a['id']}: {score}{dup}")
     for path, why in out.rejected:
         print(f"refused {path.name}: {why}")
     if out.pending:

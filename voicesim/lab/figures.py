@@ -64,6 +64,8 @@ def _criteria_of(path: str, mtime: float) -> tuple[tuple[str, str, float, float]
     """(id, label, earned, points) per criterion that applied, from one stored scorecard.json;
     cached per file version (``mtime``), so a busy cohort page reads each file once."""
     card = json.loads(Path(path).read_text(encoding="utf-8"))
+    if card.get("scorable", True) is False:
+        return ()  # a call with nothing to judge says nothing about a skill
     return tuple(
         (
             str(c["id"]),

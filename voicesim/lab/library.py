@@ -130,7 +130,7 @@ def score_upload(db: Session, path: Path, drill: Drill | None) -> tuple[dict, st
     persona id. Raises ValueError for a session
     that does not fit: no events, or a call with another persona than the drill's."""
     from ..report.session import read_session
-    from ..rubric.scorer import score_call
+    from ..rubric.grade import score_call
 
     session = read_session(path)  # no scorecard: the uploaded one was not stored
     if not session.events:

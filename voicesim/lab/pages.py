@@ -132,8 +132,10 @@ def history_chart(sessions: list[dict], families: list[str]) -> dict:
     ]
     series = []
     for name, colour, width in named:
-        pts = [
+        pts = [  # a call that is not scorable has no score to draw
             (i, s["overall"] if name == "overall" else (s["families"] or {}).get(name))
+            if s.get("scorable") is not False
+            else (i, None)
             for i, s in enumerate(sessions)
         ]
         pts = [(i, v) for i, v in pts if v is not None]

@@ -66,6 +66,9 @@ def reviewed_card(card: dict, overrides: dict[str, dict]) -> dict:
     overall = overall_score(scores)
     scorable = card.get("scorable", True) is not False and overall is not None
     out["overall"] = overall if scorable else 0.0
+    if card.get("scorable", True) is False:  # a call with nothing to judge has no scores
+        for fam in out.get("families") or []:
+            fam["score"], fam["applies"] = 0.0, False
     out["passed"] = card_passes(out)
     return out
 
@@ -239,9 +242,13 @@ def restore_scores(db: Session, up: Upload, card: dict) -> None:
 
 
 def family_scores(card: dict) -> dict[str, float | None]:
-    """Each family's score; None for a family left out (nothing in it applied to the call)."""
+    """Each family's score; None for a family left out (nothing in it applied to the call),
+    and for every family of a call that is not scorable (it has no scores)."""
+    scorable = card.get("scorable", True) is not False
     return {
-        str(f["id"]): (float(f["score"]) if f.get("applies", True) is not False else None)
+        str(f["id"]): (
+            float(f["score"]) if scorable and f.get("applies", True) is not False else None
+        )
         for f in card.get("families") or []
         if isinstance(f, dict) and "id" in f
     }

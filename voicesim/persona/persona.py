@@ -14,6 +14,7 @@ from typing import Any
 from ..config import line_of, load_yaml
 from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
+from ..rubric.moves import NEGATIVE
 from ..rubric.regexcheck import PhraseRegexError
 from ..speech.tts import VOICE_SCHEMA, VoiceSettings, voice_problem
 
@@ -156,6 +157,9 @@ SCHEMA: dict[str, Any] = {
             "required": ["resolved", "hung_up"],
             "properties": {k: _LINES for k in END_STATES},
         },
+        # Better wording for this customer, by move (empathy, reflect, solution ...): what the
+        # coaching offers a trainee after the call, first of all.
+        "model_lines": {"type": "object", "additionalProperties": _LINES, "minProperties": 1},
     },
 }
 
@@ -239,6 +243,7 @@ class Persona:
     lesson: str = ""
     time_limit_s: float = 300.0
     timing: Timing = field(default_factory=Timing)
+    model_lines: dict[str, list[str]] = field(default_factory=dict)  # better wording, by move
     path: str = ""
 
 
@@ -269,6 +274,16 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
         _check_moves(path, root, ["resolutions", "accept"], res["accept"], known_moves)
         _check_moves(path, root, ["resolutions", "requires"], res.get("requires", []), known_moves)
         _check_moves(path, root, ["resolutions", "refuse"], res.get("refuse", {}), known_moves)
+        _check_moves(path, root, ["model_lines"], data.get("model_lines", {}), known_moves)
+    for move in data.get("model_lines", {}):
+        if move in NEGATIVE:
+            raise ConfigError(
+                str(path),
+                f"{move!r} is a mistake the trainee is scored down for; model lines show better "
+                "wording under the move they make (empathy, alternative, follow_up ...)",
+                line_of(root, ["model_lines", move], key_line=True),
+                f"model_lines.{move}",
+            )
     m = data["mood"]
     if "hang_up_at" in m and m["start"] >= m["hang_up_at"]:
         raise ConfigError(
@@ -323,6 +338,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
         lesson=data.get("lesson", ""),
         time_limit_s=float(data.get("time_limit_s", 300)),
         timing=Timing(**data.get("timing", {})),
+        model_lines={k: list(v) for k, v in data.get("model_lines", {}).items()},
         path=str(path),
     )
 

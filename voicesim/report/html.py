@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from ..audio.formats import RATE
 from ..events import CUSTOMER_LINE_END, CUSTOMER_LINE_START, FINAL, MOOD, OVERTALK, SILENCE
+from .numbers import call_numbers
 from .session import Session, load_session
 
 PEAK_BUCKETS = 1200
@@ -124,6 +125,7 @@ def _audio_data_uri(customer: np.ndarray, trainee: np.ndarray) -> str:
 
 def _backchannels(session: Session, trainee_finals: list[dict], lines: list[dict]) -> list[dict]:
     from ..rubric.rubric import load_rubric
+    from ..rubric.scorer import listening_signal
 
     rubric_file = (session.meta.get("rubric") or {}).get("file")
     try:
@@ -134,7 +136,8 @@ def _backchannels(session: Session, trainee_finals: list[dict], lines: list[dict
     return [
         {"t": f["t"], "end": f["end"], "text": f["text"]}
         for f in trainee_finals
-        if lib.is_backchannel(f["text"], limit) and any(c["t"] <= f["t"] < c["end"] for c in lines)
+        if listening_signal(f["text"], lib, limit)
+        and any(c["t"] <= f["t"] < c["end"] for c in lines)
     ]
 
 
@@ -226,6 +229,7 @@ def report_data(session: Session, review: dict | None = None) -> dict:
         "families": card.get("families", []),
         "coaching": card.get("coaching") or {},
         "stats": card.get("stats", {}),
+        "numbers": [list(row) for row in call_numbers(card)],
         "peaks": {
             "customer": _peaks(customer, PEAK_BUCKETS),
             "trainee": _peaks(trainee, PEAK_BUCKETS),

@@ -20,6 +20,7 @@ from ..events import (
     Event,
 )
 from ..rubric.scorer import Scorecard
+from .numbers import call_numbers
 
 SOUND_WORDS = {"ring": "ringing...", "connect": "connected", "hangup": "the customer hung up"}
 
@@ -77,17 +78,37 @@ def _ev_line(e: dict) -> Text:
 
 
 def print_coaching(coaching: dict, console: Console) -> None:
-    """The three things to work on first, each with its moment and better wording."""
+    """What went well, then the things to work on first (harm first, each saying why it comes
+    where it does), each with its moment and better wording, then the lesson."""
+    praise = coaching.get("praise") or []
+    if praise:
+        console.print()
+        console.print("[bold]Well done[/]")
+    for p in praise:
+        line = Text(f"- {p.get('label') or p.get('criterion')}")
+        if p.get("words"):
+            line.append(f': "{p["words"]}"', style="green")
+        if isinstance(p.get("t"), int | float):
+            line.append(f" ({clock(p['t'])})", style="dim")
+        console.print(Padding(line, (0, 0, 0, 1)))
     focus = coaching.get("focus") or []
     if focus:
         console.print()
-        console.print("[bold]Work on these first[/]")
+        near = coaching.get("near_perfect")
+        console.print("[bold]One thing to refine[/]" if near else "[bold]Work on these first[/]")
     for i, tip in enumerate(focus, 1):
         head = Text()
         head.append(f"{i}. {tip.get('label') or tip.get('criterion')}", style="bold")
-        gain = f" (up to +{tip.get('gain', 0):g} points"
-        head.append(gain + ("; the lesson of this call)" if tip.get("lesson") else ")"), "dim")
+        notes = []
+        if isinstance(tip.get("gain"), int | float):
+            notes.append(f"up to +{tip['gain']:g} points")
+        if tip.get("lesson"):
+            notes.append("the lesson of this call")
+        if notes:
+            head.append(f" ({'; '.join(notes)})", "dim")
         console.print(Padding(head, (0, 0, 0, 1)))
+        if tip.get("first_because"):
+            console.print(Padding(Text(tip["first_because"], style="dim"), (0, 0, 0, 4)))
         status = {"missed": "Missed", "partly": "Only partly", "penalised": "Lost points"}
         why = f"{status.get(tip.get('status', ''), '')}: {tip.get('why', '')}"
         console.print(Padding(Text(why), (0, 0, 0, 4)))
@@ -97,6 +118,8 @@ def print_coaching(coaching: dict, console: Console) -> None:
             if m.get("customer"):
                 console.print(Padding(Text(f'Customer: "{m["customer"]}"'), (0, 0, 0, 6)))
             console.print(Padding(Text(f"You: {_quoted(m.get('trainee', ''))}"), (0, 0, 0, 6)))
+            if m.get("reaction"):
+                console.print(Padding(Text(f'Customer then: "{m["reaction"]}"'), (0, 0, 0, 6)))
         for ex in (tip.get("examples") or [])[:1]:
             console.print(Padding(Text(f"Try: {_quoted(ex)}", style="green"), (0, 0, 0, 4)))
     if coaching.get("lesson"):
@@ -117,25 +140,27 @@ def print_scorecard(
     (readable at 80 columns), then the coaching."""
     console = console or Console(highlight=False)
     d = card.to_dict() if isinstance(card, Scorecard) else card
-    verdict = "[bold green]PASS[/]" if d.get("passed") else "[bold red]FAIL[/]"
     rub = d.get("rubric") or {}
     console.print()
-    console.print(f"[bold]Scorecard[/] ({rub.get('name')} v{rub.get('version')})")
-    if d.get("scorable", True) is False:
+    name = rub.get("name") or rub.get("id") or "rubric"
+    version = f" v{rub['version']}" if rub.get("version") is not None else ""
+    console.print(f"[bold]Scorecard[/] ({name}{version})")
+    scorable = d.get("scorable", True) is not False
+    if not scorable:  # no verdict and no family scores: there is nothing to judge
         console.print(
             Text.assemble(
                 ("Not scorable", "bold red"), f": {d.get('not_scorable') or 'too little to judge'}"
             )
         )
-        console.print(f"pass mark {d.get('pass_mark', 0):g} -> {verdict}")
     else:
+        verdict = "[bold green]PASS[/]" if d.get("passed") else "[bold red]FAIL[/]"
         console.print(
             # one decimal, as stored: 69.6 must not read as a failed 70
             f"[bold]{float(d.get('overall') or 0):.1f}".removesuffix(".0")
             + f"[/]/100, pass mark {d.get('pass_mark', 0):g} "
             f"-> {verdict}"
         )
-    for fam in d.get("families", []):
+    for fam in d.get("families", []) if scorable else []:
         console.print()
         if fam.get("applies", True):
             console.print(f"[bold]{fam['name']}[/] {fam['score']:.0f}/100")
@@ -154,7 +179,10 @@ def print_scorecard(
                 continue
             full = c["earned"] >= c["points"]
             mark = "[green]+[/]" if full else "[red]-[/]" if c["earned"] <= 0 else "[yellow]~[/]"
-            scored = [e for e in c.get("evidence", []) if e.get("points")] if evidence else []
+            # a penalty's every hit (also those past the points it could lose: the numbers
+            # below count them all); a reward's hits that earned points
+            hit = [e for e in c.get("evidence", []) if e.get("points") or c["kind"] == "penalty"]
+            scored = hit if evidence else []
             rows.append((mark, label, f"{c['earned']:g}/{c['points']:g}", scored))
         for mark, label, pts, scored in rows:
             grid.add_row(mark, label, pts)
@@ -167,12 +195,12 @@ def print_scorecard(
             console.print(
                 Padding(Text(f"Not in this call: {', '.join(skipped)}", style="dim"), (0, 0, 0, 2))
             )
-    s, o = d.get("stats") or {}, d.get("outcome") or {}
-    console.print()
-    console.print(
-        f"outcome: [bold]{o.get('end_state')}[/], final mood {o.get('final_mood')}; "
-        f"talk ratio {s.get('talk_ratio', 0):.0%} trainee, {s.get('words_per_minute', 0):.0f} wpm, "
-        f"overtalk {s.get('overtalk_count', 0)} ({s.get('overtalk_s', 0):.1f} s), "
-        f"longest silence {s.get('longest_silence_s', 0):.1f} s"
-    )
+    print_numbers(d, console)
     print_coaching(d.get("coaching") or {}, console)
+
+
+def print_numbers(card: dict, console: Console) -> None:
+    """The call's numbers, as every view shows them (``numbers.call_numbers``)."""
+    console.print()
+    for label, value in call_numbers(card):
+        console.print(Text.assemble((f"{label}: ", "bold"), value))

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..events import (
     CALL_END,
+    CALL_START,
     CUSTOMER_LINE_END,
     CUSTOMER_LINE_START,
     FINAL,
@@ -30,10 +31,10 @@ from ..events import (
 )
 from .acoustic import UtteranceVoice, baseline, utterance_voices
 from .answers import UNANSWERED, QuestionTracker, Reply
-from .coaching import coach
-from .detectors import Context, Hit
+from .detectors import DetectorLibrary
 from .moves import MOVES
-from .rubric import Criterion, Rubric
+from .rubric import Criterion, Rubric, Thresholds
+from .text import Context, Hit
 
 SCORECARD_FORMAT = 1
 
@@ -48,6 +49,9 @@ class Persona(Protocol):
     complaint_terms: list[str]
     summary: str  # the situation, for coaching examples that fit it
     lesson: str  # what the persona teaches, for choosing what to coach first
+    facts: dict  # the situation's facts (product, order number ...): grounded wording
+    accept: list[str]  # the moves that resolve this customer's problem (an alternative ...)
+    model_lines: dict[str, list[str]]  # the persona's own better wording, by move
 
 
 @dataclass
@@ -102,6 +106,9 @@ class Scorecard:
     scorable: bool = True
     not_scorable: str | None = None  # why, in words, for the trainee and the trainer
     warnings: list[str] = field(default_factory=list)  # doubts about the input (recordings)
+    # Criteria the source cannot show (a written transcript has no audio, maybe no times):
+    # {"criterion", "label", "why"} each; they are left out of the scores, never counted as 0.
+    left_out: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"format": SCORECARD_FORMAT, **asdict(self)}
@@ -131,7 +138,82 @@ class Utterance:
 
     @property
     def text(self) -> str:
-        return self.event.get("text", "")
+        return self.event.get("text") or ""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the call's source can show. A drill, a simulation and a recording have audio and
+    real times; a written transcript has neither audio nor, often, times (``call_start`` says:
+    ``"audio": false``, ``"timed": false``), and the criteria that need them are left out."""
+
+    audio: bool = True
+    timed: bool = True
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> Measured:
+        start = next((e for e in events if e.type == CALL_START), None)
+        if start is None:
+            return cls()
+        return cls(start.get("audio") is not False, start.get("timed") is not False)
+
+    def only(self, stats: dict) -> dict:
+        """``stats`` without the figures this source cannot measure: absent, as in a scorecard
+        made before they existed, never a made-up 0 (a transcript's overtalk)."""
+        unknown = (AUDIO_FIGURES if not self.audio else ()) + (
+            TIMED_FIGURES if not self.timed else ()
+        )
+        return {k: v for k, v in stats.items() if k not in unknown}
+
+
+# The figures beside the scorecard that need audio (both sides in time), or real times.
+AUDIO_FIGURES = (
+    "overtalk_count",
+    "overtalk_by_trainee",
+    "overtalk_s",
+    "longest_silence_s",
+    "interruptions",
+    "interruptions_s",
+    "dead_air",
+)
+TIMED_FIGURES = (
+    "trainee_talk_s",
+    "customer_talk_s",
+    "talk_ratio",
+    "talk_pct",
+    "talk_within",
+    "words_per_minute",
+    "pace",
+    "response_latency_median_s",
+)
+
+
+# Criteria that need the call audio: both sides' speech in time (overtalk, cut-offs, listening
+# noises under the customer, dead air) or the voice itself. And those that need real times.
+AUDIO_EVENTS = frozenset(
+    {
+        "trainee_overtalk",
+        "cutoff",
+        "backchannel",
+        "dead_air",
+        "raised_voice",
+        "agitated_pitch",
+        "flat_pitch",
+        "filler_cluster",
+    }
+)
+TIMED_EVENTS = frozenset({"pace", "long_monologue"})
+NO_AUDIO = "needs the call audio, and a written transcript has none"
+NO_TIMES = "needs how long each turn took, and this transcript does not say"
+
+
+def left_out_why(measured: Measured, c: Criterion) -> str | None:
+    """Why the source cannot show criterion ``c`` (None when it can)."""
+    if not measured.audio and c.event in AUDIO_EVENTS:
+        return NO_AUDIO
+    if not measured.timed and (c.event in TIMED_EVENTS or c.metric == "talk_ratio"):
+        return NO_TIMES
+    return None
 
 
 @dataclass
@@ -146,6 +228,7 @@ class CallView:
     end_state: str | None
     moods: list[dict]
     engaged: bool = True  # the trainee's words made a move (see ``build_view``)
+    measured: Measured = field(default_factory=lambda: Measured())  # what the source shows
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
@@ -171,7 +254,7 @@ def build_view(
     )
     for ev in timeline:
         if ev.type == CUSTOMER_LINE_START or ev.get("who", "trainee") == "customer":
-            text = ev.get("text", "")
+            text = ev.get("text") or ""
             customer_said.append(text)
             customer.append((ev, lib.customer_moves(text)))
             turn += 1
@@ -180,7 +263,7 @@ def build_view(
         if words:
             tokens, times = [w["w"] for w in words], [(w["start"], w["end"]) for w in words]
         else:
-            tokens, times = ev.get("text", "").split(), None
+            tokens, times = (ev.get("text") or "").split(), None
         ctx = Context.from_text(*customer_said, extra_terms=extra)
         utts.append(Utterance(ev, turn, lib.detect(tokens, times, ctx)))
     voices = None
@@ -204,6 +287,7 @@ def build_view(
         end.get("end_state") if end else None,
         moods,
         engaged,
+        Measured.of(events),
     )
 
 
@@ -238,25 +322,32 @@ def _said_during(view: CallView, start: float, end: float) -> str:
     return " ".join(t for t in texts if t).strip()
 
 
-def _trainee_overtalk(view: CallView, c: Criterion) -> list[Evidence]:
+def interruptions(view: CallView) -> list[tuple[Event, str]]:
+    """The trainee talking over the customer, with what they said: every overtalk by the
+    trainee except a backchannel ("mm-hmm" over the customer is listening, not interrupting).
+    The criterion's hits and the call's figure both come from here."""
     th, lib = view.rubric.thresholds, view.rubric.library
     found = []
     for ev in view.of(OVERTALK):
         if ev.get("by") != "trainee":
             continue
         said = _said_during(view, ev.t, ev["end"])
-        if said and lib.is_backchannel(said, th.backchannel_max_words):
-            continue  # "mm-hmm" over the customer is listening, not interrupting
-        found.append(
-            _ev(
-                c,
-                said or "(speech)",
-                ev.t,
-                ev["end"],
-                f"talked over the customer for {ev['duration']:.1f} s",
-            )
-        )
+        if not (said and lib.is_backchannel(said, th.backchannel_max_words)):
+            found.append((ev, said))
     return found
+
+
+def _trainee_overtalk(view: CallView, c: Criterion) -> list[Evidence]:
+    return [
+        _ev(
+            c,
+            said or "(speech)",
+            ev.t,
+            ev["end"],
+            f"talked over the customer for {ev['duration']:.1f} s",
+        )
+        for ev, said in interruptions(view)
+    ]
 
 
 def _cutoff(view: CallView, c: Criterion) -> list[Evidence]:
@@ -273,6 +364,12 @@ def _cutoff(view: CallView, c: Criterion) -> list[Evidence]:
     ]
 
 
+def listening_signal(text: str, lib: DetectorLibrary, max_words: int) -> bool:
+    """A backchannel that shows listening ("mm-hmm", "right"), never a question: "Right?" or
+    "Okay?" checks with the customer, it does not tell them you are listening."""
+    return lib.is_backchannel(text, max_words) and not text.rstrip().endswith("?")
+
+
 def _backchannel(view: CallView, c: Criterion) -> list[Evidence]:
     lib, th = view.rubric.library, view.rubric.thresholds
     playing = [(e.t, e.get("end", e.t)) for e in view.of(CUSTOMER_LINE_START)]
@@ -287,13 +384,15 @@ def _backchannel(view: CallView, c: Criterion) -> list[Evidence]:
     return [
         _ev(c, u.text, u.start, u.end, "a listening signal while the customer talked")
         for u in view.utterances
-        if lib.is_backchannel(u.text, th.backchannel_max_words)
+        if listening_signal(u.text, lib, th.backchannel_max_words)
         and any(a <= u.start < b for a, b in playing)
         and not any(a - 0.05 <= u.start < b for a, b in grabs)
     ]
 
 
-def _dead_air(view: CallView, c: Criterion) -> list[Evidence]:
+def dead_airs(view: CallView) -> list[Event]:
+    """Silences after the customer of at least ``dead_air_s`` that the trainee did not
+    announce ("one moment while I check"): the criterion's hits and the call's figure."""
     th = view.rubric.thresholds
     found = []
     for ev in view.of(SILENCE):
@@ -301,17 +400,22 @@ def _dead_air(view: CallView, c: Criterion) -> list[Evidence]:
             continue
         before = [u for u in view.utterances if u.end <= ev.t + 0.01 and u.end > ev.t - 30]
         if before and any(h.move == "hold" for h in before[-1].hits):
-            continue  # the trainee announced the pause ("one moment while I check")
-        found.append(
-            _ev(
-                c,
-                "(silence)",
-                ev.t,
-                ev["end"],
-                f"{ev['duration']:.1f} s of dead air after the customer",
-            )
-        )
+            continue
+        found.append(ev)
     return found
+
+
+def _dead_air(view: CallView, c: Criterion) -> list[Evidence]:
+    return [
+        _ev(
+            c,
+            "(silence)",
+            ev.t,
+            ev["end"],
+            f"{ev['duration']:.1f} s of dead air after the customer",
+        )
+        for ev in dead_airs(view)
+    ]
 
 
 def _unanswered(view: CallView, c: Criterion) -> list[Evidence]:
@@ -334,7 +438,7 @@ def customer_questions(view: CallView) -> list[tuple[Reply, float, float]]:
     tracker = QuestionTracker()
     out = []
     for k, (line, _) in enumerate(view.customer):
-        tracker.customer_said(line.get("text", ""))
+        tracker.customer_said(line.get("text") or "")
         turn = [u for u in view.utterances if u.turn == k + 1]
         words, times, hits = [], [], []
         for u in turn:
@@ -428,27 +532,98 @@ def _voice_findings(view: CallView, c: Criterion) -> list[Evidence]:
     return found
 
 
+MIN_PACE_WORDS = 12  # fewer words than this in a turn are too few to judge its pace
+
+
+@dataclass
+class TurnPace:
+    """One trainee turn's pace: its words over the time from its first word to its last."""
+
+    turn: int
+    words: int
+    start: float
+    end: float
+    text: str
+
+    @property
+    def wpm(self) -> int:
+        """Words per minute, rounded as every view shows it (and as it is judged)."""
+        span = self.end - self.start
+        return round(60 * self.words / span) if span > 0 else 0
+
+
+def turn_paces(view: CallView) -> list[TurnPace]:
+    """Each trainee turn with a measurable duration: word times when the transcript has them,
+    else the utterances' own start and end (a transcript with timestamps)."""
+    out = []
+    for turn in sorted({u.turn for u in view.utterances}):
+        said = [u for u in view.utterances if u.turn == turn and u.text]
+        words = [w for u in said for w in (u.event.get("words") or [])]
+        if words:
+            n, start, end = len(words), float(words[0]["start"]), float(words[-1]["end"])
+        elif said:
+            n, start, end = sum(len(u.text.split()) for u in said), said[0].start, said[-1].end
+        else:
+            continue
+        if end > start:
+            text = " ".join(u.text for u in said)
+            out.append(TurnPace(turn, n, start, end, text))
+    return out
+
+
+def pace_figures(view: CallView) -> tuple[dict, list[TurnPace], bool]:
+    """The call's pace, once, for the criterion and every view: the words per minute over all
+    timed turns, the turns long enough to judge, those outside ``wpm_range``, and whether the
+    call as a whole is outside it with no judged turn to show for it (short turns only)."""
+    lo, hi = view.rubric.thresholds.wpm_range
+    turns = turn_paces(view)
+    words = sum(t.words for t in turns)
+    span = sum(t.end - t.start for t in turns)
+    wpm = round(60 * words / span) if span > 0 else None
+    judged = [t for t in turns if t.words >= MIN_PACE_WORDS]
+    fast = [t for t in judged if t.wpm > hi]
+    slow = [t for t in judged if t.wpm < lo]
+    whole = (
+        wpm is not None and words >= MIN_PACE_WORDS and not lo <= wpm <= hi and not (fast or slow)
+    )
+    figure = {
+        "wpm": wpm,
+        "range": [lo, hi],
+        "turns_judged": len(judged),
+        "too_fast": len(fast) + (1 if whole and wpm > hi else 0),
+        "too_slow": len(slow) + (1 if whole and wpm < lo else 0),
+        "whole_call": whole,
+    }
+    return figure, sorted(fast + slow, key=lambda t: t.start), whole
+
+
 def _pace(view: CallView, c: Criterion) -> list[Evidence]:
     lo, hi = view.rubric.thresholds.wpm_range
-    found = []
-    for turn in sorted({u.turn for u in view.utterances}):
-        said = [u for u in view.utterances if u.turn == turn]
-        words = [w for u in said for w in (u.event.get("words") or [])]
-        if len(words) < 12:
-            continue  # too little speech to judge a pace
-        span = words[-1]["end"] - words[0]["start"]
-        wpm = 60 * len(words) / span if span > 0 else 0
-        if not lo <= wpm <= hi:
-            found.append(
-                _ev(
-                    c,
-                    _clip(" ".join(u.text for u in said)),
-                    words[0]["start"],
-                    words[-1]["end"],
-                    f"{wpm:.0f} words per minute, {'too fast' if wpm > hi else 'too slow'} "
-                    f"({len(words)} words in {span:.1f} s; aim for {lo:g}-{hi:g})",
-                )
+    figure, outside, whole = pace_figures(view)
+
+    def rule(wpm: int, words: int, span: float, what: str) -> str:
+        return (
+            f"{wpm} words per minute{what}, {'too fast' if wpm > hi else 'too slow'} "
+            f"({words} words in {span:.1f} s; aim for {lo:g}-{hi:g})"
+        )
+
+    found = [
+        _ev(c, _clip(t.text), t.start, t.end, rule(t.wpm, t.words, t.end - t.start, ""))
+        for t in outside
+    ]
+    if whole:
+        turns = turn_paces(view)
+        words = sum(t.words for t in turns)
+        span = sum(t.end - t.start for t in turns)
+        found.append(
+            _ev(
+                c,
+                _clip(" ".join(t.text for t in turns)),
+                turns[0].start,
+                turns[-1].end,
+                rule(figure["wpm"], words, span, " over the call"),
             )
+        )
     return found
 
 
@@ -456,26 +631,50 @@ def _clip(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 3].rstrip() + "..."
 
 
+def talk_share(stats: dict, thresholds: Thresholds) -> tuple[int, bool]:
+    """The trainee's share of the talk as a whole percentage (the figure every view shows)
+    and whether it is within ``talk_ratio``: judged on the shown figure, so "30%" never fails
+    a 30-60 % range."""
+    pct = round(100 * stats["talk_ratio"])
+    lo, hi = thresholds.talk_ratio
+    return pct, round(100 * lo) <= pct <= round(100 * hi)
+
+
 def _talk_ratio(view: CallView, c: Criterion) -> list[Evidence]:
     stats = call_stats(view.events)
     lo, hi = view.rubric.thresholds.talk_ratio
-    r = stats["talk_ratio"]
     if stats["trainee_talk_s"] + stats["customer_talk_s"] == 0:
         return []
-    ok = lo <= r <= hi
+    pct, ok = talk_share(stats, view.rubric.thresholds)
+    span = f"{100 * lo:.0f}-{100 * hi:.0f}%"
     return (
-        [
-            _ev(
-                c,
-                f"trainee {r:.0%} of the talk",
-                0.0,
-                stats["duration_s"],
-                f"talk ratio {r:.2f} {'within' if ok else 'outside'} {lo:g}-{hi:g}",
-            )
-        ]
+        [_ev(c, f"trainee {pct}% of the talk", 0.0, stats["duration_s"], f"{pct}% within {span}")]
         if ok
         else []
     )
+
+
+def call_figures(view: CallView) -> dict:
+    """The figures a person reads beside the scorecard, computed once with the criteria's own
+    rules: pace, the talk share, interruptions and dead air (``stats`` in scorecard.json; the
+    terminal, the report and the lab show these and never compute their own)."""
+    th = view.rubric.thresholds
+    stats = call_stats(view.events)
+    pace, _, _ = pace_figures(view)
+    pct, ok = talk_share(stats, th)
+    cut = interruptions(view)
+    dead = dead_airs(view)
+    return {
+        "words_per_minute": pace["wpm"],
+        "pace": pace,
+        "talk_pct": pct,
+        "talk_range_pct": [round(100 * th.talk_ratio[0]), round(100 * th.talk_ratio[1])],
+        "talk_within": ok,
+        "interruptions": len(cut),
+        "interruptions_s": round(sum(float(ev["duration"]) for ev, _ in cut), 1),
+        "dead_air": len(dead),
+        "dead_air_min_s": th.dead_air_s,
+    }
 
 
 def _order(view: CallView, c: Criterion) -> list[Evidence]:
@@ -580,7 +779,7 @@ def _applies(view: CallView, c: Criterion) -> bool:
 
 
 def _score(c: Criterion, view: CallView) -> CriterionScore:
-    if not _applies(view, c):
+    if left_out_why(view.measured, c) or not _applies(view, c):
         return CriterionScore(
             c.id, c.description, c.kind, 0.0, 0.0, 0, [], applies=False, label=c.label
         )
@@ -667,7 +866,6 @@ def call_stats(events: list[Event]) -> dict:
         "overtalk_s": round(sum(e["duration"] for e in overtalk), 2),
         "longest_silence_s": round(max([*silences, _longest_gap(trainee + customer)]), 2),
         "trainee_words": n_words,
-        "words_per_minute": round(60 * n_words / t_talk, 1) if t_talk else 0.0,
         "response_latency_median_s": round(float(np.median(latencies)), 2) if latencies else None,
     }
 
@@ -705,7 +903,7 @@ def card_passes(card: dict, pass_mark: float | None = None) -> bool:
 def trainee_words(events: Iterable[Event]) -> int:
     """Words the trainee said (final transcripts)."""
     return sum(
-        len(e.get("words") or e.get("text", "").split())
+        len(e.get("words") or (e.get("text") or "").split())
         for e in events
         if e.type == FINAL and e.get("who", "trainee") == "trainee"
     )
@@ -721,13 +919,14 @@ def not_scorable_reason(events: list[Event], rubric: Rubric) -> str | None:
     return None
 
 
-def score_call(
+def grade_call(
     events: Iterable[Event],
     rubric: Rubric,
     persona: Persona | None = None,
     trainee_audio: np.ndarray | None = None,
-) -> Scorecard:
-    """Score a call. ``trainee_audio`` (16 kHz mono, call clock) enables tone-of-voice criteria."""
+) -> tuple[Scorecard, CallView]:
+    """Score a call, without coaching (``grade.score_call`` adds it), and the view it was
+    scored from. ``trainee_audio`` (16 kHz mono, call clock) enables tone-of-voice criteria."""
     events = list(events)
     view = build_view(events, rubric, persona, trainee_audio)
     families, scores = [], []
@@ -751,6 +950,9 @@ def score_call(
     if why is None and overall is None:
         why = "no criterion of the rubric applies to this call"
     overall = 0.0 if why else overall
+    if why:  # too little to judge: no family has a score to show, anywhere
+        for fam in families:
+            fam.score, fam.applies = 0.0, False
     card = Scorecard(
         rubric={"id": rubric.id, "version": rubric.version, "name": rubric.name},
         persona={"id": persona.id, "version": persona.version, "name": persona.name}
@@ -765,10 +967,15 @@ def score_call(
             "final_mood": view.moods[-1]["mood"] if view.moods else None,
             "mood": view.moods,
         },
-        stats=call_stats(events),
+        stats=view.measured.only({**call_stats(events), **call_figures(view)}),
         voice=[v.to_dict() for v in view.voices or []],
         scorable=why is None,
         not_scorable=why,
+        left_out=[
+            {"criterion": c.id, "label": c.label or c.id, "why": reason}
+            for fam in rubric.families
+            for c in fam.criteria
+            if (reason := left_out_why(view.measured, c))
+        ],
     )
-    card.coaching = coach(card, view, rubric, persona)
-    return card
+    return card, view

@@ -27,8 +27,9 @@ from ..audio.sources import Frame
 from ..events import CALL_END, CALL_START, MOOD, SCORE, Event
 from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
 from ..persona.persona import Persona
+from ..rubric.grade import score_call
 from ..rubric.rubric import Rubric
-from ..rubric.scorer import Scorecard, score_call
+from ..rubric.scorer import Scorecard
 from ..speech.transcriber import (
     DeferredTranscriber,
     JobStat,

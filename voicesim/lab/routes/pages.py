@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
+from ...report.numbers import call_numbers
 from ..deps import COOKIE, DB, Checked, Csrf, LabLimits, LabStore, PageTrainer, PageUser, Throttle
 from ..figures import drill_summary, weakest_criteria
 from ..library import add_rubric, personas, rubric_list
@@ -359,6 +360,7 @@ def session_page(
         s=upload_dict(up, owner.username if owner else ""),
         owner=owner.username if owner else "",
         card=card,
+        numbers=call_numbers(card),
         review=review_of(db, up, machine),
         criteria=criteria,
         pass_mark=drill.pass_mark if drill is not None else card.get("pass_mark"),

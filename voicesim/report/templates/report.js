@@ -26,9 +26,8 @@ const lines = list(D.lines), finals = list(D.trainee), evidence = list(D.evidenc
 // header
 document.getElementById("title").textContent = str(D.title) + (D.persona ? " (" + str(D.persona) + ")" : "");
 const v = document.getElementById("verdict");
-if (D.scorable === false) {
+if (D.scorable === false) {  // nothing to judge: no verdict, no scores
   v.append(h("b", { class: "big", id: "not-scorable" }, "Not scorable"), " \u00a0",
-    h("span", { class: "badge fail" }, "FAIL"), " ",
     h("span", { class: "mute" }, str(D.not_scorable || "too little trainee speech to judge")));
 } else if (typeof D.overall === "number") {
   v.append(h("b", { class: "big" }, Math.round(D.overall)), "/100 \u00a0",
@@ -118,26 +117,37 @@ const CO = D.coaching || {};
 const coach = document.getElementById("coaching");
 const STATUS = { missed: "Missed", partly: "Only partly", penalised: "Lost points" };
 const quoted = s => (str(s).startsWith("(") ? str(s) : "\u201c" + str(s) + "\u201d");
+const praise = list(CO.praise);
+if (praise.length) {
+  const ul = document.getElementById("praise-list");
+  for (const p of praise) ul.append(h("li", { class: "praise", "data-criterion": str(p.criterion) },
+    h("b", {}, str(p.label || p.criterion)), p.words ? ": " + quoted(p.words) : "",
+    typeof p.t === "number" ? h("a", { "data-t": num(p.t) }, " " + fmt(p.t)) : null));
+  document.getElementById("praise").hidden = false;
+}
+if (CO.near_perfect) document.getElementById("coaching-title").textContent = "One thing to refine";
 for (const tip of list(CO.focus)) {
-  const li = h("li", { class: "tip", "data-criterion": str(tip.criterion) },
+  const li = h("li", { class: "tip", "data-criterion": str(tip.criterion), "data-priority": str(tip.priority) },
     h("div", { class: "tip-head" }, str(tip.label || tip.criterion), " ",
-      h("span", { class: "tip-gain" }, "up to +" + num(tip.gain) + " points"),
+      typeof tip.gain === "number" ? h("span", { class: "tip-gain" }, "up to +" + num(tip.gain) + " points") : null,
       tip.lesson ? h("span", { class: "lesson-tag", title: "what this call's customer is meant to teach" }, "lesson") : null),
+    tip.first_because ? h("p", { class: "first-because mute" }, str(tip.first_because)) : null,
     h("p", { class: "why" }, (STATUS[tip.status] || "") + ": " + str(tip.why)));
   const m = tip.moment;
   if (m && typeof m.t === "number") {
     const box = h("div", { class: "moment" }, h("a", { "data-t": num(m.t) }, fmt(m.t)));
     if (m.customer) box.append(" ", h("b", {}, "Customer: "), quoted(m.customer));
     box.append(h("br", {}), h("b", {}, "You: "), quoted(m.trainee));
+    if (m.reaction) box.append(h("br", {}), h("b", {}, "Customer then: "), quoted(m.reaction));
     li.append(box);
   }
   const ex = list(tip.examples);
   if (ex.length) li.append(h("p", { class: "try" }, h("b", {}, "Try: "), quoted(ex[0])));
   coach.append(li);
 }
-if (!list(CO.focus).length) coach.append(h("li", {}, "Nothing lost: every criterion that applied scored in full."));
+if (!list(CO.focus).length && D.scorable !== false) coach.append(h("li", {}, "Nothing lost: every criterion that applied scored in full."));
 if (CO.lesson) document.getElementById("lesson").append(h("b", {}, "Lesson of this call: "), str(CO.lesson));
-coach.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
+document.getElementById("coaching-box").querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
 
 // the trainers' review: comments at their moments, overrides with the machine's points kept
 const RV = D.review || {}, comments = list(RV.comments), overrides = list(RV.overrides);
@@ -178,7 +188,8 @@ for (const f of list(D.families)) {
       h("td", { class: "num " + (na ? "na" : "") + (ov ? " overridden" : "") }, na ? "n/a" : str(c.earned) + "/" + str(c.points))));
     if (ov) table.append(h("tr", { class: "ev-row" }, h("td", { class: "override-note", colspan: "2" },
       "Changed from " + str(ov.machine) + " (machine) to " + str(ov.earned) + " " + when(ov.by, ov.at) + ": " + str(ov.reason))));
-    const scored = list(c.evidence).filter(e => num(e.points));
+    // a penalty's every hit (also past the points it could lose: the numbers count them all)
+    const scored = list(c.evidence).filter(e => num(e.points) || c.kind === "penalty");
     if (!scored.length) continue;
     const ev = h("td", { class: "ev-list", colspan: "2" });
     scored.forEach((e, i) => {
@@ -189,21 +200,15 @@ for (const f of list(D.families)) {
   }
 }
 const sc = document.getElementById("scorecard");
-sc.append(table, h("p", {}, "Overall ", h("b", {}, D.scorable === false ? "not scorable" : str(D.overall)), ", pass mark " + str(D.pass_mark) + "."));
+if (D.scorable === false)  // no family scores and no verdict for a call with nothing to judge
+  sc.append(h("p", { id: "scorecard-not-scorable" }, h("b", {}, "Not scorable: "), str(D.not_scorable || "too little trainee speech to judge")));
+else sc.append(table, h("p", {}, "Overall ", h("b", {}, str(D.overall)), ", pass mark " + str(D.pass_mark) + "."));
 sc.querySelectorAll("a[data-t]").forEach(a => a.addEventListener("click", () => seek(+a.dataset.t)));
 
-// plain numbers
-const S = D.stats || {};
-const first = moods.length ? num(moods[0].mood) : 0, lastMood = moods.length ? num(moods[moods.length - 1].mood) : 0;
-const rowsS = [["call length", fmt(S.duration_s || D.duration)],
-  ["talk ratio (trainee)", typeof S.talk_ratio === "number" ? Math.round(100 * S.talk_ratio) + "%" : "-"],
-  ["trainee talk / customer talk", `${num(S.trainee_talk_s).toFixed(1)} s / ${num(S.customer_talk_s).toFixed(1)} s`],
-  ["words per minute", str(S.words_per_minute ?? "-")],
-  ["overtalk", `${num(S.overtalk_count)} (${num(S.overtalk_s).toFixed(1)} s), ${num(S.overtalk_by_trainee)} by the trainee`],
-  ["longest silence", num(S.longest_silence_s).toFixed(1) + " s"],
-  ["response latency (median)", S.response_latency_median_s != null ? str(S.response_latency_median_s) + " s" : "-"],
-  ["customer mood", moods.length ? `${first.toFixed(2)} -> ${lastMood.toFixed(2)}` : "-"]];
-document.getElementById("stats").append(...rowsS.map(([k, val]) => h("tr", {}, h("th", {}, k), h("td", { class: "num" }, val))));
+// plain numbers: the scorer's figures in words, as the terminal and the lab show them
+const rowsS = [["call length", fmt(num((D.stats || {}).duration_s, D.duration))]]
+  .concat(list(D.numbers).map(r => [str(r[0]), str(r[1])]));
+document.getElementById("stats").append(...rowsS.map(([k, val]) => h("tr", {}, h("th", {}, k), h("td", {}, val))));
 
 // follow playback
 let currentRow = null;
