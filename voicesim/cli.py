@@ -12,7 +12,8 @@ from .errors import OutputError, VoicesimError
 from .speech.options import add_model_options as _add_model_options
 
 EPILOG = (
-    "Docs and the session format: README.md. Exit codes: 0 ok, 2 usage or input error, 130 Ctrl-C."
+    "Docs: README.md and docs/ (the session format: docs/session-format.md). Exit codes: 0 ok, "
+    "2 usage or input error, 130 Ctrl-C."
 )
 
 
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "personas",
         help="list, show, validate or hear the customer personas",
         description="Customer personas live in personas/*.yaml (and in the folders named by "
-        "VOICESIM_PERSONAS, separated by ':'). See README.md for the file format.",
+        "VOICESIM_PERSONAS, separated by ':'). See docs/configuration.md for the file format.",
         epilog=EPILOG,
     )
     per_sub = per.add_subparsers(dest="personas_command", metavar="ACTION", required=True)
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rubric",
         help="show, validate or try out a rubric",
         description="Rubrics are YAML files of criteria in families, thresholds and the detector "
-        "phrase library (default: the built-in rubric). See README.md for the format.",
+        "phrase library (default: the built-in rubric). See docs/configuration.md for the format.",
         epilog=EPILOG,
     )
     rub_sub = rub.add_subparsers(dest="rubric_command", metavar="ACTION", required=True)
