@@ -163,6 +163,7 @@ class DialogueEngine:
         # A move the rubric excuses in context is not made: "I can't refund it, but I can
         # exchange it" is no bare refusal (the rubric's `unless`, not a list of our own).
         found = {m for m in found if not (self.excuses.get(m, set()) & found)}
+        earlier = [m for m in p.accept if m in self.seen]  # offers made in earlier turns
         self.seen |= found
         known = set(p.reactions) | set(p.accept) | set(p.refuse) | set(p.requires)
         moves = sorted(found & known)
@@ -173,6 +174,8 @@ class DialogueEngine:
         # A vague promise in the same turn makes an offer no offer ("someone will sort a
         # replacement at some point"): the customer wants who, what and when.
         offered = [] if "empty_promise" in found else [m for m in p.accept if m in found]
+        if not offered and "summary" in found and "empty_promise" not in found:
+            offered = earlier  # a recap restates the fix already on the table
         missing = [m for m in p.requires if m not in self.seen]
         delta = sum(p.reactions[m].mood for m in reactions) + sum(p.refuse[m].mood for m in refused)
         deferred = None

@@ -10,8 +10,10 @@ restatement of *this* customer's problem a reflection and a restatement of anoth
 
 A few rules stay on top, each for a reason the model cannot see from one sentence:
 - no customer words yet, no reflection (there is nothing to reflect);
-- a unit of three words or fewer ("Great.", "Step by step.": often a fragment Whisper cut off)
-  carries a penalised move only when the model is very sure: too little to read mockery from;
+- a very short sentence carries a penalty only when it also does read with its neighbour
+  ("Brilliant." before a recap is sincere, after bad news mocking); a whole turn of three
+  words or fewer ("Great.", "Step by step.": often a fragment Whisper
+  cut off) carries a penalised move only when the model is very sure;
 - sarcasm is mock cheer or mock surprise: without such a word it is not read as sarcasm;
 - a warm move taken back in the same breath does not count ("I understand, but there's nothing
   I can do" is a dismissal) and a sarcastic sentence earns none of the warm moves it imitates;
@@ -82,18 +84,23 @@ _CHEER = re.compile(
 # In a sentence that turns on a contrast word, a brush-off needs this much less confidence.
 CONTRAST_EASE = 0.1
 CONTRAST = frozenset({"but", "however", "though", "although", "unfortunately", "still"})
-# Sentences longer than this (a transcript without punctuation) are cut at conjunctions.
-MAX_UNIT_WORDS = 22
+# Sentences longer than this (a transcript without punctuation) are cut at conjunctions, into
+# pieces of at least MIN_PIECE_WORDS: the model reads up to about 50 words at once.
+MAX_UNIT_WORDS = 40
+MIN_PIECE_WORDS = 12
 _BREAK_WORDS = frozenset({"but", "so", "and", "because", "however", "although", "though"})
 
 
 @dataclass(frozen=True)
 class Unit:
-    """A stretch of tokens the model reads as one: a sentence, or a clause within one."""
+    """A stretch of tokens the model reads as one: a sentence, or a piece of an over-long one."""
 
     first: int  # token indices, inclusive
     last: int
-    sentence: int  # index of the detection unit it belongs to
+
+    @property
+    def words(self) -> int:
+        return self.last - self.first + 1
 
 
 def detection_units(tokens: Sequence[Token]) -> list[Unit]:
@@ -103,31 +110,33 @@ def detection_units(tokens: Sequence[Token]) -> list[Unit]:
     for i, t in enumerate(tokens):
         last = i == len(tokens) - 1 or tokens[i + 1].sentence != t.sentence
         if last:
-            units.extend(_cut(tokens, start, i, len(units)))
+            units.extend(_cut(tokens, start, i))
             start = i + 1
     return units
 
 
-def _cut(tokens: Sequence[Token], first: int, last: int, base: int) -> list[Unit]:
+def neighbour(units: Sequence[Unit], k: int) -> Unit | None:
+    """The unit a very short one is read with for its penalties: the next, or at the end the
+    previous ("Brilliant." is sincere before a recap and mocking after bad news)."""
+    if units[k].words >= SHORT_WORDS or len(units) < 2:
+        return None
+    other = units[k + 1] if k + 1 < len(units) else units[k - 1]
+    return Unit(min(units[k].first, other.first), max(units[k].last, other.last))
+
+
+def _cut(tokens: Sequence[Token], first: int, last: int) -> list[Unit]:
+    """A sentence as one unit; an over-long one (a transcript without full stops) in pieces
+    that start at a conjunction, each at least ``MIN_PIECE_WORDS`` long."""
+    if last - first + 1 <= MAX_UNIT_WORDS:
+        return [Unit(first, last)]
     out: list[Unit] = []
     start = first
     for i in range(first + 1, last + 1):
-        if i - start >= MAX_UNIT_WORDS // 2 and tokens[i].text in _BREAK_WORDS:
+        if i - start >= MIN_PIECE_WORDS and tokens[i].text in _BREAK_WORDS:
             if last - i >= 4:
-                out.append(Unit(start, i - 1, base + len(out)))
+                out.append(Unit(start, i - 1))
                 start = i
-    out.append(Unit(start, last, base + len(out)))
-    return out
-
-
-def clauses(tokens: Sequence[Token], unit: Unit) -> list[Unit]:
-    """The clauses of a unit (split at punctuation), for placing evidence."""
-    out: list[Unit] = []
-    start = unit.first
-    for i in range(unit.first, unit.last + 1):
-        if i == unit.last or tokens[i + 1].clause != tokens[i].clause:
-            out.append(Unit(start, i, unit.sentence))
-            start = i + 1
+    out.append(Unit(start, last))
     return out
 
 
@@ -141,6 +150,19 @@ class MoveRecogniser:
     def __init__(self, classifier: pairmodel.MoveClassifier) -> None:
         self.classifier = classifier
         self.index = {m: i for i, m in enumerate(classifier.moves)}
+        self._reflect = self.index.get("reflect")
+
+    def _read(self, said: str, unit: str) -> list[float]:
+        """Every move from the agent's words alone, and reflect from the pair: whether a
+        restatement restates *this* customer is the one thing the customer's words decide
+        (read with them, "I'll follow up until it's done" after a customer quoting an empty
+        promise would take on the customer's words)."""
+        own = [float(v) for v in self.classifier.probs("", unit)]
+        if self._reflect is not None:
+            own[self._reflect] = (
+                float(self.classifier.probs(said, unit)[self._reflect]) if said else 0.0
+            )
+        return own
 
     def recognise(
         self,
@@ -156,60 +178,117 @@ class MoveRecogniser:
             return []
         units = detection_units(tokens)
         said = pairmodel.context_text(context.recent)
-        thresholds = self.classifier.thresholds
         found: dict[int, set[str]] = {}
         scores: dict[int, list[float]] = {}
+        where: dict[int, dict[str, Unit]] = {}
         for k, u in enumerate(units):
             if all(tokens[i].foreign for i in range(u.first, u.last + 1)):
                 found[k] = set()
                 continue  # quoting or reporting the customer is not the trainee's move
-            unit = text[tokens[u.first].start : tokens[u.last].end]
-            probs = self.classifier.probs(said, unit)
-            if any(tokens[i].foreign for i in range(u.first, u.last + 1)):
-                # Somebody else's words ('you said "this is a joke"') are read for what the
-                # trainee does with them (a restatement), never as the trainee's own penalty.
-                own_words = " ".join(
-                    tokens[i].text for i in range(u.first, u.last + 1) if not tokens[i].foreign
-                )
-                mine = self.classifier.probs(said, own_words)
-                probs = [
-                    min(float(p), float(q)) if m in NEGATIVE else float(p)
-                    for m, p, q in zip(self.classifier.moves, probs, mine, strict=True)
-                ]
-            scores[k] = [float(v) for v in probs]
-            short = u.last - u.first + 1 < SHORT_WORDS
-            contrast = any(tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1))
-            moves = set()
-            for m in readable:
-                j = self.index[m]
-                p, bar = float(probs[j]), float(thresholds[j])
-                if m == "reflect" and not said:
-                    continue  # nothing said by the customer yet: nothing to reflect
-                if m in NEGATIVE and short:
-                    bar = max(bar, SHORT_BAR)
-                if m == "sarcasm" and not _CHEER.search(unit):
-                    continue
-                if m in TAKES_BACK and contrast:
-                    bar -= CONTRAST_EASE  # "I hear you, but ...": what follows the but weighs more
-                if p >= bar:
-                    moves.add(m)
-            found[k] = moves
+            scores[k], where[k] = self._unit_probs(text, tokens, units, k, said)
+            found[k] = self._decide(text, tokens, units, k, scores[k], readable, said)
         _take_back(tokens, units, found)
         hits: list[Hit] = []
         for k, u in enumerate(units):
             for m in sorted(found[k]):
-                span = _evidence(tokens, u, m)
-                score = scores[k][self.index[m]]
+                span = _evidence(tokens, where[k].get(m, u), m)
                 hits.append(
                     Hit(
                         m,
                         text[span[0].start : span[-1].end],
-                        f"recognised ({score:.2f})",
+                        f"recognised ({scores[k][self.index[m]]:.2f})",
                         span[0].source,
                         span[-1].source,
                     )
                 )
         return hits
+
+    def _unit_probs(
+        self, text: str, tokens: Sequence[Token], units: Sequence[Unit], k: int, said: str
+    ) -> tuple[list[float], dict[str, Unit]]:
+        """A unit's probability of each move, and for a helpful move found in one of its
+        clauses, that clause (its evidence)."""
+        u = units[k]
+        probs = self._read(said, _text(text, tokens, u))
+        if any(tokens[i].foreign for i in range(u.first, u.last + 1)):
+            # Somebody else's words ('you said "this is a joke"') are read for what the
+            # trainee does with them (a restatement), never as the trainee's own penalty.
+            own_words = " ".join(
+                tokens[i].text for i in range(u.first, u.last + 1) if not tokens[i].foreign
+            )
+            probs = self._penalties_at_most(probs, self._read(said, own_words))
+        pair = neighbour(units, k)
+        if pair is not None:
+            probs = self._penalties_at_most(probs, self._read(said, _text(text, tokens, pair)))
+        # A helpful move may sit in one clause of a longer sentence ("I'll book the repair
+        # for Thursday, and I'll ring you tomorrow to confirm"): each clause of three words
+        # or more is read too. A penalty must hold for the whole sentence (precision first).
+        evidence: dict[str, Unit] = {}
+        pieces = clauses(tokens, u)
+        for piece in pieces if len(pieces) > 1 else []:
+            if piece.words < 3 or all(
+                tokens[i].foreign for i in range(piece.first, piece.last + 1)
+            ):
+                continue
+            clause = self.classifier.probs("", _text(text, tokens, piece))
+            for j, m in enumerate(self.classifier.moves):
+                if m not in NEGATIVE and m != "reflect" and clause[j] > probs[j]:
+                    probs[j] = float(clause[j])
+                    evidence[m] = piece
+        return probs, evidence
+
+    def _penalties_at_most(self, probs: list[float], other: Sequence[float]) -> list[float]:
+        return [
+            min(p, float(q)) if m in NEGATIVE else p
+            for m, p, q in zip(self.classifier.moves, probs, other, strict=True)
+        ]
+
+    def _decide(
+        self,
+        text: str,
+        tokens: Sequence[Token],
+        units: Sequence[Unit],
+        k: int,
+        probs: Sequence[float],
+        readable: set[str],
+        said: str,
+    ) -> set[str]:
+        """The moves a unit makes: each probability against its move's threshold, with the
+        rules the module doc gives."""
+        u = units[k]
+        unit = _text(text, tokens, u)
+        short = u.words < SHORT_WORDS and neighbour(units, k) is None
+        contrast = any(tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1))
+        moves = set()
+        for m in readable:
+            j = self.index[m]
+            p, bar = probs[j], float(self.classifier.thresholds[j])
+            if m == "reflect" and not said:
+                continue  # nothing said by the customer yet: nothing to reflect
+            if m in NEGATIVE and short:
+                bar = max(bar, SHORT_BAR)
+            if m == "sarcasm" and not _CHEER.search(unit):
+                continue
+            if m in TAKES_BACK and contrast:
+                bar -= CONTRAST_EASE  # "I hear you, but ...": what follows the but weighs more
+            if p >= bar:
+                moves.add(m)
+        return moves
+
+
+def clauses(tokens: Sequence[Token], unit: Unit) -> list[Unit]:
+    """The clauses of a unit (split at punctuation)."""
+    out: list[Unit] = []
+    start = unit.first
+    for i in range(unit.first, unit.last + 1):
+        if i == unit.last or tokens[i + 1].clause != tokens[i].clause:
+            out.append(Unit(start, i))
+            start = i + 1
+    return out
+
+
+def _text(text: str, tokens: Sequence[Token], unit: Unit) -> str:
+    return text[tokens[unit.first].start : tokens[unit.last].end]
 
 
 def _evidence(tokens: Sequence[Token], unit: Unit, move: str) -> list[Token]:
@@ -227,8 +306,9 @@ def _evidence(tokens: Sequence[Token], unit: Unit, move: str) -> list[Token]:
 
 
 def _take_back(tokens: Sequence[Token], units: Sequence[Unit], found: dict[int, set[str]]) -> None:
-    """Drop warm moves that the same breath takes back and those a sarcastic unit fakes, and
-    an owned promise that the same turn gives a time for."""
+    """Rules across the sentences of one turn: drop warm moves that the same breath takes back
+    and those a sarcastic unit fakes, and an owned promise that the same turn gives a time
+    for; an offer after a no or a rule is an alternative."""
     for k, u in enumerate(units):
         if "sarcasm" in found[k]:
             found[k] -= WARM
@@ -254,6 +334,12 @@ def _take_back(tokens: Sequence[Token], units: Sequence[Unit], found: dict[int, 
         for moves in found.values():
             if "empty_promise" in moves and moves & {"ownership", "follow_up"}:
                 moves.discard("empty_promise")
+    # An offer made after a no or a rule in the same turn is the alternative to what cannot
+    # be done ("Our policy is that the refund follows the return. What I can do is send a
+    # label today."), as it is within one sentence ("I can't refund it, but I can swap it").
+    for k in range(1, len(units)):
+        if "solution" in found[k] and any(found[kk] & {"refusal", "policy"} for kk in range(k)):
+            found[k].add("alternative")
 
 
 _RECOGNISER: MoveRecogniser | None = None
