@@ -73,6 +73,10 @@ def test_a_defect_inside_the_call_loop_is_never_recorded_as_complete(tmp_path, t
     assert events[-1].type == "score"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_to_the_cli_keeps_the_session(tmp_path):
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -94,6 +98,9 @@ def test_sigint_to_the_cli_keeps_the_session(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # A shell that starts the tests in the background ignores SIGINT, and a child would
+        # inherit that: the call must hear Ctrl-C as a terminal would send it.
+        preexec_fn=_default_sigint,
     )
     seen = []
     deadline = time.monotonic() + 120

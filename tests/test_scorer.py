@@ -250,7 +250,7 @@ def test_agitated_and_flat_pitch(speech):
 
 def test_evidence_points_add_up_to_the_family_score():
     ev = Call().customer(0, 3, "My blender arrived broken.")
-    ev.trainee(3.5, "Calm down, you should have checked it. Obviously it is not my problem.")
+    ev.trainee(3.5, "Calm down. You should have checked it. That is not my problem.")
     card = score_call(ev.end(8, "hung_up"), RUBRIC)
     for fam in card.families:
         for c in fam.criteria:
@@ -264,7 +264,7 @@ def test_evidence_points_add_up_to_the_family_score():
 def test_score_text_cli(tmp_path, capsys):
     src = tmp_path / "lines.jsonl"
     src.write_text(
-        '{"text": "I am sorry the jug arrived cracked", "customer": "my jug arrived cracked"}\n'
+        '{"text": "I am sorry, so your jug came with a crack in it", "customer": "my jug arrived cracked"}\n'
         "Calm down.\n"
     )
     assert main(["rubric", "score-text", str(src)]) == 0

@@ -349,7 +349,8 @@ class DetectorLibrary:
     def warm(self) -> None:
         """Load what reading a turn needs (the recogniser, the lexicon) now, before a call, so
         the customer's first reply does not wait for it."""
-        self.detect_text("Thank you for calling, I'm sorry about the wait.")
+        said = Context.from_text("My order still hasn't arrived.")
+        self.detect_text("So your order still hasn't come, I'm sorry about the wait.", said)
 
     def customer_moves(self, text: str) -> set[str]:
         """The customer's moves in one line (swearing, asking for a manager...): exact phrases

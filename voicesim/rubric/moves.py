@@ -15,6 +15,8 @@ A few rules stay on top, each for a reason the model cannot see from one sentenc
   words or fewer ("Great.", "Step by step.": often a fragment Whisper
   cut off) carries a penalised move only when the model is very sure;
 - sarcasm is mock cheer or mock surprise: without such a word it is not read as sarcasm;
+- "I don't know what to tell you" is no open question: a statement of not knowing without a
+  question mark asks nothing;
 - a warm move taken back in the same breath does not count ("I understand, but there's nothing
   I can do" is a dismissal) and a sarcastic sentence earns none of the warm moves it imitates;
 - a vague lead-in followed at once by who does what is no empty promise, and an owned promise
@@ -31,7 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import pairmodel
+from . import pairmodel, semantic
 from .text import Context, Hit, Token
 
 # Every move the model knows; a rubric uses the ones it declares as detectors.
@@ -72,6 +74,14 @@ NEGATIVE = TAKES_BACK | {"profanity", "refusal", "empty_promise"}
 SHORT_WORDS = 4
 # Sarcasm is mock cheer or mock surprise: a unit without one of these words ("A bill that's
 # suddenly doubled." restating a complaint) is not read as sarcasm, however it sounds.
+# A statement of not knowing ("I don't know what to tell you") reads like the start of an open
+# question; without a question mark it is none.
+_NOT_KNOWING = re.compile(
+    r"^\W*(?:(?:um|erm|er|uh|well|hmm|so|look|honestly)\W+)*"
+    r"(?:i\s+(?:really\s+)?(?:do\s*not|don'?t)\s+(?:really\s+)?know|i'?m\s+not\s+(?:really\s+)?sure|"
+    r"not\s+sure|no\s+idea|(?:i\s+)?can'?t\s+say|dunno|(?:i\s+)?couldn'?t\s+(?:tell|say))\b",
+    re.IGNORECASE,
+)
 _CHEER = re.compile(
     r"\b(?:wonderful|great|brilliant|thrill\w*|lovely|fantastic|perfect|lov\w+|amazing|super|"
     r"delight\w*|excit\w*|fun|joy|pleas\w*|lucky|congrat\w*|bravo|well done|sunshine|nice|"
@@ -144,6 +154,23 @@ def _cut(tokens: Sequence[Token], first: int, last: int) -> list[Unit]:
 SHORT_BAR = 0.9
 
 
+# A restatement must be about what this customer said: the sentence vectors of their recent
+# lines and the trainee's words are at least this close (cosine). The pair model alone credits
+# "So the parcel turned up damaged" after a complaint about a bill; on people's dialogue the
+# gate leaves reflect F1 unchanged (tests/test_moves.py, docs/judgement.md).
+RELATED = 0.2
+
+
+def about_the_same(said: str, unit: str) -> bool:
+    """Whether the trainee's words and the customer's are about the same thing; True when the
+    sentence model is off (``VOICESIM_SEMANTIC=0``) or not installed."""
+    embedder = semantic.get_embedder()
+    if embedder is None:
+        return True
+    vectors = embedder.embed([said, unit])
+    return float(vectors[0] @ vectors[1]) >= RELATED
+
+
 class MoveRecogniser:
     """Moves of one utterance from meaning, in the context of what the customer said."""
 
@@ -151,18 +178,44 @@ class MoveRecogniser:
         self.classifier = classifier
         self.index = {m: i for i, m in enumerate(classifier.moves)}
         self._reflect = self.index.get("reflect")
+        self._penalties = [i for m, i in self.index.items() if m in NEGATIVE]
 
     def _read(self, said: str, unit: str) -> list[float]:
         """Every move from the agent's words alone, and reflect from the pair: whether a
         restatement restates *this* customer is the one thing the customer's words decide
         (read with them, "I'll follow up until it's done" after a customer quoting an empty
-        promise would take on the customer's words)."""
+        promise would take on the customer's words). A restatement's penalty must also hold read
+        with the customer's words: "the light comes on but the water never boils, is that
+        right?" alone may sound like a challenge, after the customer said just that it is a
+        check."""
         own = [float(v) for v in self.classifier.probs("", unit)]
-        if self._reflect is not None:
-            own[self._reflect] = (
-                float(self.classifier.probs(said, unit)[self._reflect]) if said else 0.0
-            )
+        if not said:
+            if self._reflect is not None:
+                own[self._reflect] = 0.0  # nothing said yet: nothing to reflect
+            return own
+        pair = self.classifier.probs(said, unit)
+        if self._reflect is None:
+            return own
+        own[self._reflect] = float(pair[self._reflect])
+        if own[self._reflect] >= float(self.classifier.thresholds[self._reflect]):
+            if not about_the_same(said, unit):
+                own[self._reflect] = 0.0  # a restatement of some other problem
+                return own
+            for j in self._penalties:
+                own[j] = min(own[j], float(pair[j]))
         return own
+
+    def _reflection(self, said: str, words: str) -> float:
+        """How surely ``words`` restate what this customer said (0 with nothing said, or
+        when they are about something else)."""
+        if not said:
+            return 0.0
+        p = float(self.classifier.probs(said, words)[self._reflect])
+        if p >= float(self.classifier.thresholds[self._reflect]) and not about_the_same(
+            said, words
+        ):
+            return 0.0
+        return p
 
     def recognise(
         self,
@@ -230,10 +283,13 @@ class MoveRecogniser:
                 tokens[i].foreign for i in range(piece.first, piece.last + 1)
             ):
                 continue
-            clause = self.classifier.probs("", _text(text, tokens, piece))
+            words = _text(text, tokens, piece)
+            clause = [float(v) for v in self.classifier.probs("", words)]
+            if self._reflect is not None:  # "I'm sorry, so your jug arrived cracked"
+                clause[self._reflect] = self._reflection(said, words)
             for j, m in enumerate(self.classifier.moves):
-                if m not in NEGATIVE and m != "reflect" and clause[j] > probs[j]:
-                    probs[j] = float(clause[j])
+                if m not in NEGATIVE and clause[j] > probs[j]:
+                    probs[j] = clause[j]
                     evidence[m] = piece
         return probs, evidence
 
@@ -259,6 +315,8 @@ class MoveRecogniser:
         unit = _text(text, tokens, u)
         short = u.words < SHORT_WORDS and neighbour(units, k) is None
         contrast = any(tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1))
+        after = tokens[u.last + 1].start if u.last + 1 < len(tokens) else len(text)
+        asks = "?" in text[tokens[u.first].start : after]  # the unit's text ends before its "?"
         moves = set()
         for m in readable:
             j = self.index[m]
@@ -268,6 +326,8 @@ class MoveRecogniser:
             if m in NEGATIVE and short:
                 bar = max(bar, SHORT_BAR)
             if m == "sarcasm" and not _CHEER.search(unit):
+                continue
+            if m == "open_question" and not asks and _NOT_KNOWING.match(unit):
                 continue
             if m in TAKES_BACK and contrast:
                 bar -= CONTRAST_EASE  # "I hear you, but ...": what follows the but weighs more
