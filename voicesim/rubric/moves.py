@@ -15,6 +15,8 @@ A few rules stay on top, each for a reason the model cannot see from one sentenc
   words or fewer ("Great.", "Step by step.": often a fragment Whisper
   cut off) carries a penalised move only when the model is very sure;
 - sarcasm is mock cheer or mock surprise: without such a word it is not read as sarcasm;
+- a sentence that sets a calm boundary ("please don't use that language with me so we can sort
+  this out") is condescending only when the model is very sure: no training sentence is both;
 - "I don't know what to tell you" is no open question: a statement of not knowing without a
   question mark asks nothing;
 - a warm move taken back in the same breath does not count ("I understand, but there's nothing
@@ -317,6 +319,8 @@ class MoveRecogniser:
         contrast = any(tokens[i].text in CONTRAST for i in range(u.first + 1, u.last + 1))
         after = tokens[u.last + 1].start if u.last + 1 < len(tokens) else len(text)
         asks = "?" in text[tokens[u.first].start : after]  # the unit's text ends before its "?"
+        boundary = self.index.get("boundary")
+        firm = boundary is not None and probs[boundary] >= self.classifier.thresholds[boundary]
         moves = set()
         for m in readable:
             j = self.index[m]
@@ -331,6 +335,8 @@ class MoveRecogniser:
                 continue
             if m in TAKES_BACK and contrast:
                 bar -= CONTRAST_EASE  # "I hear you, but ...": what follows the but weighs more
+            if m == "condescension" and firm:
+                bar = max(bar, SHORT_BAR)  # a calm boundary is firm, not talking down
             if p >= bar:
                 moves.add(m)
         return moves
