@@ -191,28 +191,24 @@ class MoveRecogniser:
         right?" alone may sound like a challenge, after the customer said just that it is a
         check."""
         own = [float(v) for v in self.classifier.probs("", unit)]
-        if not said:
-            if self._reflect is not None:
-                own[self._reflect] = 0.0  # nothing said yet: nothing to reflect
-            return own
-        pair = self.classifier.probs(said, unit)
         if self._reflect is None:
             return own
-        own[self._reflect] = float(pair[self._reflect])
+        if not said:
+            own[self._reflect] = 0.0  # nothing said yet: nothing to reflect
+            return own
+        pair = self.classifier.probs(said, unit)
+        own[self._reflect] = self._reflection(said, unit, pair)
         if own[self._reflect] >= float(self.classifier.thresholds[self._reflect]):
-            if not about_the_same(said, unit):
-                own[self._reflect] = 0.0  # a restatement of some other problem
-                return own
             for j in self._penalties:
                 own[j] = min(own[j], float(pair[j]))
         return own
 
-    def _reflection(self, said: str, words: str) -> float:
+    def _reflection(self, said: str, words: str, pair: Sequence[float] | None = None) -> float:
         """How surely ``words`` restate what this customer said (0 with nothing said, or
-        when they are about something else)."""
+        when they are about something else); ``pair``: the pair's probabilities, if read."""
         if not said:
             return 0.0
-        p = float(self.classifier.probs(said, words)[self._reflect])
+        p = float((self.classifier.probs(said, words) if pair is None else pair)[self._reflect])
         if p >= float(self.classifier.thresholds[self._reflect]) and not about_the_same(
             said, words
         ):
