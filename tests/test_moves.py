@@ -278,3 +278,20 @@ def test_failure_families_are_handled(rubric):
     assert len({r["family"] for r in rows}) == 14
     bad = {f: m for f, m in misses.items() if len(m) > FAMILY_SHORTFALLS.get(f, FAMILY_MISSES)}
     assert not bad, json.dumps(bad, indent=1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ten days missing isn't a big deal, parcels go astray all the time.",
+        "Ten days is nothing, honestly, you're overreacting.",
+        "A parcel missing for ten days is normal at this time of year, it's hardly worth "
+        "worrying about.",
+    ],
+)
+def test_restating_the_problem_to_wave_it_away_is_no_reflection(rubric, text):
+    """The recogniser's reflection, like the phrase rule's, does not count in a sentence it
+    reads as a dismissal: the problem is restated only to be made small."""
+    said = Context.from_text("My parcel has been missing for ten days and nobody answers me.")
+    found = rubric.library.moves(text, said)
+    assert "dismissal" in found and "reflect" not in found

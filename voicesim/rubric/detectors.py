@@ -304,17 +304,21 @@ class DetectorLibrary:
         hits: list[Hit] = []
         skip: frozenset[int] | None = None
         model_moves = self._model_hits(text, tokens, context, wanted, words)
-        for det in sorted(self.detectors.values(), key=lambda d: d.kind == "reflect"):
+        last = ("reflect",)  # read after the moves that keep words from reflecting
+        for det in sorted(self.detectors.values(), key=lambda d: d.kind in last or d.id in last):
             if wanted is not None and det.id not in wanted:
                 continue
+            model_hits = (model_moves or {}).get(det.id, []) if det.model else []
+            if (det.kind == "reflect" or det.id == "reflect") and skip is None:
+                skip = self._not_acknowledging(text, tokens, context, model_moves)
             if det.kind == "reflect":
-                if skip is None:
-                    skip = self._not_acknowledging(text, tokens, context)
                 found = det._reflect(tokens, context, skip)
             else:
                 found = det.find(text, tokens, context)
-            if det.model and model_moves is not None and det.id in model_moves:
-                found = _merge(found, model_moves[det.id], det.vetoed(text, tokens))
+            if det.id == "reflect" or det.kind == "reflect":
+                model_hits = [h for h in model_hits if not _mostly_in(h, tokens, skip)]
+            if model_hits:
+                found = _merge(found, model_hits, det.vetoed(text, tokens))
             if det.id == "backchannel" and not _covers(found, tokens):
                 continue  # "okay" opening a real answer is not a listening signal
             for hit in found:
@@ -359,12 +363,16 @@ class DetectorLibrary:
         return {d.id for d in self.detectors.values() if toks and d.find_customer(text_n, toks)}
 
     def _not_acknowledging(
-        self, text: str, tokens: list[Token], context: Context
+        self,
+        text: str,
+        tokens: list[Token],
+        context: Context,
+        model_moves: dict[str, list[Hit]] | None = None,
     ) -> frozenset[int]:
-        """Tokens whose complaint words do not reflect the problem back: the clause of a refusal
-        ("we don't take sofas back once delivered"), the sentence of a blame or a dismissal."""
-        if not context.complaint_terms:
-            return frozenset()
+        """Tokens whose words do not reflect the problem back: the clause of a refusal ("we
+        don't take sofas back once delivered"), the sentence of a blame or a dismissal, whether
+        a phrase or the recogniser found it ("two weeks isn't too bad really" restates the
+        delay only to wave it away)."""
         by_source: dict[int, list[int]] = {}
         for i, t in enumerate(tokens):
             by_source.setdefault(t.source, []).append(i)
@@ -373,7 +381,8 @@ class DetectorLibrary:
             det = self.detectors.get(move)
             if det is None:
                 continue
-            for hit in det.find(text, tokens, context):
+            hits = det.find(text, tokens, context) + (model_moves or {}).get(move, [])
+            for hit in hits:
                 anchor = tokens[by_source[hit.first_word][0]]
                 key = "clause" if scope == "clause" else "sentence"
                 skip.update(
@@ -408,6 +417,12 @@ def _merge(
             continue
         out.append(hit)
     return out
+
+
+def _mostly_in(hit: Hit, tokens: list[Token], skip: frozenset[int]) -> bool:
+    """Are most of the hit's tokens among ``skip``?"""
+    mine = [i for i, t in enumerate(tokens) if hit.first_word <= t.source <= hit.last_word]
+    return bool(mine) and 2 * sum(i in skip for i in mine) > len(mine)
 
 
 def _covers(hits: list[Hit], tokens: list[Token]) -> bool:
