@@ -94,6 +94,9 @@ RUNS: dict[str, Run] = {
     "simulate-late-order-bad": Run(
         "voicesim simulate --persona late-order --trainee late-order-bad"
     ),
+    "simulate-late-order-guidance": Run(
+        "voicesim simulate --persona late-order --trainee late-order-bad --guidance"
+    ),
     "score-demo-call": Run("voicesim score audio/demo-call.wav --customer-channel left"),
     "score-text-empty-promise": Run(
         'echo "I\'m sure someone will be in touch about the repair at some point." '
@@ -115,6 +118,11 @@ EXAMPLES: dict[str, Example] = {
         ),
     ),
     "simulate-late-order-bad-full": Example("simulate-late-order-bad"),
+    # docs/guidance.md: the call with its cues, up to the scorecard.
+    "simulate-late-order-guidance": Example(
+        "simulate-late-order-guidance",
+        keep=(Keep(r"^voicesim simulated call", stop=r"^Scorecard"),),
+    ),
     "score-demo-call": Example("score-demo-call"),
     "score-text-empty-promise": Example("score-text-empty-promise"),
     "score-text-empty-promise-short": Example("score-text-empty-promise", width=240),

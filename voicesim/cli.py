@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import OutputError, VoicesimError
+from .session.cues import add_guidance_option
 from .speech.options import add_model_options as _add_model_options
 
 EPILOG = (
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pace the virtual line at speaking speed, as a live drill runs (default: as fast as possible)",
     )
+    add_guidance_option(sim)
     sim.add_argument("--quiet", action="store_true", help="print only the scorecard")
     sim.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
     _add_model_options(sim)
@@ -432,6 +434,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .report.terminal import LivePrinter, print_scorecard
     from .rubric.rubric import load_rubric
     from .session.call import CallOptions
+    from .session.cues import GuidanceOptions
     from .session.script import find_script, load_script
     from .session.simulate import default_session_dir, simulate
     from .speech.transcriber import TranscriberOptions
@@ -449,6 +452,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         transcriber=TranscriberOptions(
             model=args.model, device=args.device, compute_type=args.compute_type
         ),
+        guidance=None
+        if args.guidance is None
+        else GuidanceOptions.for_difficulty(persona.difficulty, cues=args.guidance),
     )
     console = Console(highlight=False, stderr=args.json)
     console.print(

@@ -27,6 +27,7 @@ MOOD = "mood"  # customer's mood after a trainee turn
 SCORE = "score"  # the final scorecard summary
 CALL_SOUND = "call_sound"  # a call sound the trainee heard (ring, connect, hangup), with its end
 SCRIPTED = "scripted"  # a simulated trainee's line as played (the ground truth of a simulation)
+GUIDANCE = "guidance"  # an in-call cue shown to the trainee, with its reason and evidence
 
 TIME_DECIMALS = 4
 

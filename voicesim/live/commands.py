@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import VoicesimError
+from ..session.cues import GuidanceOptions, add_guidance_option
 from ..speech.options import add_model_options, transcriber_options
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def add_drill_options(d: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no partial transcripts while you speak (saves CPU; finals are unchanged)",
     )
+    add_guidance_option(d)
     d.add_argument("--quiet", action="store_true", help="print only the scorecard")
     d.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
 
@@ -229,6 +231,9 @@ def run_drill(
         transcriber=_live_transcriber_options(args),
         call_sounds=not args.no_call_sounds,
         speculate_s=SPECULATE_S,
+        guidance=None
+        if args.guidance is None
+        else GuidanceOptions.for_difficulty(persona.difficulty, cues=args.guidance),
     )
     drill_options = DrillOptions(
         input_device=args.input_device,

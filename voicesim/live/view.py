@@ -13,11 +13,13 @@ from rich.live import Live
 from rich.text import Text
 
 from ..audio.echo import ECHO
+from ..audio.formats import RATE
 from ..events import (
     CALL_END,
     CUSTOMER_LINE_END,
     CUSTOMER_LINE_START,
     FINAL,
+    GUIDANCE,
     MOOD,
     PARTIAL,
     SPEECH_END,
@@ -43,6 +45,9 @@ def meter(level_db: float, width: int = METER_WIDTH) -> Text:
     return bar
 
 
+CUE_SHOWN_S = 6.0  # a guidance cue stays on the status line this long
+
+
 class LiveView:
     """A run_call listener plus a status line. Use as a context manager around the call."""
 
@@ -56,6 +61,7 @@ class LiveView:
         self.trainee = False
         self.mood: float | None = None
         self.partial = ""
+        self.cue: Event | None = None  # the latest guidance cue, kept on the status line a while
         self._live: Live | None = None
         self._backlog_shown = 0
         self.silent = False  # the terminal is gone (hang-up): print nothing more
@@ -89,6 +95,8 @@ class LiveView:
             return  # partials live in the status line only
         elif ev.type == MOOD:
             self.mood = ev.get("mood")
+        elif ev.type == GUIDANCE:
+            self.cue = ev
         elif ev.type == ECHO:
             self.console.print(
                 f"[dim]{clock(ev.t)}[/dim] [bold red]! echo[/]: the microphone hears the "
@@ -147,6 +155,8 @@ class LiveView:
             line.append("  transcribing", style="dim")
         if self.partial:
             line.append(f"  … {self.partial[-60:]}", style="italic cyan")
+        if self.cue is not None and self.source.position / RATE - self.cue.t < CUE_SHOWN_S:
+            line.append(f"  ▶ {self.cue.get('text', '')}", style="bold reverse blue")
         return line
 
     def __enter__(self) -> LiveView:

@@ -29,7 +29,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..audio.formats import RATE
-from ..events import CUSTOMER_LINE_END, CUSTOMER_LINE_START, FINAL, MOOD, OVERTALK, SILENCE
+from ..events import (
+    CUSTOMER_LINE_END,
+    CUSTOMER_LINE_START,
+    FINAL,
+    GUIDANCE,
+    MOOD,
+    OVERTALK,
+    SILENCE,
+)
 from .numbers import call_numbers
 from .session import Session, load_session
 
@@ -256,6 +264,16 @@ def report_data(session: Session, review: dict | None = None) -> dict:
             {"t": _num(e.t), "mood": _num(e.get("mood")), "reason": _text(e.get("reason"))}
             for e in ev
             if e.type == MOOD
+        ],
+        "guidance": [
+            {
+                "t": _num(e.t),
+                "cue": _text(e.get("cue")),
+                "text": _text(e.get("text")),
+                "reason": _text(e.get("reason")),
+            }
+            for e in ev
+            if e.type == GUIDANCE
         ],
         "evidence": evidence,
         "review": review or {"comments": [], "overrides": []},

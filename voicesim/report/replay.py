@@ -26,6 +26,7 @@ from ..events import (
     CALL_SOUND,
     CUSTOMER_LINE_START,
     FINAL,
+    GUIDANCE,
     MOOD,
     OVERTALK_START,
     SILENCE,
@@ -35,7 +36,16 @@ from .session import load_session
 from .terminal import LivePrinter, clock
 
 MAX_SPEED = 10_000.0  # --speed: beyond this a call is over before the first caption
-SHOWN = (CALL_SOUND, CUSTOMER_LINE_START, FINAL, OVERTALK_START, SILENCE, MOOD, CALL_END)
+SHOWN = (
+    CALL_SOUND,
+    CUSTOMER_LINE_START,
+    FINAL,
+    OVERTALK_START,
+    SILENCE,
+    MOOD,
+    GUIDANCE,
+    CALL_END,
+)
 
 
 def shown(events: Iterable[Event]) -> list[Event]:

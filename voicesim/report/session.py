@@ -31,6 +31,7 @@ from ..events import (
     CALL_SOUND,
     CUSTOMER_LINE_START,
     FINAL,
+    GUIDANCE,
     MOOD,
     OVERTALK,
     SILENCE,
@@ -185,7 +186,10 @@ def _number(lo: float, hi: float) -> Callable[[Any], str | None]:
 
 
 def _of(*types: type, nullable: bool = True) -> Callable[[Any], str | None]:
-    names = " or ".join({str: "text", bool: "true/false", int: "a whole number"}[t] for t in types)
+    names = " or ".join(
+        {str: "text", bool: "true/false", int: "a whole number", dict: "an object"}[t]
+        for t in types
+    )
 
     def check(v: Any) -> str | None:
         if v is None and nullable:
@@ -209,6 +213,9 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
         "end": clock,
         "start": clock,
         "duration": clock,
+        "since": clock,  # guidance: when the cue's condition started
+        "cue": _of(str),
+        "evidence": _of(dict),
         "mood": _number(-1.0, 2.0),
         "text": _of(str),
         "reason": _of(str),
@@ -230,6 +237,7 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
 REQUIRED = {OVERTALK: ("end", "duration"), SILENCE: ("end", "duration"), MOOD: ("mood",)}
 REQUIRED[CALL_END] = ("duration",)
 REQUIRED[CALL_SOUND] = ("sound", "end")
+REQUIRED[GUIDANCE] = ("cue", "text", "since")
 
 
 def _check_event(obj: Any, fields: dict, limits: Limits) -> tuple[str | None, str] | None:

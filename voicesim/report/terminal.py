@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +13,7 @@ from ..events import (
     CALL_SOUND,
     CUSTOMER_LINE_START,
     FINAL,
+    GUIDANCE,
     MOOD,
     OVERTALK,
     OVERTALK_START,
@@ -61,6 +63,8 @@ class LivePrinter:
             c.print(f"[dim]        mood {ev['mood']:.2f} ({ev.get('reason')})[/dim]")
         elif ev.type == CALL_SOUND and ev.get("sound") in SOUND_WORDS:
             c.print(f"{t} [dim]{SOUND_WORDS[ev['sound']]}[/dim]")
+        elif ev.type == GUIDANCE:
+            c.print(f"{t} [bold reverse blue] CUE [/] [bold blue]{escape(ev.get('text', ''))}[/]")
         elif ev.type == CALL_END:
             c.print(f"{t} [bold]call ended[/]: {ev.get('end_state')}")
 

@@ -40,6 +40,8 @@ from ..speech.transcriber import (
 from ..speech.tts import Synthesizer
 from ..speech.turn import TurnConfig, TurnDetector, TurnGuess
 from ..speech.vad import VadConfig
+from .cues import GuidanceOptions
+from .guidance import Guide
 from .pipeline import Pipeline, sec
 
 Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of its own
@@ -76,6 +78,8 @@ class CallOptions:
     # Decode the trainee's speech after this much of a pause, before the endpointer's hangover
     # has passed (live: the final and the customer's answer come sooner). None: no guesses.
     speculate_s: float | None = None
+    # In-call cues for the trainee (session/guidance.py); None: no guidance.
+    guidance: GuidanceOptions | None = None
 
 
 @dataclass
@@ -400,6 +404,9 @@ def run_call(
             seed=options.seed,
         )
     persona = engine.persona if engine else None
+    guide = None
+    if engine is not None and options.guidance is not None:
+        guide = Guide(rubric, options.guidance, context=engine.context)
     if engine is not None:
         engine.library.warm()  # the model loads before the call, not in the first reply
     events: list[Event] = []
@@ -410,6 +417,8 @@ def run_call(
         for ev in evs:
             events.append(ev)
             recorder.log(ev)
+            if guide is not None:
+                guide.observe(ev)
             for listener in listeners:
                 more = listener(ev)
                 if more:
@@ -446,6 +455,9 @@ def run_call(
             frame = source.read(hop)
             recorder.write(frame)
             emit(pipeline.process(frame))
+            if guide is not None and wait is not None and pipeline.awaiting:
+                wait()  # a simulated line cues what was said as soon as a live one would
+                emit(pipeline.collect())
             if noticed is not None:
                 emit(noticed())
             now = frame.end
@@ -463,6 +475,8 @@ def run_call(
                 emit(pipeline.collect())
                 state, evs = conductor.step(now)
             emit(evs)
+            if guide is not None:
+                emit(guide.tick(now))
             if state == "done":
                 end_at = now + int(options.tail_s * RATE)
                 if sounds is not None:  # the customer hangs up: the trainee hears it
@@ -563,6 +577,7 @@ def session_meta(
         "source": source,
         "voices": voices,
         "seed": options.seed,
+        "guidance": None if options.guidance is None else asdict(options.guidance),
         "audio": {"file": "call.wav", "sample_rate": RATE, "channels": ["customer", "trainee"]},
         "vad": asdict(options.vad),
     }

@@ -69,6 +69,9 @@ for (const o of list(D.overtalk)) { const r = el("rect", { x: X(o.t), y: 15, wid
 for (const s of list(D.silences)) { const r = el("rect", { x: X(s.t), y: 15, width: Math.max(2, X(s.end) - X(s.t)), height: 135,
   fill: "rgba(251,188,4,.35)", class: "deadair", "data-t": num(s.t) });
   el("title", {}, r).textContent = `dead air ${fmt(s.t)}, ${num(s.duration).toFixed(1)} s`; }
+for (const g of list(D.guidance)) { const x = X(g.t);   // in-call cues, over the trainee's lane
+  const c = el("path", { d: `M${x} 78L${x + 5} 84L${x} 90L${x - 5} 84Z`, fill: "#1a73e8", class: "cue", "data-t": num(g.t) });
+  el("title", {}, c).textContent = `cue at ${fmt(g.t)}: ${str(g.text)} (${str(g.reason)})`; }
 for (const b of list(D.backchannels)) { const c = el("circle", { cx: X(b.t), cy: 150, r: 4, fill: "#f29900", class: "backchannel" });
   el("title", {}, c).textContent = `backchannel "${str(b.text)}" at ${fmt(b.t)}`; }
 if (moods.length) {   // mood 0 (calm) at the bottom of its lane, 1 (furious) at the top
@@ -92,10 +95,11 @@ svg.addEventListener("click", ev => { const r = svg.getBoundingClientRect(); see
 const rows = [];
 const tr = document.getElementById("transcript");
 const items = lines.map(c => ({ ...c, who: "customer" })).concat(finals.map(u => ({ ...u, who: "trainee" })))
+  .concat(list(D.guidance).map(g => ({ t: g.t, end: g.t, text: g.text, who: "cue" })))
   .sort((a, b) => num(a.t) - num(b.t));
 for (const it of items) {
   const div = h("div", { class: "line " + it.who, "data-t": num(it.t) },
-    h("span", { class: "t" }, fmt(it.t)), h("span", { class: "who" }, it.who === "customer" ? "CUSTOMER" : "TRAINEE"));
+    h("span", { class: "t" }, fmt(it.t)), h("span", { class: "who" }, { customer: "CUSTOMER", trainee: "TRAINEE", cue: "CUE" }[it.who]));
   const text = h("span", { class: "text" }); div.appendChild(text);
   const mine = it.who === "trainee" ? evidence.filter(e => num(e.points) && typeof e.start === "number" && e.start >= num(it.t) - 0.05 && e.start <= num(it.end) + 0.05) : [];
   const words = list(it.words);
