@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scripts import GOOD_KINDS, script_name  # noqa: E402
+from bench_scripts import GOOD_KINDS, QUICK_PERSONAS, script_name  # noqa: E402
 from common import ROOT, peak_rss_mb, report  # noqa: E402
 
 KINDS = ("good", "natural", "bad", "polite-bad")
@@ -76,6 +76,9 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="default: 0")
     ap.add_argument("--personas", nargs="+", help="only these persona ids (default: all)")
     ap.add_argument("--details", action="store_true", help="print every call's cues")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"only {', '.join(QUICK_PERSONAS)} (12 calls)"
+    )
     args = ap.parse_args()
 
     from voicesim.events import GUIDANCE
@@ -94,7 +97,7 @@ def main() -> int:
     rows: list[dict] = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="voicesim-bench-guidance-") as tmp:
-        for pid in args.personas or every:
+        for pid in args.personas or (list(QUICK_PERSONAS) if args.quick else every):
             persona = load_persona(find_persona(pid), set(rubric.library.detectors))
             guidance = GuidanceOptions.for_difficulty(persona.difficulty)
             for kind in KINDS:

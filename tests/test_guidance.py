@@ -138,6 +138,22 @@ def test_an_apology_or_empathy_is_acknowledgement_enough(rubric):
         assert tl.until(9.0).cues == [], said
 
 
+def test_restating_the_problem_alone_does_not_acknowledge_the_feeling(rubric):
+    tl = opened(rubric).trainee(
+        3.0, "So the kettle lid arrived cracked and nobody called you back."
+    )
+    tl.customer(7.0, "Yes. So what are you going to do?", 0.6)
+    assert tl.until(8.0).kinds() == ["acknowledge"]
+
+
+def test_a_customer_cutting_into_an_unacknowledging_explanation_brings_the_cue(rubric):
+    tl = opened(rubric).trainee(3.0, "Okay so basically the way our returns work is complicated.")
+    tl.trainee(7.0, "The warehouse checks every item before anything else happens.")
+    tl.customer(10.0, "Stop. Is it fixed or not?", 0.65, reason="interjection")
+    cue = [c for c in tl.until(13.0).cues if c["cue"] == "acknowledge"]
+    assert len(cue) == 1 and cue[0]["since"] == pytest.approx(10.0)
+
+
 def test_a_penalised_move_is_cued_as_soon_as_its_transcript_arrives(rubric):
     tl = opened(rubric).trainee(
         3.0, "I'm sorry, but you must have dropped it, that's your own fault.", 3.0

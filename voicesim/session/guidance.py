@@ -42,8 +42,9 @@ from .cues import (
     GuidanceOptions,
 )
 
-# Moves that acknowledge how the customer feels: any of them after the complaint is enough.
-ACKNOWLEDGING = ("empathy", "apology", "reflect")
+# Moves that acknowledge how the customer feels (the rubric's "Empathises first"): restating
+# the problem alone does not ("two weeks isn't too bad really" restates it to wave it away).
+ACKNOWLEDGING = ("empathy", "apology")
 ACKNOWLEDGE_TURNS = 2  # the cue comes after one of the first answers to the complaint
 PACE_WINDOW_S = 10.0  # pace is judged over the trainee's last words this long
 # ... and cued above the rubric's limit by this factor (about 220 words a minute by default):
@@ -162,12 +163,14 @@ class Guide:
             self._over = True  # a goodbye: nothing more to guide
             self._pending.clear()
             return
-        if reason != "interjection":
-            self._turn_over(ev.t)
+        if reason == "interjection":
+            self._acknowledgement_due(ev.t)  # cut off mid-explanation, still unacknowledged
+            self._mood_changed(ev)
+            return
+        self._turn_over(ev.t)
         self._mood_changed(ev)
-        if reason != "interjection":
-            self._lines += 1
-            self._turn, self._turn_moves, self._cued_moves = [], {}, set()
+        self._lines += 1
+        self._turn, self._turn_moves, self._cued_moves = [], {}, set()
         self._turn_found = set()
 
     def _turn_over(self, t: float) -> None:
@@ -180,8 +183,13 @@ class Guide:
                 continue  # "we can't refund it, but I can exchange it": no bare refusal
             if move in self.excuses:
                 self._want_move(move, end, evidence)
+        self._acknowledgement_due(t)
+
+    def _acknowledgement_due(self, t: float) -> None:
+        """After the complaint, the trainee's first answers had no empathy or apology."""
         if (
-            self._lines <= ACKNOWLEDGE_TURNS
+            self._turn
+            and self._lines <= ACKNOWLEDGE_TURNS
             and not self._acknowledged
             and ACKNOWLEDGE not in self._last  # shown once is enough
         ):
@@ -189,7 +197,7 @@ class Guide:
                 ACKNOWLEDGE,
                 t,
                 "Acknowledge how the customer feels before you fix it.",
-                "no empathy, apology or reflection since the customer's complaint",
+                "no empathy or apology since the customer's complaint",
                 {"said": " ".join(f["text"] for f in self._turn)[:200]},
             )
 
