@@ -355,10 +355,11 @@ def test_mic_check_warns_about_a_silent_microphone(pulse):
 # -- a drill with an interruption, a reply and Ctrl-C ------------------------------------------
 @pytest.fixture(scope="module")
 def talk_on(pulse, voice, tmp_path_factory):
-    """damaged-blender talks on when talked over: the interruption is overtalk."""
+    """damaged-blender talks on when talked over: the interruption is overtalk (the drill runs
+    with --guidance, so it is also cued)."""
     out = tmp_path_factory.mktemp("drill") / "session"
     rec = pulse.parecord(out.parent / "speaker.wav")
-    drill = Drill(pulse, out, "--persona", "damaged-blender", sounds=True)
+    drill = Drill(pulse, out, "--persona", "damaged-blender", "--guidance", sounds=True)
     try:
         plan = _interrupt_then_reply(drill, pulse, voice)
     finally:
@@ -471,6 +472,19 @@ def test_scripted_interruption_is_overtalk_at_the_right_moment(talk_on, record_p
     # announced while it happened, and the customer reacted to being interrupted
     assert any(e.type == "overtalk_start" and e.t == ot.t for e in events)
     assert plan["next"]["reason"] == "interrupted"
+
+
+def test_guidance_cues_the_interruption_as_it_happens(talk_on, record_property):
+    out, plan, log, _ = talk_on
+    events, _ = _load(out)
+    overtalk = next(e for e in events if e.type == "overtalk_start" and e["by"] == "trainee")
+    cues = [e for e in events if e.type == "guidance" and e["cue"] == "overtalk"]
+    assert len(cues) == 1, log
+    assert cues[0]["since"] == pytest.approx(overtalk.t, abs=1e-3)
+    assert cues[0].t >= overtalk.t  # shown once the overlap was announced, never before
+    record_property("cue_latency_s", round(cues[0].t - overtalk.t, 3))
+    assert " CUE " in log and "talking over the customer" in log  # shown in the drill's view
+    assert json.loads((out / "meta.json").read_text())["guidance"]["cues"]
 
 
 # -- barge-in: a persona that yields -------------------------------------------------------------
