@@ -143,3 +143,101 @@ def test_a_full_scoring_queue_answers_503_and_sign_in_never_waits(store, monkeyp
         first.join(60)
         second.join(60)
     assert sorted(a[0] for a in answers) == [200, 200]
+
+
+# -- 2. bounded everything ------------------------------------------------------------------------
+def _tar_gz(members: list[tuple[str, bytes]]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tf.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def test_an_archive_is_refused_at_the_first_member_past_the_limit():
+    """Members are checked as they are walked (a running total of their sizes): a tar.gz of
+    15 members x 255 MiB of zeros was inflated whole (17-19 s) before the refusal. Here the
+    archive is cut short after the members that pass the limit: a walk that stops at the limit
+    never reaches the damage, one that walks on reports a damaged archive instead."""
+    from voicesim.lab.archive import ArchiveError, read_archive
+
+    limit = 1 << 20
+    zeros = b"\0" * (600 << 10)
+    data = _tar_gz(
+        [("events.jsonl", b"{}\n"), ("call.wav", zeros), ("report.html", zeros)]
+        + [("report.html", os.urandom(256 << 10))] * 3
+    )
+    cut = data[: len(data) - (400 << 10)]
+    with pytest.raises(ArchiveError, match=f"unpacks to more than {limit} bytes"):
+        read_archive(cut, limit)
+    # a name that is not a session file is refused as it is walked, before any inflating
+    bad = _tar_gz([("notes.txt", b"x"), ("call.wav", os.urandom(256 << 10))])
+    with pytest.raises(ArchiveError, match="not a session file: 'notes.txt'"):
+        read_archive(bad[: len(bad) - (128 << 10)], limit)
+
+
+def test_due_dates_are_within_a_sane_range(lab):
+    for due in ("9999-12-31", "1899-01-01", "2101-01-01"):
+        r = lab.drill(due=due)
+        assert r.status_code == 422 and "between 2000-01-01 and 2100-12-31" in r.text, r.text
+    assert lab.drill(due="2100-12-31").status_code == 201
+    # a drill stored before dates were checked leaves its cohort's pages working
+    from voicesim.lab.store import Drill
+
+    drill = lab.drill().json()["id"]
+    with lab.store.Session() as db:
+        db.get(Drill, drill).due = __import__("datetime").datetime(9999, 12, 31)
+        db.commit()
+    table = lab.http.get(f"/api/cohorts/{lab.cohort}/table", headers=lab.tina)
+    assert table.status_code == 200 and {r["status"] for r in table.json()["table"]} == {"open"}
+    assert (
+        lab.http.get(f"/api/cohorts/{lab.cohort}/export.csv", headers=lab.tina).status_code == 200
+    )
+
+
+def test_a_drill_is_edited_and_retired_by_its_trainer_only(lab, tmp_path):
+    from lab_support import simulated_session
+
+    from voicesim.lab.archive import pack_session
+
+    drill = lab.drill(pass_mark=60, attempts_allowed=2).json()["id"]
+    url = f"/api/drills/{drill}"
+    assert lab.http.patch(url, headers=lab.tom, json={"due": "2030-01-01"}).status_code == 404
+    assert lab.http.post(url + "/retire", headers=lab.tom).status_code == 404
+    assert lab.http.patch(url, headers=lab.ann, json={"due": "2030-01-01"}).status_code == 403
+    edited = lab.call("patch", url, lab.tina, json={"due": "2030-01-01", "attempts_allowed": 5})
+    assert (edited["due"], edited["attempts_allowed"], edited["pass_mark"]) == ("2030-01-01", 5, 60)
+    assert lab.call("patch", url, lab.tina, json={"due": None})["due"] is None
+    bad = lab.http.patch(url, headers=lab.tina, json={"due": "9999-12-31"})
+    assert bad.status_code == 422 and "between" in bad.text
+    assert lab.http.patch(url, headers=lab.tina, json={"persona": "x"}).status_code == 422
+    # the pass mark changes only while no session was scored with it
+    assert lab.call("patch", url, lab.tina, json={"pass_mark": 65})["pass_mark"] == 65
+    data, _ = pack_session(simulated_session(tmp_path / "s"))
+    up = lab.http.post(
+        f"/api/sessions?drill={drill}",
+        headers={**lab.ann, "Content-Type": "application/zip"},
+        content=data,
+    )
+    assert up.status_code == 200, up.text
+    again = lab.http.patch(url, headers=lab.tina, json={"pass_mark": 50})
+    assert again.status_code == 409 and "retire it" in again.text
+    # retired: out of the assignments, no more uploads, its session and results stay
+    assigned = [d["id"] for d in lab.call("get", "/api/assignments", lab.ann)]
+    assert drill in assigned
+    retired = lab.call("post", url + "/retire", lab.tina)
+    assert retired["retired"]
+    assert drill not in [d["id"] for d in lab.call("get", "/api/assignments", lab.ann)]
+    late = lab.http.post(
+        f"/api/sessions?drill={drill}",
+        headers={**lab.bob, "Content-Type": "application/zip"},
+        content=data,
+    )
+    assert late.status_code == 409 and "retired" in late.text
+    table = lab.call("get", f"/api/cohorts/{lab.cohort}/table", lab.tina)
+    assert [r["attempts"] for r in table["table"] if r["trainee"] == "ann"] == [1]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .library import persona_by_id, personas, rubric_text
-from .models import DrillIn
+from .models import DrillEditIn, DrillIn
 from .store import (
     TRAINEE,
     TRAINER,
@@ -226,9 +226,52 @@ def assign_drill(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
     return d
 
 
-def my_drills(db: Session, user: User) -> list[Drill]:
+def owned_drill(db: Session, drill_id: int, trainer: User) -> Drill:
+    """The drill if it belongs to one of ``trainer``'s cohorts; 404 otherwise."""
+    drill = db.get(Drill, drill_id)
+    if drill is None or cohort_of(db, drill.cohort_id, trainer) is None:
+        raise HTTPException(404, "no such drill of yours")
+    return drill
+
+
+def edit_drill(db: Session, drill: Drill, body: DrillEditIn) -> Drill:
+    """Change what ``body`` sends of a drill (see DrillEditIn for what may change)."""
+    sent = body.model_fields_set
+    if "pass_mark" in sent and body.pass_mark is not None and body.pass_mark != drill.pass_mark:
+        stored = db.scalar(select(func.count(Upload.id)).where(Upload.drill_id == drill.id))
+        if stored:
+            raise HTTPException(
+                409,
+                f"pass_mark: {stored} session(s) of drill #{drill.id} were scored with pass mark "
+                f"{drill.pass_mark:g}; retire it and assign a new drill to change it",
+            )
+        drill.pass_mark = body.pass_mark
+    if "due" in sent:
+        drill.due = _dt.datetime.combine(body.due, _dt.time()) if body.due else None
+    if "attempts_allowed" in sent and body.attempts_allowed is not None:
+        drill.attempts_allowed = body.attempts_allowed
+    if "allow_practice" in sent and body.allow_practice is not None:
+        drill.allow_practice = body.allow_practice
+    db.commit()
+    return drill
+
+
+def retire_drill(db: Session, drill: Drill) -> Drill:
+    """Take a drill out of its trainees' assignments; it takes no more uploads, and its
+    sessions and results stay (retiring twice keeps the first time)."""
+    if drill.retired is None:
+        drill.retired = utcnow()
+        db.commit()
+    return drill
+
+
+def my_drills(db: Session, user: User, *, retired: bool = True) -> list[Drill]:
+    """The drills of ``user``'s cohorts (the retired ones too unless ``retired`` is false)."""
     cohorts = select(Membership.cohort_id).where(Membership.user_id == user.id)
-    return list(db.scalars(select(Drill).where(Drill.cohort_id.in_(cohorts)).order_by(Drill.id)))
+    q = select(Drill).where(Drill.cohort_id.in_(cohorts))
+    if not retired:
+        q = q.where(Drill.retired.is_(None))
+    return list(db.scalars(q.order_by(Drill.id)))
 
 
 def attempts_used(db: Session, user: User, drill: Drill) -> int:
@@ -251,6 +294,7 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
         "due": d.due.date().isoformat() if d.due else None,
         "attempts_allowed": d.attempts_allowed,
         "allow_practice": bool(d.allow_practice),
+        "retired": d.retired.isoformat(timespec="seconds") + "Z" if d.retired else None,
     }
     if attempts is not None:
         out["attempts"] = attempts
@@ -351,7 +395,7 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
                 .where(
                     Upload.drill_id == d.id,
                     Upload.owner_id.in_(ids),
-                    Upload.created < d.due + _dt.timedelta(days=1),
+                    Upload.created < day_after(d.due),
                 )
                 .group_by(Upload.owner_id)
             )
@@ -360,7 +404,7 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
     for m in members:
         for d in drills:
             n, best, last_id, passed = stats.get((m.id, d.id), (0, None, None, None))
-            due_over = d.due is not None and today >= d.due + _dt.timedelta(days=1)
+            due_over = d.due is not None and today >= day_after(d.due)
             if d.due is not None and passed:
                 status = "passed" if on_time.get((m.id, d.id)) else "late"
             elif due_over:
@@ -414,6 +458,15 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
         "weakest": weakest,
         "copies": copied_calls(db, members),
     }
+
+
+def day_after(due: _dt.datetime) -> _dt.datetime:
+    """The end of a due date (UTC). A drill stored before dates were checked may be due on the
+    last day a datetime holds: it is never overdue, rather than an OverflowError."""
+    try:
+        return due + _dt.timedelta(days=1)
+    except OverflowError:
+        return _dt.datetime.max
 
 
 def copied_calls(db: Session, members: list[User]) -> list[dict]:

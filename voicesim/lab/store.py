@@ -105,6 +105,9 @@ class Drill(Base):
     # it takes live calls only.
     allow_practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # When the trainer retired it (revision 0007): out of the assignments, no more uploads;
+    # its sessions stay. None: open.
+    retired: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Upload(Base):

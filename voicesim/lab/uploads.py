@@ -124,6 +124,12 @@ def _store_upload(
         drill = db.get(Drill, drill_id)
         if drill is None or drill not in my_drills(db, user):
             raise HTTPException(404, "no such drill assigned to you")
+        if drill.retired is not None:
+            raise HTTPException(
+                409,
+                f"drill #{drill.id} was retired by your trainer and takes no more uploads; "
+                "upload the session without a drill as practice",
+            )
         source = arrival.provenance.source
         if source != LIVE and not drill.allow_practice:
             raise HTTPException(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..deps import DB, Anyone, LabStore, Trainee, Trainer
 from ..figures import session_details
 from ..library import add_rubric, personas, rubric_list, rubric_text
-from ..models import CohortIn, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..models import CohortIn, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
 from ..provenance import SOURCE_UNCHECKED
 from ..reviews import latest_overrides
 from ..service import (
@@ -26,13 +26,16 @@ from ..service import (
     cohort_overview,
     create_cohort,
     drill_dict,
+    edit_drill,
     invitation_dict,
     invitation_for,
     invitations_for,
     my_cohorts,
     my_drills,
     owned_cohort,
+    owned_drill,
     reset_password,
+    retire_drill,
     trainee_history,
     upload_dict,
 )
@@ -89,6 +92,19 @@ def api_decline(invitation_id: int, user: Anyone, db: DB) -> dict:
 @router.post("/api/cohorts/{cohort_id}/drills", status_code=201)
 def api_assign(cohort_id: int, body: DrillIn, user: Trainer, db: DB) -> dict:
     return drill_dict(assign_drill(db, owned_cohort(db, cohort_id, user), body))
+
+
+@router.patch("/api/drills/{drill_id}")
+def api_edit_drill(drill_id: int, body: DrillEditIn, user: Trainer, db: DB) -> dict:
+    """Change a drill's due date, attempts allowed, practice uploads, or (while it has no
+    sessions) its pass mark."""
+    return drill_dict(edit_drill(db, owned_drill(db, drill_id, user), body))
+
+
+@router.post("/api/drills/{drill_id}/retire")
+def api_retire_drill(drill_id: int, user: Trainer, db: DB) -> dict:
+    """Out of the trainees' assignments, no more uploads; its sessions and results stay."""
+    return drill_dict(retire_drill(db, owned_drill(db, drill_id, user)))
 
 
 @router.get("/api/personas")
@@ -178,7 +194,7 @@ def api_export_sessions(cohort_id: int, user: Trainer, db: DB, store: LabStore) 
 # -- trainees ----------------------------------------------------------------------------------
 @router.get("/api/assignments")
 def api_assignments(user: Trainee, db: DB) -> list[dict]:
-    return [drill_dict(d, attempts_used(db, user, d)) for d in my_drills(db, user)]
+    return [drill_dict(d, attempts_used(db, user, d)) for d in my_drills(db, user, retired=False)]
 
 
 @router.get("/api/drills/{drill_id}/rubric")

@@ -158,7 +158,7 @@ def home(
             "attempts_allowed": d.attempts_allowed,
             "allow_practice": d.allow_practice,
         }
-        for d in my_drills(db, user)
+        for d in my_drills(db, user, retired=False)
     ]
     view = session_history(db, user)
     return page(
