@@ -20,12 +20,15 @@ from .store import (
     Drill,
     Invitation,
     Membership,
+    NameTaken,
     SessionScore,
     Upload,
     User,
     WeakPassword,
     change_password,
     create_user,
+    find_user,
+    name_key,
     utcnow,
 )
 
@@ -63,6 +66,38 @@ def visible_upload(db: Session, user: User, session_id: int) -> Upload:
     return up
 
 
+def owning_trainer(db: Session, trainee: User) -> int | None:
+    """The id of the trainer a trainee belongs to: the one whose cohort they were first added
+    to (a later cohort is another trainer's only by the trainee's own consent)."""
+    return db.scalar(
+        select(Cohort.created_by)
+        .join(Membership, Membership.cohort_id == Cohort.id)
+        .where(Membership.user_id == trainee.id)
+        .order_by(Membership.id)
+        .limit(1)
+    )
+
+
+def reviewable_upload(db: Session, trainer: User, session_id: int) -> Upload:
+    """The session if ``trainer`` may comment on it and change its results: a drill's session
+    is reviewed by the trainer whose drill it is, a practice session by the trainee's own
+    trainer. Another trainer who shares the trainee may read it (403 to review it)."""
+    up = visible_upload(db, trainer, session_id)
+    drill = db.get(Drill, up.drill_id) if up.drill_id is not None else None
+    if drill is not None:
+        allowed = cohort_of(db, drill.cohort_id, trainer) is not None
+    else:
+        owner = db.get(User, up.owner_id)
+        allowed = owner is not None and owning_trainer(db, owner) == trainer.id
+    if not allowed:
+        raise HTTPException(
+            403,
+            "only the trainer whose drill this session is for (for practice, the trainee's own "
+            "trainer) may comment on it or change its results",
+        )
+    return up
+
+
 def my_cohort_ids(trainer: User) -> Select:
     return select(Cohort.id).where(Cohort.created_by == trainer.id)
 
@@ -85,8 +120,8 @@ def create_cohort(db: Session, name: str, user: User) -> Cohort:
 
 
 INVITED = (
-    "if this user exists, they join the cohort once they accept (on their lab page), or a "
-    "trainer who has them in a cohort does; the password given is not used"
+    "if this user exists, they join the cohort once they accept (on their lab page); the "
+    "password given is not used"
 )
 
 
@@ -109,12 +144,14 @@ def add_trainee(
     """Add a trainee to ``trainer``'s cohort. A new name becomes a trainee with ``password``;
     a trainee the trainer already has is added; any other existing user (another trainer's
     trainee, a trainer) only gets an invitation, whoever they are: returns None then."""
-    user = db.scalar(select(User).where(User.username == username))
+    user = find_user(db, username)
     if user is None:
         try:
             user = create_user(db, username, password, TRAINEE)
         except WeakPassword as exc:
             raise HTTPException(422, f"password: {exc}") from None
+        except NameTaken as exc:
+            raise HTTPException(422, f"username: {exc}") from None
     elif not manages(db, trainer, user):
         if user.role == TRAINEE and not is_member(db, cohort, user):
             if (
@@ -148,7 +185,7 @@ def is_member(db: Session, cohort: Cohort, user: User) -> bool:
 
 def invitations_for(db: Session, user: User) -> list[Invitation]:
     """For a trainee: the invitations to them. For a trainer: those to trainees of theirs
-    (theirs to approve) and those they sent."""
+    (theirs to see, and to decline) and those they sent."""
     q = select(Invitation).order_by(Invitation.id)
     if user.role == TRAINEE:
         return list(db.scalars(q.where(Invitation.user_id == user.id)))
@@ -163,14 +200,17 @@ def invitations_for(db: Session, user: User) -> list[Invitation]:
 
 
 def invitation_for(db: Session, invitation_id: int, user: User, *, accept: bool) -> Invitation:
-    """The invitation if ``user`` may act on it: the invited user, or a trainer who has them in
-    a cohort, accept or decline; the trainer who sent it may withdraw it (not accept it)."""
+    """The invitation if ``user`` may act on it: only the invited user accepts (no trainer,
+    not even one who shares them, joins a trainee to a cohort for them); the invited user, a
+    trainer who has them in a cohort, or the trainer who sent it may decline it."""
     inv = db.get(Invitation, invitation_id)
     invitee = db.get(User, inv.user_id) if inv is not None else None
     allowed = invitee is not None and (
         user.id == invitee.id
-        or (user.role == TRAINER and manages(db, user, invitee))
-        or (not accept and user.id == inv.invited_by)
+        or (
+            not accept
+            and (user.id == inv.invited_by or (user.role == TRAINER and manages(db, user, invitee)))
+        )
     )
     if not allowed:
         raise HTTPException(404, "no such invitation for you")
@@ -526,18 +566,29 @@ def trainee_in(db: Session, cohort: Cohort, username: str) -> User:
     member = db.scalar(
         select(User)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.cohort_id == cohort.id, User.username == username)
+        .where(Membership.cohort_id == cohort.id, User.name_key == name_key(username))
     )
     if member is None:
         raise HTTPException(404, "no such trainee in this cohort")
     return member
 
 
-def reset_password(db: Session, cohort: Cohort, username: str, password: str) -> None:
-    """A trainer sets a new password for a trainee of their cohort (a forgotten one); the
-    trainee's tokens are revoked, so every station signs in again."""
+def reset_password(
+    db: Session, cohort: Cohort, username: str, password: str, trainer: User
+) -> None:
+    """The trainee's own trainer (``owning_trainer``) sets a new password for them (a
+    forgotten one); the trainee's tokens are revoked, so every station signs in again. A
+    trainer who only shares the trainee may not: with the password they could act as them.
+    On the lab machine, ``voicesim lab set-password`` (the admin's way) sets anyone's."""
+    member = trainee_in(db, cohort, username)
+    if owning_trainer(db, member) != trainer.id:
+        raise HTTPException(
+            403,
+            f"only {member.username}'s own trainer (whose cohort they joined first) may set "
+            "their password; on the lab machine: voicesim lab set-password",
+        )
     try:
-        change_password(db, trainee_in(db, cohort, username), password)
+        change_password(db, member, password)
     except WeakPassword as exc:
         raise HTTPException(422, f"password: {exc}") from None
     db.commit()

@@ -58,7 +58,7 @@ def api_cohorts(user: Trainer, db: DB) -> list[dict]:
 def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB):
     """A new name: a new trainee, with this password. A trainee of another cohort of
     yours: added. Any other existing name (whoever it is): 202, an invitation that the
-    user, or a trainer who has them in a cohort, accepts; the password is not used."""
+    user accepts, and only they; the password is not used."""
     cohort = owned_cohort(db, cohort_id, user)
     u = add_trainee(db, cohort, body.username, body.password, user)
     if u is None:
@@ -136,7 +136,7 @@ def api_trainee_history(cohort_id: int, username: str, user: Trainer, db: DB) ->
 def api_reset_password(
     cohort_id: int, username: str, body: PasswordIn, user: Trainer, db: DB
 ) -> dict:
-    reset_password(db, owned_cohort(db, cohort_id, user), username, body.password)
+    reset_password(db, owned_cohort(db, cohort_id, user), username, body.password, user)
     return {"ok": True}
 
 

@@ -51,6 +51,7 @@ from ..service import (
     my_drills,
     owned_cohort,
     reset_password,
+    reviewable_upload,
     session_history,
     trainee_history,
     trainee_in,
@@ -78,7 +79,8 @@ def cookie(resp, request: Request, name: str, value: str, max_age: int) -> None:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, error: str = "") -> HTMLResponse:
     browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    resp = page("login.html", "Sign in", csrf=login_token(browser), error=error)
+    secret = request.app.state.store.secret
+    resp = page("login.html", "Sign in", csrf=login_token(browser, secret), error=error)
     cookie(resp, request, LOGIN_COOKIE, browser, 3600)
     return resp
 
@@ -99,7 +101,8 @@ def login_post(
     except HTTPException as exc:
         return back("/login", exc)
     browser = request.cookies.get(LOGIN_COOKIE, "")
-    if not browser or not hmac.compare_digest(csrf, login_token(browser)):
+    expected = login_token(browser, request.app.state.store.secret)
+    if not browser or not hmac.compare_digest(csrf, expected):
         return back("/login", HTTPException(403, "the sign-in form is stale; sign in again"))
     try:
         user = throttle.sign_in(db, username[:64], password[:1024], address)
@@ -364,7 +367,16 @@ def session_page(
         review=review_of(db, up, machine),
         criteria=criteria,
         pass_mark=drill.pass_mark if drill is not None else card.get("pass_mark"),
+        can_review=user.role == TRAINER and _may_review(db, user, up.id),
     )
+
+
+def _may_review(db: DB, user: User, session_id: int) -> bool:
+    try:
+        reviewable_upload(db, user, session_id)
+    except HTTPException:
+        return False
+    return True
 
 
 @router.post("/sessions/{session_id}/comments")
@@ -377,8 +389,9 @@ def comment_post(
     text: Annotated[str, Form()],
     t: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    up = visible_upload(db, user, session_id)
+    visible_upload(db, user, session_id)  # 404 for a session this trainer cannot see
     try:
+        up = reviewable_upload(db, user, session_id)
         add_comment(db, store, up, user, t, text)
     except HTTPException as exc:
         return back(f"/sessions/{session_id}", exc)
@@ -396,8 +409,9 @@ def override_post(
     points: Annotated[float, Form()],
     reason: Annotated[str, Form()],
 ) -> RedirectResponse:
-    up = visible_upload(db, user, session_id)
+    visible_upload(db, user, session_id)
     try:
+        up = reviewable_upload(db, user, session_id)
         add_override(db, store, up, user, criterion, points, reason)
     except HTTPException as exc:
         return back(f"/sessions/{session_id}", exc)
@@ -446,7 +460,7 @@ def password_post(
     here = f"/cohorts/{cohort_id}/trainees/{path_segment(username)}"
     try:
         body = checked(PasswordIn, password=password)
-        reset_password(db, cohort, username, body.password)
+        reset_password(db, cohort, username, body.password, user)
     except HTTPException as exc:
         return back(here, exc)
     note = urllib.parse.quote(f"{username}'s password is changed; their stations sign in again")

@@ -16,7 +16,13 @@ from ..reviews import (
     review_of,
     reviewed_card,
 )
-from ..service import my_cohort_ids, owned_cohort, upload_dict, visible_upload
+from ..service import (
+    my_cohort_ids,
+    owned_cohort,
+    reviewable_upload,
+    upload_dict,
+    visible_upload,
+)
 from ..store import TRAINEE, Membership, Upload, User
 from ..uploads import MAX_ID, UPLOAD_TYPES, public_message, unpack_and_store
 
@@ -94,14 +100,14 @@ def api_review(session_id: int, user: Anyone, db: DB, store: LabStore) -> dict:
 
 @router.post("/api/sessions/{session_id}/comments")
 def api_comment(session_id: int, body: CommentIn, user: Trainer, db: DB, store: LabStore) -> dict:
-    up = visible_upload(db, user, session_id)
+    up = reviewable_upload(db, user, session_id)
     add_comment(db, store, up, user, body.t, body.text)
     return api_review(session_id, user, db, store)
 
 
 @router.post("/api/sessions/{session_id}/overrides")
 def api_override(session_id: int, body: OverrideIn, user: Trainer, db: DB, store: LabStore) -> dict:
-    up = visible_upload(db, user, session_id)
+    up = reviewable_upload(db, user, session_id)
     add_override(db, store, up, user, body.criterion, body.points, body.reason)
     return api_review(session_id, user, db, store)
 
