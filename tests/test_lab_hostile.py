@@ -669,3 +669,29 @@ def test_a_trainers_rubric_cannot_claim_the_builtin_rubrics_id(lab):
         ).status_code
         == 201
     )
+
+
+def test_the_cohort_page_edits_and_retires_a_drill(lab):
+    import re
+
+    drill = lab.drill(attempts_allowed=2).json()["id"]
+    web = TestClient(lab.app)
+    web_login(web, "tina")
+    page = web.get(f"/cohorts/{lab.cohort}").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    assert f'action="/drills/{drill}/edit"' in page and f'action="/drills/{drill}/retire"' in page
+    form = {"csrf": csrf, "due": "2031-05-01", "attempts_allowed": "4"}
+    r = web.post(f"/drills/{drill}/edit", data=form)
+    assert r.status_code == 200 and f"drill #{drill} changed" in r.text
+    (d,) = [d for d in lab.call("get", "/api/assignments", lab.ann) if d["id"] == drill]
+    assert (d["due"], d["attempts_allowed"], d["allow_practice"]) == ("2031-05-01", 4, False)
+    r = web.post(f"/drills/{drill}/edit", data={**form, "due": "9999-12-31"})
+    assert "due: the due date must be between 2000-01-01 and 2100-12-31" in r.text
+    r = web.post(f"/drills/{drill}/retire", data={"csrf": csrf})
+    assert f"drill #{drill} retired" in r.text and 'class="mute retired"' in r.text
+    assert drill not in [d["id"] for d in lab.call("get", "/api/assignments", lab.ann)]
+    # another trainer's browser: not theirs
+    tom = TestClient(lab.app)
+    web_login(tom, "tom")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', tom.get("/").text).group(1)
+    assert tom.post(f"/drills/{drill}/edit", data={**form, "csrf": token}).status_code == 404

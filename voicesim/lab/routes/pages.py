@@ -15,7 +15,7 @@ from ...report.numbers import call_numbers
 from ..deps import COOKIE, DB, Checked, Csrf, LabLimits, LabStore, PageTrainer, PageUser, Throttle
 from ..figures import drill_summary, weakest_criteria
 from ..library import add_rubric, personas, rubric_list
-from ..models import MAX_RUBRIC, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..models import MAX_RUBRIC, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
 from ..pages import (
     LOGIN_COOKIE,
     WEAKEST_SHOWN,
@@ -44,13 +44,16 @@ from ..service import (
     attempts_used,
     cohort_overview,
     create_cohort,
+    edit_drill,
     invitation_dict,
     invitation_for,
     invitations_for,
     my_cohorts,
     my_drills,
     owned_cohort,
+    owned_drill,
     reset_password,
+    retire_drill,
     reviewable_upload,
     session_history,
     trainee_history,
@@ -281,6 +284,40 @@ def drill_post(
     except HTTPException as exc:
         return back(f"/cohorts/{cohort_id}", exc)
     return RedirectResponse(f"/cohorts/{cohort_id}", status_code=303)
+
+
+@router.post("/drills/{drill_id}/edit")
+def drill_edit_post(
+    drill_id: int,
+    user: PageTrainer,
+    db: DB,
+    _: Checked,
+    due: Annotated[str, Form()] = "",
+    attempts_allowed: Annotated[int, Form()] = 3,
+    allow_practice: Annotated[bool, Form()] = False,
+) -> RedirectResponse:
+    """The cohort page's form over ``PATCH /api/drills/{id}`` (the same rules)."""
+    drill = owned_drill(db, drill_id, user)
+    here = f"/cohorts/{drill.cohort_id}"
+    try:
+        body = checked(
+            DrillEditIn,
+            due=due or None,
+            attempts_allowed=attempts_allowed,
+            allow_practice=allow_practice,
+        )
+        edit_drill(db, drill, body)
+    except HTTPException as exc:
+        return back(here, exc)
+    return RedirectResponse(f"{here}?notice=drill+%23{drill.id}+changed", status_code=303)
+
+
+@router.post("/drills/{drill_id}/retire")
+def drill_retire_post(drill_id: int, user: PageTrainer, db: DB, _: Checked) -> RedirectResponse:
+    drill = retire_drill(db, owned_drill(db, drill_id, user))
+    return RedirectResponse(
+        f"/cohorts/{drill.cohort_id}?notice=drill+%23{drill.id}+retired", status_code=303
+    )
 
 
 @router.get("/cohorts/{cohort_id}", response_class=HTMLResponse)
