@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from .library import persona_by_id, personas, rubric_text
 from .models import DrillEditIn, DrillIn
+from .provenance import UNVERIFIED
 from .store import (
     TRAINEE,
     TRAINER,
@@ -342,7 +343,17 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
     return out
 
 
-def upload_dict(u: Upload, owner: str) -> dict:
+# What a trainee reads of their own session that the lab could not verify: which check failed
+# would tell a forger what to fix next (their trainers see it).
+NOT_VERIFIED = "this session could not be verified"
+
+
+def upload_dict(u: Upload, owner: str, viewer: User | None = None) -> dict:
+    """A session for the API and the pages; ``viewer``, when a trainee, never reads why their
+    session could not be verified (``NOT_VERIFIED`` instead)."""
+    note = u.source_note
+    if viewer is not None and viewer.role == TRAINEE and u.source == UNVERIFIED:
+        note = NOT_VERIFIED
     return {
         "id": u.id,
         "owner": owner,
@@ -356,7 +367,7 @@ def upload_dict(u: Upload, owner: str) -> dict:
         # live, simulated, recorded (verified from the session's files), unverified (a claim
         # they do not bear out, or none); None: stored before the lab verified sources
         "source": u.source,
-        "source_note": u.source_note,
+        "source_note": note,
         "attempt": u.attempt,
         "end_state": u.end_state,
         "created": u.created.isoformat() + "Z" if u.created else None,
@@ -545,7 +556,7 @@ def trainee_history(db: Session, cohort: Cohort, username: str) -> dict:
     return {"cohort": cohort_dict(cohort)} | session_history(db, member)
 
 
-def session_history(db: Session, member: User) -> dict:
+def session_history(db: Session, member: User, viewer: User | None = None) -> dict:
     """A trainee's latest sessions, oldest first, with the rubric families they were scored on."""
     ups = list(
         db.scalars(
@@ -557,7 +568,7 @@ def session_history(db: Session, member: User) -> dict:
     )[::-1]
     return {
         "trainee": member.username,
-        "sessions": [upload_dict(u, member.username) for u in ups],
+        "sessions": [upload_dict(u, member.username, viewer) for u in ups],
         "families": sorted({f for u in ups for f in (u.families or {})}),
     }
 

@@ -166,7 +166,7 @@ def home(
         }
         for d in my_drills(db, user, retired=False)
     ]
-    view = session_history(db, user)
+    view = session_history(db, user, user)
     return page(
         "trainee_home.html",
         "Trainee",
@@ -397,7 +397,7 @@ def session_page(
         csrf,
         error,
         notice=notice,
-        s=upload_dict(up, owner.username if owner else ""),
+        s=upload_dict(up, owner.username if owner else "", user),
         owner=owner.username if owner else "",
         card=card,
         numbers=call_numbers(card),

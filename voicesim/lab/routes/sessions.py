@@ -71,14 +71,14 @@ def api_sessions(user: Anyone, db: DB, cohort: int | None = None, limit: int = 2
         members = select(Membership.user_id).where(Membership.cohort_id.in_(cohorts))
         q = q.where(Upload.owner_id.in_(members))
     q = q.order_by(Upload.id.desc()).limit(max(1, min(limit, 1000)))
-    return [upload_dict(u, name) for u, name in db.execute(q)]
+    return [upload_dict(u, name, user) for u, name in db.execute(q)]
 
 
 @router.get("/api/sessions/{session_id}")
 def api_session(session_id: int, user: Anyone, db: DB) -> dict:
     up = visible_upload(db, user, session_id)
     owner = db.get(User, up.owner_id)
-    return upload_dict(up, owner.username if owner else "")
+    return upload_dict(up, owner.username if owner else "", user)
 
 
 @router.get("/api/sessions/{session_id}/review")
