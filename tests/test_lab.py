@@ -1449,8 +1449,8 @@ def test_a_trainers_override_reaches_the_trainees_report_in_a_real_browser(tmp_p
             pages[name] = context.new_page()
         page = pages["tina"]
         page.goto(f"{server.url}/sessions/{sid}")
-        page.fill("form[action$='/comments'] input[name=t]", "0:04")
-        page.fill("form[action$='/comments'] input[name=text]", "Reflect back here.")
+        page.fill("form#comment-form input[name=t]", "0:04")
+        page.fill("form#comment-form input[name=text]", "Reflect back here.")
         submit(page, "Add comment")
         page.select_option("select[name=criterion]", missed["id"])
         page.fill("input[name=points]", f"{missed['points']:g}")

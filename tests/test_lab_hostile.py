@@ -61,6 +61,17 @@ class Lab:
         assert r.status_code < 300, r.text
         return r.json()
 
+    def upload_to_new_drill(self, data: bytes) -> int:
+        """ann's upload of ``data`` to a new drill of tina's (practice allowed): its id."""
+        drill = self.drill().json()["id"]
+        r = self.http.post(
+            f"/api/sessions?drill={drill}",
+            headers={**self.ann, "Content-Type": "application/zip"},
+            content=data,
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["id"]
+
     def drill(self, headers: dict | None = None, cohort: int | None = None, **body):  # noqa: ANN003, ANN201
         body = {"persona": "damaged-blender", "allow_practice": True, **body}
         url = f"/api/cohorts/{cohort or self.cohort}/drills"
@@ -588,13 +599,7 @@ def test_the_trainees_home_coaching_follows_the_trainers_overrides(lab, two_call
     from voicesim.lab.reviews import machine_card
     from voicesim.lab.store import Upload
 
-    drill = lab.drill().json()["id"]
-    r = lab.http.post(
-        f"/api/sessions?drill={drill}",
-        headers={**lab.ann, "Content-Type": "application/zip"},
-        content=two_calls[0],
-    )
-    sid = r.json()["id"]
+    sid = lab.upload_to_new_drill(two_calls[0])
     web = TestClient(lab.app)
     web_login(web, "ann")
 
@@ -695,3 +700,48 @@ def test_the_cohort_page_edits_and_retires_a_drill(lab):
     web_login(tom, "tom")
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', tom.get("/").text).group(1)
     assert tom.post(f"/drills/{drill}/edit", data={**form, "csrf": token}).status_code == 404
+
+
+def test_the_review_page_shows_the_transcript_and_comments_on_a_line(lab, two_calls):
+    """The review page had no transcript; a comment's time was typed as mm:ss by hand."""
+    import html
+    import re
+
+    sid = lab.upload_to_new_drill(two_calls[0])
+    web = TestClient(lab.app)
+    web_login(web, "tina")
+    page = web.get(f"/sessions/{sid}").text
+    rows = re.findall(
+        r'<tr data-t="([0-9.]+)"><td>([0-9:.]+)</td><td class="mute">(\w+)</td>', page
+    )
+    assert {who for _, _, who in rows} == {"customer", "trainee"} and len(rows) >= 4
+    t, shown, _ = next(r for r in rows if r[2] == "trainee")
+    forms = re.findall(r'<input type="hidden" name="t" value="([0-9.]+)">', page)
+    assert forms == [r[0] for r in rows]  # one comment form per line, at its moment
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    r = web.post(f"/sessions/{sid}/comments", data={"csrf": csrf, "t": t, "text": "say sorry here"})
+    assert r.status_code == 200 and "comment added" in r.text
+    assert f"<b>{shown}</b>" in html.unescape(r.text).split('id="comments"')[1]
+    review = lab.call("get", f"/api/sessions/{sid}/review", lab.tina)
+    assert [(c["t"], c["text"]) for c in review["comments"]] == [
+        (round(float(t), 2), "say sorry here")
+    ]
+    assert "say sorry here" in web.get(f"/sessions/{sid}/report").text  # on the report's timeline
+    # the trainee reads the same transcript, without the forms
+    mine = TestClient(lab.app)
+    web_login(mine, "ann")
+    hers = mine.get(f"/sessions/{sid}")
+    assert 'id="transcript"' in hers.text and 'name="t"' not in hers.text
+    # and both play the call: the page's player, its audio served to who may see the session
+    player = f'<audio id="call-audio" controls preload="none" src="/sessions/{sid}/call.wav">'
+    assert player in page and player in hers.text
+    assert "media-src 'self'" in hers.headers["Content-Security-Policy"]
+    import zipfile
+
+    wav = zipfile.ZipFile(__import__("io").BytesIO(two_calls[0])).read("call.wav")
+    for client in (web, mine):
+        got = client.get(f"/sessions/{sid}/call.wav")
+        assert got.status_code == 200 and got.headers["content-type"] == "audio/wav"
+        assert got.content == wav
+    assert lab.http.get(f"/sessions/{sid}/call.wav", headers=lab.bob).status_code == 404
+    assert lab.http.get(f"/sessions/{sid}/call.wav").status_code == 401

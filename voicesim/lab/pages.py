@@ -40,10 +40,12 @@ def _env() -> Environment:
 
 
 def page_csp() -> str:
-    """No script at all; only the lab's own style sheet; forms post to the lab only."""
+    """No script at all; only the lab's own style sheet and the lab's own audio (a session's
+    call); forms post to the lab only."""
     css = asset("voicesim.lab", "lab.css").csp
     return (
-        f"default-src 'none'; style-src {css}; img-src 'self'; form-action 'self'; "
+        f"default-src 'none'; style-src {css}; img-src 'self'; media-src 'self'; "
+        "form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"
     )
 

@@ -34,6 +34,7 @@ from ..reviews import (
     machine_card,
     review_of,
     reviewed_card,
+    transcript,
 )
 from ..security import client_address, login_token
 from ..service import (
@@ -405,6 +406,8 @@ def session_page(
         criteria=criteria,
         pass_mark=drill.pass_mark if drill is not None else card.get("pass_mark"),
         can_review=user.role == TRAINER and _may_review(db, user, up.id),
+        lines=transcript(store.session_path(up)),
+        has_audio=(store.session_path(up) / "call.wav").is_file(),
     )
 
 

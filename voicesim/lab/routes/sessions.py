@@ -2,7 +2,7 @@
 roles list and read the sessions they may see, and open a session's report."""
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import select
 
 from ...errors import VoicesimError
@@ -110,6 +110,16 @@ def api_override(session_id: int, body: OverrideIn, user: Trainer, db: DB, store
     up = reviewable_upload(db, user, session_id)
     add_override(db, store, up, user, body.criterion, body.points, body.reason)
     return api_review(session_id, user, db, store)
+
+
+@router.get("/sessions/{session_id}/call.wav")
+def session_audio(session_id: int, user: Anyone, db: DB, store: LabStore) -> FileResponse:
+    """The call's audio, for the review page's player (the same rule as the report: who may
+    see the session may hear it)."""
+    path = store.session_path(visible_upload(db, user, session_id)) / "call.wav"
+    if not path.is_file():
+        raise HTTPException(404, "this session has no call audio")
+    return FileResponse(path, media_type="audio/wav")
 
 
 @router.get("/sessions/{session_id}/report", response_class=HTMLResponse)
