@@ -72,6 +72,30 @@ class TrainerDesk:
         self.store.close()
 
 
+def web_login(web, name: str, password: str = PASSWORD, **kw):  # noqa: ANN001, ANN003, ANN201
+    """Sign a browser (a TestClient) in through the sign-in form, with the form's token."""
+    import re
+
+    form = web.get("/login").text
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+    return web.post("/login", data={"username": name, "password": password, "csrf": token}, **kw)
+
+
+_db_counter = iter(range(10**6))
+
+
+def param_store(request, tmp_path: Path, prefix: str):  # noqa: ANN001, ANN201
+    """A lab Store on SQLite (``request.param`` "sqlite") or on a fresh database of the
+    module's PostgreSQL cluster, for a fixture parametrised over both."""
+    from voicesim.lab.store import Store
+
+    url = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database(f"{prefix}_{os.getpid()}_{next(_db_counter)}")
+    return Store(tmp_path / "lab", url)
+
+
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
@@ -158,7 +182,7 @@ class PgCluster:
 class LiveServer:
     """The lab app on uvicorn in a thread, on 127.0.0.1 and a free port."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app, **options) -> None:  # noqa: ANN001, ANN003
         import uvicorn
 
         self.sock = socket.socket()
@@ -166,7 +190,8 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        options = {"log_level": "warning", **options}
+        self.server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
 
     def __enter__(self) -> LiveServer:

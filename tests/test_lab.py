@@ -28,6 +28,7 @@ from lab_support import (  # noqa: E402
     LiveServer,
     simulated_session,
     strict_rubric,
+    web_login,
 )
 
 from voicesim.cli import main  # noqa: E402
@@ -119,13 +120,6 @@ class Lab:
 @pytest.fixture
 def lab(store) -> Lab:
     return Lab(store)
-
-
-def web_login(web: TestClient, name: str, password: str = PASSWORD, **kw):  # noqa: ANN003, ANN201
-    """Sign a browser in through the sign-in form, with the form's token."""
-    form = web.get("/login").text
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
-    return web.post("/login", data={"username": name, "password": password, "csrf": token}, **kw)
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -1143,15 +1137,16 @@ def test_a_trainer_cannot_take_over_another_trainers_trainee(lab, session_dir, c
     assert lab.post(f"/api/invitations/{hers['id']}/accept", lab.ann).status_code == 200
     assert lab.get(f"/api/cohorts/{mine}/table", tom).json()["trainees"] == ["ann"]
     assert lab.login("ann")  # her password is unchanged
-    # bob: his trainer tina approves tom's request, on her page
+    # bob: his trainer tina sees tom's request on her page, and may decline it, not accept it
     assert lab.post(url, tom, json={"username": "bob", "password": PASSWORD}).status_code == 202
     web = TestClient(lab.http.app)
     web_login(web, "tina")
     home = web.get("/").text
     assert "tom asks for bob in the cohort Tom&#39;s" in home
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', home).group(1)
-    action = re.search(r'action="(/invitations/\d+/accept)"', home).group(1)
-    assert web.post(action, data={"csrf": token}).status_code == 200
+    assert not re.search(r'action="/invitations/\d+/accept"', home)
+    (asked,) = [i for i in lab.get("/api/invitations", lab.trainer).json() if i["user"] == "bob"]
+    assert lab.post(f"/api/invitations/{asked['id']}/accept", lab.trainer).status_code == 404
+    assert lab.post(f"/api/invitations/{asked['id']}/accept", lab.bob).status_code == 200
     assert lab.get(f"/api/cohorts/{mine}/table", tom).json()["trainees"] == ["ann", "bob"]
     # or the lab machine's command
     eve = lab.post(
@@ -1454,8 +1449,8 @@ def test_a_trainers_override_reaches_the_trainees_report_in_a_real_browser(tmp_p
             pages[name] = context.new_page()
         page = pages["tina"]
         page.goto(f"{server.url}/sessions/{sid}")
-        page.fill("form[action$='/comments'] input[name=t]", "0:04")
-        page.fill("form[action$='/comments'] input[name=text]", "Reflect back here.")
+        page.fill("form#comment-form input[name=t]", "0:04")
+        page.fill("form#comment-form input[name=text]", "Reflect back here.")
         submit(page, "Add comment")
         page.select_option("select[name=criterion]", missed["id"])
         page.fill("input[name=points]", f"{missed['points']:g}")

@@ -232,10 +232,18 @@ def test_drills_take_live_calls_only_unless_practice_is_allowed(lab, sim_dir):
     # the kind edited to "live" does not get it in either
     forged = _claims_live_sim(sim)
     r = lab.upload(lab.ann, forged, drill=live_only)
-    assert r.status_code == 422 and "unverified" in r.json()["detail"], r.text
-    # as practice (no drill) both are kept, labelled with what the lab found
+    assert r.status_code == 422, r.text
+    # which check failed is not said: it would guide the next forgery (issue 27)
+    assert "could not be verified as a live call" in r.json()["detail"]
+    assert "scripted" not in r.json()["detail"] and "events" not in r.json()["detail"]
+    # as practice (no drill) both are kept, labelled with what the lab found; the trainee
+    # reads only that it could not be verified, the trainers read why
     up = lab.upload(lab.ann, forged).json()
-    assert up["source"] == UNVERIFIED and "scripted trainee" in up["source_note"]
+    assert (up["source"], up["source_note"]) == (UNVERIFIED, "this session could not be verified")
+    mine = lab.call("get", f"/api/sessions/{up['id']}", lab.ann)
+    assert mine["source_note"] == "this session could not be verified"
+    theirs = lab.call("get", f"/api/sessions/{up['id']}", lab.tina)
+    assert "scripted trainee" in theirs["source_note"]
     # a drill that takes practice uploads takes the simulated call, labelled simulated
     up = lab.upload(lab.ann, sim, drill=practice).json()
     assert (up["drill"], up["source"], up["attempt"]) == (practice, SIMULATED, 1)

@@ -235,7 +235,7 @@ def test_a_bad_customer_phrase_regex_names_its_field():
     from voicesim.errors import ConfigError
 
     text = (ROOT / "voicesim" / "rubric" / "default.yaml").read_text(encoding="utf-8")
-    text = text.replace('customer_phrases: ["manager"', 'customer_phrases: ["re:(a+)+$", "manager"')
+    text = text.replace('customer_phrases: ["manager"', 'customer_phrases: ["re:(?=a)b", "manager"')
     with pytest.raises(ConfigError) as err:
         parse_rubric(text, "r.yaml")
     assert "detectors.escalation.customer_phrases[0]" in str(err.value)

@@ -329,7 +329,7 @@ def test_too_many_turns_and_too_long_a_turn(tmp_path):
 
 def test_a_transcript_always_fits_the_session_reader():
     assert LIMITS.turns <= SESSION_LIMITS.lines
-    assert LIMITS.turn_chars <= SESSION_LIMITS.string_chars
+    assert LIMITS.turn_chars <= SESSION_LIMITS.text_chars
     assert LIMITS.turn_words <= SESSION_LIMITS.words
     assert LIMITS.max_t < SESSION_LIMITS.max_t
     # each word is timed in events.jsonl: {"w":"word","start":1234.567,"end":1234.899} and text

@@ -267,7 +267,12 @@ def cmd_rubric_score_text(args: argparse.Namespace) -> int:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise VoicesimError(f"{args.input}:{n}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj.get("text"), str):
+                except RecursionError:  # json's parser recurses once per level of nesting
+                    raise VoicesimError(
+                        f"{args.input}:{n}: JSON nested too deeply (a line is one object: "
+                        '{"text": ..., "customer": ...})'
+                    ) from None
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise VoicesimError(
                         f"{args.input}:{n}: a JSON line needs a string field 'text'"
                     )

@@ -9,9 +9,12 @@ they share in ``service``, the request bodies in ``models``.
 """
 
 import datetime as _dt
+import errno
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 
 from .deps import Limits, SignIn
 from .routes import auth, cohorts, pages, sessions
@@ -39,6 +42,8 @@ def create_app(
     app.state.scoring = ScoringPool(scoring_workers, scoring_queue)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(OverflowError, _id_out_of_range)
+    app.add_exception_handler(OSError, _disk_trouble)
+    app.add_exception_handler(OperationalError, _database_trouble)
     app.add_exception_handler(SignIn, _to_login)
     for router in (auth.router, cohorts.router, sessions.router, pages.router):
         app.include_router(router)
@@ -48,6 +53,35 @@ def create_app(
 async def _id_out_of_range(request: Request, exc: OverflowError) -> Response:
     # an id beyond the database's 64-bit integers names nothing here
     return JSONResponse({"detail": "not found (id out of range)"}, status_code=404)
+
+
+log = logging.getLogger("voicesim.lab")
+FULL = (errno.ENOSPC, errno.EDQUOT)
+BUSY = {"Retry-After": "30"}
+
+
+async def _disk_trouble(request: Request, exc: OSError) -> Response:
+    """A full disk (or quota) is the lab's trouble, not the request's: 503, try again later."""
+    if exc.errno in FULL:
+        log.error("the lab's disk is full: %s", exc)
+        return JSONResponse(
+            {"detail": "the lab cannot store anything now (its disk is full); try again later"},
+            status_code=503,
+            headers=BUSY,
+        )
+    log.exception("a request failed on a file", exc_info=exc)
+    return JSONResponse({"detail": "the lab could not read or write a file"}, status_code=500)
+
+
+async def _database_trouble(request: Request, exc: OperationalError) -> Response:
+    """The database out of reach, locked, or out of disk (SQLite: "database or disk is full";
+    PostgreSQL: SQLSTATE 53100): 503 with Retry-After, never a 500 with a traceback."""
+    log.error("the lab's database failed: %s", exc.orig)
+    return JSONResponse(
+        {"detail": "the lab's database cannot take this now (disk full or busy); try again later"},
+        status_code=503,
+        headers=BUSY,
+    )
 
 
 def _to_login(request: Request, exc: SignIn) -> Response:

@@ -83,13 +83,21 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
         except (tarfile.TarError, EOFError, OSError):
             raise ArchiveError("not a zip or tar archive") from None
         members = []
+        walked = 0
         try:
-            for m in tf:  # one header at a time: a flood of members stops early
+            # One header at a time, each checked as it comes: reaching the next header of a
+            # compressed tar means inflating the member before it, so a flood of members, or
+            # of zeros, stops at the first one past a limit (a running total of the sizes)
+            # rather than after inflating them all.
+            for m in tf:
                 members.append(m)
                 if len(members) > MAX_MEMBERS:
                     raise ArchiveError(f"more than {MAX_MEMBERS} members in the archive")
-                if m.isreg() and m.size > max_total:
-                    raise ArchiveError(f"archive unpacks to more than {max_total} bytes")
+                if m.isreg():
+                    _member_name(m.name)
+                    walked += m.size
+                    if walked > max_total:
+                        raise ArchiveError(f"archive unpacks to more than {max_total} bytes")
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ArchiveError(f"damaged tar archive ({exc})") from None
         for m in members:
@@ -114,16 +122,19 @@ def read_archive(data: bytes, max_total: int) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     total = 0
     limits = member_limits(max_total)
+    seen: set[str] = set()
     for name, declared, _ in entries:
         base = name.rsplit("/", 1)[-1]
+        if base in seen:
+            raise ArchiveError(f"duplicate member {base!r}")
+        seen.add(base)
         if declared > limits[base]:
             raise ArchiveError(f"{base} larger than {limits[base]} bytes")
     for name, _, ref in entries:
         base = name.rsplit("/", 1)[-1]
-        if base in files:
-            raise ArchiveError(f"duplicate member {base!r}")
-        try:  # the declared sizes may lie: read no more than the limit, whatever they say
-            content = reader(ref, limits[base])
+        budget = min(limits[base], max_total - total)
+        try:  # the declared sizes may lie: read no more than what is left, whatever they say
+            content = reader(ref, budget)
         except ArchiveError:
             raise
         except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as exc:

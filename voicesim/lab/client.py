@@ -9,6 +9,8 @@ so an upload retried after its answer was lost still arrives once.
 
 from __future__ import annotations
 
+import datetime as _dt
+import http.client
 import json
 import time
 import urllib.error
@@ -41,12 +43,14 @@ class LabClient:
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
             return json.loads(resp.read() or b"null")
 
-    def login(self, username: str, password: str) -> str:
-        payload = json.dumps({"username": username, "password": password}).encode()
+    def _ask(self, what: str, method: str, path: str, body: bytes | None = None, ctype: str = ""):
+        """``_request`` with every failure as one LabError line that says what was asked: a
+        refusal, a lab out of reach, or an answer that is not the lab's (a wrong port, a web
+        server, a proxy's error page)."""
         try:
-            out = self._request("POST", "/api/login", payload, "application/json")
+            return self._request(method, path, body, ctype)
         except urllib.error.HTTPError as exc:
-            raise LabError(f"lab sign-in failed: {_detail(exc)}") from None
+            raise LabError(" ".join(f"{what} failed: {_detail(exc)}".split())) from None
         except (urllib.error.URLError, OSError) as exc:
             hint = ""
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
@@ -54,26 +58,71 @@ class LabClient:
                     " (a lab with its own certificate: point SSL_CERT_FILE at that "
                     "certificate, e.g. SSL_CERT_FILE=lab-cert.pem voicesim ...)"
                 )
-            raise LabError(f"cannot reach the lab at {self.base_url}: {exc}{hint}") from None
+            reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+            raise LabError(f"cannot reach the lab at {self.base_url}: {reason}{hint}") from None
+        except (http.client.HTTPException, ValueError) as exc:
+            raise LabError(self.odd(what, f"{type(exc).__name__}: {exc}")) from None
+
+    def odd(self, what: str, why: str) -> str:
+        why = " ".join(why.split())[:120]  # one line, whatever the other end sent
+        return (
+            f"{what}: the answer from {self.base_url} is not the lab's ({why}); is that the "
+            "lab's address and port (voicesim lab serve prints them)?"
+        )
+
+    def login(self, username: str, password: str) -> str:
+        payload = json.dumps({"username": username, "password": password}).encode()
+        out = self._ask("lab sign-in", "POST", "/api/login", payload, "application/json")
+        if not isinstance(out, dict) or not isinstance(out.get("token"), str):
+            raise LabError(self.odd("lab sign-in", "no token in it"))
         self.token = out["token"]
         return self.token
 
     def assignments(self) -> list[dict]:
-        return self._request("GET", "/api/assignments")
+        out = self._ask("listing your drills", "GET", "/api/assignments")
+        if not isinstance(out, list) or not all(_drill_ok(d) for d in out):
+            raise LabError(self.odd("listing your drills", "not a list of drills"))
+        return out
 
     def drill_rubric(self, drill: int) -> dict:
         """``{"name", "text"}``: the rubric the lab scores this drill with."""
-        return self._request("GET", f"/api/drills/{int(drill)}/rubric")
+        what = f"fetching drill #{int(drill)}'s rubric"
+        out = self._ask(what, "GET", f"/api/drills/{int(drill)}/rubric")
+        if not isinstance(out, dict) or not isinstance(out.get("text"), str):
+            raise LabError(self.odd(what, "no rubric text in it"))
+        return out
 
     def send(self, archive: bytes, drill: int | None = None) -> dict:
+        """The lab's answer for an upload; raises what ``_request`` raises (the outbox decides
+        what to retry), and ValueError for an answer that is not the lab's."""
         q = f"?drill={int(drill)}" if drill is not None else ""
-        return self._request("POST", "/api/sessions" + q, archive, "application/zip")
+        out = self._request("POST", "/api/sessions" + q, archive, "application/zip")
+        if not isinstance(out, dict) or not isinstance(out.get("id"), int):
+            raise ValueError("the answer to an upload is not the lab's")
+        return out
+
+
+def _drill_ok(d: object) -> bool:
+    """Whether an assignment has what a station reads of it."""
+    if not isinstance(d, dict):
+        return False
+    typed = (("id", int), ("persona", str), ("attempts_allowed", int))
+    if not all(isinstance(d.get(k), t) and not isinstance(d.get(k), bool) for k, t in typed):
+        return False
+    due = d.get("due")
+    if due is None:
+        return True
+    try:
+        _dt.date.fromisoformat(due)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _detail(exc: urllib.error.HTTPError) -> str:
     try:
         return f"{exc.code} {json.loads(exc.read()).get('detail')}"
-    except (ValueError, AttributeError, OSError):
+    except (ValueError, AttributeError, OSError, http.client.HTTPException):
         return f"{exc.code} {exc.reason}"
 
 
@@ -126,7 +175,8 @@ def flush_outbox(
                 out.rejected.append((path, _detail(exc)))
                 path.rename(path.with_suffix(".rejected"))
                 break
-            except (urllib.error.URLError, OSError, ValueError):  # refused, reset, timed out
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+                # refused, reset, timed out, or an answer that is not the lab's
                 if attempt + 1 < retries:
                     time.sleep(backoff * 2**attempt)
                     continue

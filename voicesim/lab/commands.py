@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         "room, so that passwords do not cross the network in clear text",
     )
     sv.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
+    sv.add_argument(
+        "--trusted-proxy",
+        metavar="ADDRS",
+        help="the address(es) of a reverse proxy in front of the lab (comma-separated): only "
+        "then is its X-Forwarded-For header read for the client's address; by default the lab "
+        "keys its sign-in throttle on the connection's own address and ignores that header",
+    )
     _store_args(sv)
     sv.set_defaults(func=cmd_serve)
 
@@ -150,11 +157,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(store),
         host=args.host,
         port=args.port,
-        log_level="warning",
         timeout_graceful_shutdown=5,  # Ctrl-C is not held up by an idle browser connection
+        **server_options(args.trusted_proxy),
         **tls,
     )
     return 0
+
+
+def server_options(trusted_proxy: str | None = None) -> dict:
+    """uvicorn's options for the lab: the client's address is the connection's own, unless a
+    trusted proxy is named. (uvicorn reads X-Forwarded-For from 127.0.0.1 by default, so any
+    program on the lab machine, or a request relayed through it, chose the address the
+    sign-in throttle counted: a new one per guess.)"""
+    proxies = [a.strip() for a in (trusted_proxy or "").split(",") if a.strip()]
+    return {
+        "log_level": "warning",
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or [],
+    }
 
 
 def _check_tls(certfile: str, keyfile: str) -> None:
@@ -194,7 +214,7 @@ def _lab_db(args: argparse.Namespace) -> Iterator:
 def cmd_add_trainer(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
-    from .store import TRAINER, create_user
+    from .store import TRAINER, NameTaken, create_user
 
     pw = _new_password(args)
     try:
@@ -203,18 +223,18 @@ def cmd_add_trainer(args: argparse.Namespace) -> int:
             db.commit()
     except IntegrityError:
         raise VoicesimError(f"user {args.name!r} exists") from None
+    except NameTaken as exc:
+        raise VoicesimError(str(exc)) from None
     print(f"trainer {args.name} added")
     return 0
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from .store import User, change_password
+    from .store import change_password, find_user
 
     pw = _new_password(args)
     with _lab_db(args) as db:
-        user = db.scalar(select(User).where(User.username == args.name))
+        user = find_user(db, args.name)
         if user is None:
             raise VoicesimError(f"no lab user named {args.name!r}")
         change_password(db, user, pw)
@@ -226,10 +246,10 @@ def cmd_set_password(args: argparse.Namespace) -> int:
 def cmd_add_to_cohort(args: argparse.Namespace) -> int:
     from sqlalchemy import delete, select
 
-    from .store import TRAINEE, Cohort, Invitation, Membership, User
+    from .store import TRAINEE, Cohort, Invitation, Membership, find_user
 
     with _lab_db(args) as db:
-        user = db.scalar(select(User).where(User.username == args.name))
+        user = find_user(db, args.name)
         if user is None or user.role != TRAINEE:
             raise VoicesimError(f"no trainee named {args.name!r}")
         cohort = db.get(Cohort, args.cohort)

@@ -111,7 +111,7 @@ def page_trainer(user: Annotated[User, Depends(page_user)]) -> User:
 
 
 def page_csrf(request: Request) -> str:
-    return csrf_token(request.cookies.get(COOKIE, ""))
+    return csrf_token(request.cookies.get(COOKIE, ""), request.app.state.store.secret)
 
 
 def checked_form(request: Request, csrf: Annotated[str, Form()] = "") -> None:

@@ -99,6 +99,12 @@ def _summary(name: str, rubric: Rubric, source: str) -> dict:
     }
 
 
+@lru_cache(maxsize=1)
+def builtin_rubric_id() -> str:
+    """The id the built-in rubric's YAML gives itself: no trainer's rubric may claim it."""
+    return load_rubric(None).id
+
+
 def add_rubric(db: Session, name: str, text: str, user: User) -> dict:
     """Validate and store a rubric under ``name``; a mistake answers 422 with file:line: field."""
     if name == DEFAULT_RUBRIC_NAME:
@@ -112,6 +118,12 @@ def add_rubric(db: Session, name: str, text: str, user: User) -> dict:
         rubric = parse_rubric(text, f"{name}.yaml")
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
+    if rubric.id == builtin_rubric_id():
+        raise HTTPException(
+            422,
+            f"{name}.yaml: id: {rubric.id!r} is the built-in rubric's id (reports and "
+            "scorecards name a rubric by it); give this rubric an id of its own",
+        )
     sha = hashlib.sha256(text.encode()).hexdigest()
     db.add(LabRubric(name=name, text=text, sha256=sha, created_by=user.id))
     try:

@@ -64,6 +64,17 @@ class PasswordIn(BaseModel):
         return v
 
 
+# A due date is a day a cohort can work to: 9999-12-31 was accepted, and the day after it
+# (when a drill is overdue) overflowed, so its cohort's pages answered 404 for good.
+FIRST_DUE, LAST_DUE = _dt.date(2000, 1, 1), _dt.date(2100, 12, 31)
+
+
+def _sane_due(v: _dt.date | None) -> _dt.date | None:
+    if v is not None and not FIRST_DUE <= v <= LAST_DUE:
+        raise ValueError(f"the due date must be between {FIRST_DUE} and {LAST_DUE} (found {v})")
+    return v
+
+
 class DrillIn(BaseModel):
     persona: str = Field(min_length=1, max_length=120, pattern=NAME)
     rubric: str = Field(default=DEFAULT_RUBRIC_NAME, min_length=1, max_length=64, pattern=NAME)
@@ -72,6 +83,23 @@ class DrillIn(BaseModel):
     attempts_allowed: int = Field(default=3, ge=1, le=1000)
     # Also take simulated and recorded sessions (practice); by default live calls only.
     allow_practice: bool = False
+
+    _due = field_validator("due")(_sane_due)
+
+
+class DrillEditIn(BaseModel):
+    """What a trainer may change of a drill (only the fields sent change; ``due`` null clears
+    it). Its persona and rubric are what its sessions were scored with: to change those, retire
+    it and assign a new one; the pass mark only while no session is stored for it."""
+
+    model_config = {"extra": "forbid"}
+
+    pass_mark: float | None = Field(default=None, ge=0, le=100)
+    due: _dt.date | None = None
+    attempts_allowed: int | None = Field(default=None, ge=1, le=1000)
+    allow_practice: bool | None = None
+
+    _due = field_validator("due")(_sane_due)
 
 
 class RubricIn(BaseModel):

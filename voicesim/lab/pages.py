@@ -3,7 +3,6 @@ SVG charts, forms that post back. No JavaScript and nothing from a CDN: the lab 
 internet. Every page is sent with a Content-Security-Policy that allows no script at all.
 The routes that use these are in ``routes/pages.py``."""
 
-import json
 import urllib.parse
 from functools import cache
 
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..report.html import asset, environment
 from .figures import by_persona
+from .reviews import latest_overrides, machine_card, reviewed_card
 from .store import Upload, User
 
 WEAKEST_SHOWN = 8  # criteria listed as the weakest skills
@@ -40,10 +40,12 @@ def _env() -> Environment:
 
 
 def page_csp() -> str:
-    """No script at all; only the lab's own style sheet; forms post to the lab only."""
+    """No script at all; only the lab's own style sheet and the lab's own audio (a session's
+    call); forms post to the lab only."""
     css = asset("voicesim.lab", "lab.css").csp
     return (
-        f"default-src 'none'; style-src {css}; img-src 'self'; form-action 'self'; "
+        f"default-src 'none'; style-src {css}; img-src 'self'; media-src 'self'; "
+        "form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"
     )
 
@@ -166,16 +168,18 @@ def persona_charts(sessions: list[dict], families: list[str]) -> list[dict]:
 
 
 def latest_coaching(store, db: Session, sessions: list[dict]) -> dict:  # noqa: ANN001
-    """The coaching of the newest of ``sessions`` (from its scorecard.json, which the server
-    wrote when it scored the upload), with the session id; {} when there is none to read."""
+    """The coaching of the newest of ``sessions`` as reviewed: the scorecard the server wrote
+    when it scored the upload, with the trainers' overrides applied (a criterion a trainer gave
+    full points is no longer a thing to work on), with the session id; {} when there is none."""
     if not sessions:
         return {}
     up = db.get(Upload, sessions[-1]["id"])
     try:
-        card = json.loads((store.session_path(up) / "scorecard.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
+        machine = machine_card(store.session_path(up))
+    except (ValueError, TypeError):
         return {}
-    coaching = card.get("coaching") if isinstance(card, dict) else None
+    card = reviewed_card(machine, latest_overrides(db, [up.id]).get(up.id, {}))
+    coaching = card.get("coaching")
     if not isinstance(coaching, dict) or not coaching.get("focus"):
         return {}
     return {**coaching, "session": up.id}

@@ -20,10 +20,34 @@ from fastapi import HTTPException
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..errors import VoicesimError
+from ..events import CUSTOMER_LINE_START, FINAL
 from ..rubric.scorer import card_passes, family_score, overall_score
 from .store import Drill, Review, SessionScore, Upload, User
 
 TEXT_MAX = 4000  # characters in a comment or a reason
+
+
+def transcript(session_dir: Path) -> list[dict]:
+    """The call's lines in time order, for the review page (``t``, ``who``: customer or
+    trainee, ``text``), from the session's events as the session reader checks them; [] for a
+    session that cannot be read (the page says so)."""
+    from ..report.session import read_session
+
+    try:
+        events = read_session(session_dir).events
+    except (VoicesimError, OSError, ValueError):
+        return []
+    lines = [
+        {"t": float(e.t), "who": "customer", "text": str(e.get("text") or "")}
+        for e in events
+        if e.type == CUSTOMER_LINE_START
+    ] + [
+        {"t": float(e.t), "who": "trainee", "text": str(e.get("text") or "")}
+        for e in events
+        if e.type == FINAL and e.get("who", "trainee") == "trainee"
+    ]
+    return sorted((x for x in lines if x["text"].strip()), key=lambda x: x["t"])
 
 
 def machine_card(session_dir: Path) -> dict:

@@ -2,6 +2,7 @@
 and the form tokens of the pages (CSRF)."""
 
 import hashlib
+import hmac
 import math
 import threading
 import time
@@ -157,14 +158,19 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def csrf_token(session_token: str) -> str:
-    """The form token for a signed-in browser: derived from its (HttpOnly) session cookie, so a
-    page on another site can neither read nor guess it. Every form that changes something
-    carries it, on top of the SameSite=Strict cookie."""
-    return hashlib.sha256(b"voicesim-lab-csrf:" + session_token.encode()).hexdigest()
+def csrf_token(session_token: str, secret: bytes) -> str:
+    """The form token for a signed-in browser: an HMAC under the lab's secret of its (HttpOnly)
+    session cookie, so a page on another site can neither read nor make it. Every form that
+    changes something carries it, on top of the SameSite=Strict cookie."""
+    return _mac(secret, b"voicesim-lab-csrf:", session_token)
 
 
-def login_token(browser: str) -> str:
-    """The sign-in form's token, from the browser's own sign-in cookie: another site cannot
-    sign a browser in to an account of its choosing (login CSRF)."""
-    return hashlib.sha256(b"voicesim-lab-login:" + browser.encode()).hexdigest()
+def login_token(browser: str, secret: bytes) -> str:
+    """The sign-in form's token, an HMAC under the lab's secret of the browser's own sign-in
+    cookie: another site cannot sign a browser in to an account of its choosing (login CSRF),
+    even one that plants the cookie, since it cannot make the token without the secret."""
+    return _mac(secret, b"voicesim-lab-login:", browser)
+
+
+def _mac(secret: bytes, purpose: bytes, value: str) -> str:
+    return hmac.new(secret, purpose + value.encode(), hashlib.sha256).hexdigest()

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .library import persona_by_id, personas, rubric_text
-from .models import DrillIn
+from .models import DrillEditIn, DrillIn
+from .provenance import UNVERIFIED
 from .store import (
     TRAINEE,
     TRAINER,
@@ -20,12 +21,15 @@ from .store import (
     Drill,
     Invitation,
     Membership,
+    NameTaken,
     SessionScore,
     Upload,
     User,
     WeakPassword,
     change_password,
     create_user,
+    find_user,
+    name_key,
     utcnow,
 )
 
@@ -63,6 +67,38 @@ def visible_upload(db: Session, user: User, session_id: int) -> Upload:
     return up
 
 
+def owning_trainer(db: Session, trainee: User) -> int | None:
+    """The id of the trainer a trainee belongs to: the one whose cohort they were first added
+    to (a later cohort is another trainer's only by the trainee's own consent)."""
+    return db.scalar(
+        select(Cohort.created_by)
+        .join(Membership, Membership.cohort_id == Cohort.id)
+        .where(Membership.user_id == trainee.id)
+        .order_by(Membership.id)
+        .limit(1)
+    )
+
+
+def reviewable_upload(db: Session, trainer: User, session_id: int) -> Upload:
+    """The session if ``trainer`` may comment on it and change its results: a drill's session
+    is reviewed by the trainer whose drill it is, a practice session by the trainee's own
+    trainer. Another trainer who shares the trainee may read it (403 to review it)."""
+    up = visible_upload(db, trainer, session_id)
+    drill = db.get(Drill, up.drill_id) if up.drill_id is not None else None
+    if drill is not None:
+        allowed = cohort_of(db, drill.cohort_id, trainer) is not None
+    else:
+        owner = db.get(User, up.owner_id)
+        allowed = owner is not None and owning_trainer(db, owner) == trainer.id
+    if not allowed:
+        raise HTTPException(
+            403,
+            "only the trainer whose drill this session is for (for practice, the trainee's own "
+            "trainer) may comment on it or change its results",
+        )
+    return up
+
+
 def my_cohort_ids(trainer: User) -> Select:
     return select(Cohort.id).where(Cohort.created_by == trainer.id)
 
@@ -85,8 +121,8 @@ def create_cohort(db: Session, name: str, user: User) -> Cohort:
 
 
 INVITED = (
-    "if this user exists, they join the cohort once they accept (on their lab page), or a "
-    "trainer who has them in a cohort does; the password given is not used"
+    "if this user exists, they join the cohort once they accept (on their lab page); the "
+    "password given is not used"
 )
 
 
@@ -109,12 +145,14 @@ def add_trainee(
     """Add a trainee to ``trainer``'s cohort. A new name becomes a trainee with ``password``;
     a trainee the trainer already has is added; any other existing user (another trainer's
     trainee, a trainer) only gets an invitation, whoever they are: returns None then."""
-    user = db.scalar(select(User).where(User.username == username))
+    user = find_user(db, username)
     if user is None:
         try:
             user = create_user(db, username, password, TRAINEE)
         except WeakPassword as exc:
             raise HTTPException(422, f"password: {exc}") from None
+        except NameTaken as exc:
+            raise HTTPException(422, f"username: {exc}") from None
     elif not manages(db, trainer, user):
         if user.role == TRAINEE and not is_member(db, cohort, user):
             if (
@@ -148,7 +186,7 @@ def is_member(db: Session, cohort: Cohort, user: User) -> bool:
 
 def invitations_for(db: Session, user: User) -> list[Invitation]:
     """For a trainee: the invitations to them. For a trainer: those to trainees of theirs
-    (theirs to approve) and those they sent."""
+    (theirs to see, and to decline) and those they sent."""
     q = select(Invitation).order_by(Invitation.id)
     if user.role == TRAINEE:
         return list(db.scalars(q.where(Invitation.user_id == user.id)))
@@ -163,14 +201,17 @@ def invitations_for(db: Session, user: User) -> list[Invitation]:
 
 
 def invitation_for(db: Session, invitation_id: int, user: User, *, accept: bool) -> Invitation:
-    """The invitation if ``user`` may act on it: the invited user, or a trainer who has them in
-    a cohort, accept or decline; the trainer who sent it may withdraw it (not accept it)."""
+    """The invitation if ``user`` may act on it: only the invited user accepts (no trainer,
+    not even one who shares them, joins a trainee to a cohort for them); the invited user, a
+    trainer who has them in a cohort, or the trainer who sent it may decline it."""
     inv = db.get(Invitation, invitation_id)
     invitee = db.get(User, inv.user_id) if inv is not None else None
     allowed = invitee is not None and (
         user.id == invitee.id
-        or (user.role == TRAINER and manages(db, user, invitee))
-        or (not accept and user.id == inv.invited_by)
+        or (
+            not accept
+            and (user.id == inv.invited_by or (user.role == TRAINER and manages(db, user, invitee)))
+        )
     )
     if not allowed:
         raise HTTPException(404, "no such invitation for you")
@@ -226,9 +267,52 @@ def assign_drill(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
     return d
 
 
-def my_drills(db: Session, user: User) -> list[Drill]:
+def owned_drill(db: Session, drill_id: int, trainer: User) -> Drill:
+    """The drill if it belongs to one of ``trainer``'s cohorts; 404 otherwise."""
+    drill = db.get(Drill, drill_id)
+    if drill is None or cohort_of(db, drill.cohort_id, trainer) is None:
+        raise HTTPException(404, "no such drill of yours")
+    return drill
+
+
+def edit_drill(db: Session, drill: Drill, body: DrillEditIn) -> Drill:
+    """Change what ``body`` sends of a drill (see DrillEditIn for what may change)."""
+    sent = body.model_fields_set
+    if "pass_mark" in sent and body.pass_mark is not None and body.pass_mark != drill.pass_mark:
+        stored = db.scalar(select(func.count(Upload.id)).where(Upload.drill_id == drill.id))
+        if stored:
+            raise HTTPException(
+                409,
+                f"pass_mark: {stored} session(s) of drill #{drill.id} were scored with pass mark "
+                f"{drill.pass_mark:g}; retire it and assign a new drill to change it",
+            )
+        drill.pass_mark = body.pass_mark
+    if "due" in sent:
+        drill.due = _dt.datetime.combine(body.due, _dt.time()) if body.due else None
+    if "attempts_allowed" in sent and body.attempts_allowed is not None:
+        drill.attempts_allowed = body.attempts_allowed
+    if "allow_practice" in sent and body.allow_practice is not None:
+        drill.allow_practice = body.allow_practice
+    db.commit()
+    return drill
+
+
+def retire_drill(db: Session, drill: Drill) -> Drill:
+    """Take a drill out of its trainees' assignments; it takes no more uploads, and its
+    sessions and results stay (retiring twice keeps the first time)."""
+    if drill.retired is None:
+        drill.retired = utcnow()
+        db.commit()
+    return drill
+
+
+def my_drills(db: Session, user: User, *, retired: bool = True) -> list[Drill]:
+    """The drills of ``user``'s cohorts (the retired ones too unless ``retired`` is false)."""
     cohorts = select(Membership.cohort_id).where(Membership.user_id == user.id)
-    return list(db.scalars(select(Drill).where(Drill.cohort_id.in_(cohorts)).order_by(Drill.id)))
+    q = select(Drill).where(Drill.cohort_id.in_(cohorts))
+    if not retired:
+        q = q.where(Drill.retired.is_(None))
+    return list(db.scalars(q.order_by(Drill.id)))
 
 
 def attempts_used(db: Session, user: User, drill: Drill) -> int:
@@ -251,6 +335,7 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
         "due": d.due.date().isoformat() if d.due else None,
         "attempts_allowed": d.attempts_allowed,
         "allow_practice": bool(d.allow_practice),
+        "retired": d.retired.isoformat(timespec="seconds") + "Z" if d.retired else None,
     }
     if attempts is not None:
         out["attempts"] = attempts
@@ -258,7 +343,17 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
     return out
 
 
-def upload_dict(u: Upload, owner: str) -> dict:
+# What a trainee reads of their own session that the lab could not verify: which check failed
+# would tell a forger what to fix next (their trainers see it).
+NOT_VERIFIED = "this session could not be verified"
+
+
+def upload_dict(u: Upload, owner: str, viewer: User | None = None) -> dict:
+    """A session for the API and the pages; ``viewer``, when a trainee, never reads why their
+    session could not be verified (``NOT_VERIFIED`` instead)."""
+    note = u.source_note
+    if viewer is not None and viewer.role == TRAINEE and u.source == UNVERIFIED:
+        note = NOT_VERIFIED
     return {
         "id": u.id,
         "owner": owner,
@@ -272,7 +367,7 @@ def upload_dict(u: Upload, owner: str) -> dict:
         # live, simulated, recorded (verified from the session's files), unverified (a claim
         # they do not bear out, or none); None: stored before the lab verified sources
         "source": u.source,
-        "source_note": u.source_note,
+        "source_note": note,
         "attempt": u.attempt,
         "end_state": u.end_state,
         "created": u.created.isoformat() + "Z" if u.created else None,
@@ -351,7 +446,7 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
                 .where(
                     Upload.drill_id == d.id,
                     Upload.owner_id.in_(ids),
-                    Upload.created < d.due + _dt.timedelta(days=1),
+                    Upload.created < day_after(d.due),
                 )
                 .group_by(Upload.owner_id)
             )
@@ -360,7 +455,7 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
     for m in members:
         for d in drills:
             n, best, last_id, passed = stats.get((m.id, d.id), (0, None, None, None))
-            due_over = d.due is not None and today >= d.due + _dt.timedelta(days=1)
+            due_over = d.due is not None and today >= day_after(d.due)
             if d.due is not None and passed:
                 status = "passed" if on_time.get((m.id, d.id)) else "late"
             elif due_over:
@@ -416,6 +511,15 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
     }
 
 
+def day_after(due: _dt.datetime) -> _dt.datetime:
+    """The end of a due date (UTC). A drill stored before dates were checked may be due on the
+    last day a datetime holds: it is never overdue, rather than an OverflowError."""
+    try:
+        return due + _dt.timedelta(days=1)
+    except OverflowError:
+        return _dt.datetime.max
+
+
 def copied_calls(db: Session, members: list[User]) -> list[dict]:
     """The refused uploads of these trainees that copied a call stored for another user,
     latest first: who, when, for which drill, and the original (its owner named only when
@@ -452,7 +556,7 @@ def trainee_history(db: Session, cohort: Cohort, username: str) -> dict:
     return {"cohort": cohort_dict(cohort)} | session_history(db, member)
 
 
-def session_history(db: Session, member: User) -> dict:
+def session_history(db: Session, member: User, viewer: User | None = None) -> dict:
     """A trainee's latest sessions, oldest first, with the rubric families they were scored on."""
     ups = list(
         db.scalars(
@@ -464,7 +568,7 @@ def session_history(db: Session, member: User) -> dict:
     )[::-1]
     return {
         "trainee": member.username,
-        "sessions": [upload_dict(u, member.username) for u in ups],
+        "sessions": [upload_dict(u, member.username, viewer) for u in ups],
         "families": sorted({f for u in ups for f in (u.families or {})}),
     }
 
@@ -473,18 +577,29 @@ def trainee_in(db: Session, cohort: Cohort, username: str) -> User:
     member = db.scalar(
         select(User)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.cohort_id == cohort.id, User.username == username)
+        .where(Membership.cohort_id == cohort.id, User.name_key == name_key(username))
     )
     if member is None:
         raise HTTPException(404, "no such trainee in this cohort")
     return member
 
 
-def reset_password(db: Session, cohort: Cohort, username: str, password: str) -> None:
-    """A trainer sets a new password for a trainee of their cohort (a forgotten one); the
-    trainee's tokens are revoked, so every station signs in again."""
+def reset_password(
+    db: Session, cohort: Cohort, username: str, password: str, trainer: User
+) -> None:
+    """The trainee's own trainer (``owning_trainer``) sets a new password for them (a
+    forgotten one); the trainee's tokens are revoked, so every station signs in again. A
+    trainer who only shares the trainee may not: with the password they could act as them.
+    On the lab machine, ``voicesim lab set-password`` (the admin's way) sets anyone's."""
+    member = trainee_in(db, cohort, username)
+    if owning_trainer(db, member) != trainer.id:
+        raise HTTPException(
+            403,
+            f"only {member.username}'s own trainer (whose cohort they joined first) may set "
+            "their password; on the lab machine: voicesim lab set-password",
+        )
     try:
-        change_password(db, trainee_in(db, cohort, username), password)
+        change_password(db, member, password)
     except WeakPassword as exc:
         raise HTTPException(422, f"password: {exc}") from None
     db.commit()

@@ -23,7 +23,15 @@ from ..errors import SessionError, VoicesimError
 from ..report.session import check_files, parse_meta
 from .archive import ArchiveError, read_archive, session_digest
 from .library import score_upload
-from .provenance import LIVE, SIMULATED, Provenance, audio_key, copy_key, verify_source
+from .provenance import (
+    LIVE,
+    SIMULATED,
+    UNVERIFIED,
+    Provenance,
+    audio_key,
+    copy_key,
+    verify_source,
+)
 from .reviews import store_scores
 from .service import attempts_used, my_drills, upload_dict
 from .store import CopyFlag, Drill, Store, Upload, User
@@ -124,13 +132,25 @@ def _store_upload(
         drill = db.get(Drill, drill_id)
         if drill is None or drill not in my_drills(db, user):
             raise HTTPException(404, "no such drill assigned to you")
+        if drill.retired is not None:
+            raise HTTPException(
+                409,
+                f"drill #{drill.id} was retired by your trainer and takes no more uploads; "
+                "upload the session without a drill as practice",
+            )
         source = arrival.provenance.source
         if source != LIVE and not drill.allow_practice:
+            # An honest simulated or recorded call is named as such; a claim that does not
+            # hold is not explained (which check failed would guide the next forgery).
+            what = (
+                "this session could not be verified as a live call"
+                if source == UNVERIFIED
+                else f"this session is {source} ({arrival.provenance.note})"
+            )
             raise HTTPException(
                 422,
-                f"drill #{drill.id} takes live calls only, and this session is {source} "
-                f"({arrival.provenance.note}); upload it without a drill as practice, or ask "
-                "your trainer to allow practice uploads for this drill",
+                f"drill #{drill.id} takes live calls only, and {what}; upload it without a "
+                "drill as practice, or ask your trainer to allow practice uploads for this drill",
             )
         if attempts_used(db, user, drill) >= drill.attempts_allowed:
             raise HTTPException(409, "no attempts left for this drill")
@@ -188,7 +208,7 @@ def _store_upload(
     except BaseException:  # a bug: answer 500, but leave no orphan folder behind
         _discard(db, path)
         raise
-    return upload_dict(up, user.username) | {"duplicate": False}
+    return upload_dict(up, user.username, user) | {"duplicate": False}
 
 
 def _next_attempt(db: Session, user: User, drill: Drill) -> int:
@@ -228,7 +248,7 @@ def _already_stored(db: Session, user: User, arrival: Arrival, drill_id: int | N
     if same is None:
         return None
     if same.owner_id == user.id:
-        return upload_dict(same, user.username) | {"duplicate": True}
+        return upload_dict(same, user.username, user) | {"duplicate": True}
     drill = db.get(Drill, drill_id) if drill_id is not None else None
     db.add(CopyFlag(user_id=user.id, original_id=same.id, drill_id=drill.id if drill else None))
     db.commit()

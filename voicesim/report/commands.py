@@ -202,6 +202,17 @@ def _unique(f: Path, used: set[str]) -> str:
     return name
 
 
+def _regular_file(p: Path) -> Path:
+    """``p`` if it is a file to read; a FIFO waits for a writer for ever, a device never ends."""
+    if not p.exists():
+        raise VoicesimError(f"{p}: no such file or folder")
+    if not p.is_file():
+        raise VoicesimError(
+            f"{p}: not a regular file (a FIFO, device or socket); score reads files and folders"
+        )
+    return p
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -265,6 +276,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise VoicesimError("give either CALL files or --customer/--trainee, not both")
         if persona is not None:
             raise VoicesimError("--persona is for transcripts; a recording is scored without one")
+        for f in (args.customer, args.trainee):
+            if f:
+                _regular_file(Path(f))
         rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
         out = _fresh(Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
         with console.status("scoring the recording..."):
@@ -284,10 +298,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             if not found:
                 raise VoicesimError(f"{p}: no recordings or transcripts in this folder")
             files += found
-        elif not p.exists():
-            raise VoicesimError(f"{p}: no such file or folder")
         else:
-            files.append(p)
+            files.append(_regular_file(p))
     if len(files) == 1 and not Path(args.recordings[0]).is_dir():
         out = Path(args.out or f"sessions/{stamp}-{files[0].stem}")
         with console.status(f"scoring {files[0].name}..."):

@@ -56,6 +56,10 @@ class Limits:
     depth: int = 16  # nesting of JSON objects and lists
     max_t: float = 4 * 3600.0  # seconds on the call clock
     string_chars: int = 20_000
+    # one transcribed line ("text" of an event): two minutes of unbroken speech is some 2,500
+    # characters; every rubric phrase is matched over each line, so a line's length is what a
+    # hostile session could make scoring cost
+    text_chars: int = 5_000
     words: int = 5_000  # word timings in one transcript event
     lines: int = 10_000  # transcribed lines (final, customer_line_start): what scoring costs
     digits: int = 20  # of a JSON integer
@@ -201,6 +205,18 @@ def _of(*types: type, nullable: bool = True) -> Callable[[Any], str | None]:
     return check
 
 
+def _text(most: int) -> Callable[[Any], str | None]:
+    of_str = _of(str)
+
+    def check(v: Any) -> str | None:
+        problem = of_str(v)
+        if problem is None and v is not None and len(v) > most:
+            return f"a transcribed line longer than {most} characters ({len(v)})"
+        return problem
+
+    return check
+
+
 def _kind(v: Any) -> str:
     return {dict: "an object", list: "a list", str: "text", bool: "true/false"}.get(
         type(v), "null" if v is None else "a number"
@@ -217,7 +233,7 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
         "cue": _of(str),
         "evidence": _of(dict),
         "mood": _number(-1.0, 2.0),
-        "text": _of(str),
+        "text": _text(limits.text_chars),
         "reason": _of(str),
         "who": _of(str),
         "by": _of(str),

@@ -103,7 +103,7 @@ def _parse(phrase: str) -> _Phrase:
     if veto:
         phrase = phrase[1:].strip()
     if phrase.startswith("re:"):
-        return _Phrase(src, vet_regex(phrase[3:], src), veto=veto)  # refuses slow patterns
+        return _Phrase(src, vet_regex(phrase[3:], src), veto=veto)  # runs on RE2
     anchored = phrase.startswith("^")
     sentence = phrase.startswith("^^")
     phrase = phrase.lstrip("^").strip()
@@ -174,7 +174,8 @@ class Detector:
         for ph in self._phrases:
             for m in ph.pattern.finditer(text):
                 span = _span(tokens, m)
-                a0, b0 = m.span("hit") if "hit" in ph.pattern.groupindex else m.span()
+                hit = ph.pattern.groupindex.get("hit")  # a number: RE2's spans take no names
+                a0, b0 = m.span(hit) if hit is not None else m.span()
                 if not span or any(a < b0 and a0 < b for a, b in taken + vetoed):
                     continue
                 if any(t.foreign for t in span):

@@ -35,7 +35,7 @@ class Limits:
 
     bytes: int = 4 * 1024 * 1024
     turns: int = 8_000  # the session reader takes 10,000 transcribed lines
-    turn_chars: int = 20_000  # the reader's longest text
+    turn_chars: int = 5_000  # the session reader's longest transcribed line (text_chars)
     turn_words: int = 5_000  # the reader's word timings in one transcript event
     words: int = 200_000  # in all (a 4-hour call is ~40,000): keeps events.jsonl ~10 MB
     depth: int = 8  # nesting of one JSON turn

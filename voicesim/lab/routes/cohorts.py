@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..deps import DB, Anyone, LabStore, Trainee, Trainer
 from ..figures import session_details
 from ..library import add_rubric, personas, rubric_list, rubric_text
-from ..models import CohortIn, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..models import CohortIn, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
 from ..provenance import SOURCE_UNCHECKED
 from ..reviews import latest_overrides
 from ..service import (
@@ -26,13 +26,16 @@ from ..service import (
     cohort_overview,
     create_cohort,
     drill_dict,
+    edit_drill,
     invitation_dict,
     invitation_for,
     invitations_for,
     my_cohorts,
     my_drills,
     owned_cohort,
+    owned_drill,
     reset_password,
+    retire_drill,
     trainee_history,
     upload_dict,
 )
@@ -55,7 +58,7 @@ def api_cohorts(user: Trainer, db: DB) -> list[dict]:
 def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB):
     """A new name: a new trainee, with this password. A trainee of another cohort of
     yours: added. Any other existing name (whoever it is): 202, an invitation that the
-    user, or a trainer who has them in a cohort, accepts; the password is not used."""
+    user accepts, and only they; the password is not used."""
     cohort = owned_cohort(db, cohort_id, user)
     u = add_trainee(db, cohort, body.username, body.password, user)
     if u is None:
@@ -91,6 +94,19 @@ def api_assign(cohort_id: int, body: DrillIn, user: Trainer, db: DB) -> dict:
     return drill_dict(assign_drill(db, owned_cohort(db, cohort_id, user), body))
 
 
+@router.patch("/api/drills/{drill_id}")
+def api_edit_drill(drill_id: int, body: DrillEditIn, user: Trainer, db: DB) -> dict:
+    """Change a drill's due date, attempts allowed, practice uploads, or (while it has no
+    sessions) its pass mark."""
+    return drill_dict(edit_drill(db, owned_drill(db, drill_id, user), body))
+
+
+@router.post("/api/drills/{drill_id}/retire")
+def api_retire_drill(drill_id: int, user: Trainer, db: DB) -> dict:
+    """Out of the trainees' assignments, no more uploads; its sessions and results stay."""
+    return drill_dict(retire_drill(db, owned_drill(db, drill_id, user)))
+
+
 @router.get("/api/personas")
 def api_personas(user: Trainer) -> list[dict]:
     return [{"id": p.id, "name": p.name, "difficulty": p.difficulty} for p in personas()]
@@ -120,7 +136,7 @@ def api_trainee_history(cohort_id: int, username: str, user: Trainer, db: DB) ->
 def api_reset_password(
     cohort_id: int, username: str, body: PasswordIn, user: Trainer, db: DB
 ) -> dict:
-    reset_password(db, owned_cohort(db, cohort_id, user), username, body.password)
+    reset_password(db, owned_cohort(db, cohort_id, user), username, body.password, user)
     return {"ok": True}
 
 
@@ -178,7 +194,7 @@ def api_export_sessions(cohort_id: int, user: Trainer, db: DB, store: LabStore) 
 # -- trainees ----------------------------------------------------------------------------------
 @router.get("/api/assignments")
 def api_assignments(user: Trainee, db: DB) -> list[dict]:
-    return [drill_dict(d, attempts_used(db, user, d)) for d in my_drills(db, user)]
+    return [drill_dict(d, attempts_used(db, user, d)) for d in my_drills(db, user, retired=False)]
 
 
 @router.get("/api/drills/{drill_id}/rubric")

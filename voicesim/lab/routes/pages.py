@@ -15,7 +15,7 @@ from ...report.numbers import call_numbers
 from ..deps import COOKIE, DB, Checked, Csrf, LabLimits, LabStore, PageTrainer, PageUser, Throttle
 from ..figures import drill_summary, weakest_criteria
 from ..library import add_rubric, personas, rubric_list
-from ..models import MAX_RUBRIC, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..models import MAX_RUBRIC, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
 from ..pages import (
     LOGIN_COOKIE,
     WEAKEST_SHOWN,
@@ -34,6 +34,7 @@ from ..reviews import (
     machine_card,
     review_of,
     reviewed_card,
+    transcript,
 )
 from ..security import client_address, login_token
 from ..service import (
@@ -44,13 +45,17 @@ from ..service import (
     attempts_used,
     cohort_overview,
     create_cohort,
+    edit_drill,
     invitation_dict,
     invitation_for,
     invitations_for,
     my_cohorts,
     my_drills,
     owned_cohort,
+    owned_drill,
     reset_password,
+    retire_drill,
+    reviewable_upload,
     session_history,
     trainee_history,
     trainee_in,
@@ -78,7 +83,8 @@ def cookie(resp, request: Request, name: str, value: str, max_age: int) -> None:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, error: str = "") -> HTMLResponse:
     browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    resp = page("login.html", "Sign in", csrf=login_token(browser), error=error)
+    secret = request.app.state.store.secret
+    resp = page("login.html", "Sign in", csrf=login_token(browser, secret), error=error)
     cookie(resp, request, LOGIN_COOKIE, browser, 3600)
     return resp
 
@@ -99,7 +105,8 @@ def login_post(
     except HTTPException as exc:
         return back("/login", exc)
     browser = request.cookies.get(LOGIN_COOKIE, "")
-    if not browser or not hmac.compare_digest(csrf, login_token(browser)):
+    expected = login_token(browser, request.app.state.store.secret)
+    if not browser or not hmac.compare_digest(csrf, expected):
         return back("/login", HTTPException(403, "the sign-in form is stale; sign in again"))
     try:
         user = throttle.sign_in(db, username[:64], password[:1024], address)
@@ -158,9 +165,9 @@ def home(
             "attempts_allowed": d.attempts_allowed,
             "allow_practice": d.allow_practice,
         }
-        for d in my_drills(db, user)
+        for d in my_drills(db, user, retired=False)
     ]
-    view = session_history(db, user)
+    view = session_history(db, user, user)
     return page(
         "trainee_home.html",
         "Trainee",
@@ -280,6 +287,40 @@ def drill_post(
     return RedirectResponse(f"/cohorts/{cohort_id}", status_code=303)
 
 
+@router.post("/drills/{drill_id}/edit")
+def drill_edit_post(
+    drill_id: int,
+    user: PageTrainer,
+    db: DB,
+    _: Checked,
+    due: Annotated[str, Form()] = "",
+    attempts_allowed: Annotated[int, Form()] = 3,
+    allow_practice: Annotated[bool, Form()] = False,
+) -> RedirectResponse:
+    """The cohort page's form over ``PATCH /api/drills/{id}`` (the same rules)."""
+    drill = owned_drill(db, drill_id, user)
+    here = f"/cohorts/{drill.cohort_id}"
+    try:
+        body = checked(
+            DrillEditIn,
+            due=due or None,
+            attempts_allowed=attempts_allowed,
+            allow_practice=allow_practice,
+        )
+        edit_drill(db, drill, body)
+    except HTTPException as exc:
+        return back(here, exc)
+    return RedirectResponse(f"{here}?notice=drill+%23{drill.id}+changed", status_code=303)
+
+
+@router.post("/drills/{drill_id}/retire")
+def drill_retire_post(drill_id: int, user: PageTrainer, db: DB, _: Checked) -> RedirectResponse:
+    drill = retire_drill(db, owned_drill(db, drill_id, user))
+    return RedirectResponse(
+        f"/cohorts/{drill.cohort_id}?notice=drill+%23{drill.id}+retired", status_code=303
+    )
+
+
 @router.get("/cohorts/{cohort_id}", response_class=HTMLResponse)
 def cohort_page(
     cohort_id: int,
@@ -357,14 +398,25 @@ def session_page(
         csrf,
         error,
         notice=notice,
-        s=upload_dict(up, owner.username if owner else ""),
+        s=upload_dict(up, owner.username if owner else "", user),
         owner=owner.username if owner else "",
         card=card,
         numbers=call_numbers(card),
         review=review_of(db, up, machine),
         criteria=criteria,
         pass_mark=drill.pass_mark if drill is not None else card.get("pass_mark"),
+        can_review=user.role == TRAINER and _may_review(db, user, up.id),
+        lines=transcript(store.session_path(up)),
+        has_audio=(store.session_path(up) / "call.wav").is_file(),
     )
+
+
+def _may_review(db: DB, user: User, session_id: int) -> bool:
+    try:
+        reviewable_upload(db, user, session_id)
+    except HTTPException:
+        return False
+    return True
 
 
 @router.post("/sessions/{session_id}/comments")
@@ -377,8 +429,9 @@ def comment_post(
     text: Annotated[str, Form()],
     t: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    up = visible_upload(db, user, session_id)
+    visible_upload(db, user, session_id)  # 404 for a session this trainer cannot see
     try:
+        up = reviewable_upload(db, user, session_id)
         add_comment(db, store, up, user, t, text)
     except HTTPException as exc:
         return back(f"/sessions/{session_id}", exc)
@@ -396,8 +449,9 @@ def override_post(
     points: Annotated[float, Form()],
     reason: Annotated[str, Form()],
 ) -> RedirectResponse:
-    up = visible_upload(db, user, session_id)
+    visible_upload(db, user, session_id)
     try:
+        up = reviewable_upload(db, user, session_id)
         add_override(db, store, up, user, criterion, points, reason)
     except HTTPException as exc:
         return back(f"/sessions/{session_id}", exc)
@@ -446,7 +500,7 @@ def password_post(
     here = f"/cohorts/{cohort_id}/trainees/{path_segment(username)}"
     try:
         body = checked(PasswordIn, password=password)
-        reset_password(db, cohort, username, body.password)
+        reset_password(db, cohort, username, body.password, user)
     except HTTPException as exc:
         return back(here, exc)
     note = urllib.parse.quote(f"{username}'s password is changed; their stations sign in again")

@@ -2,7 +2,7 @@
 roles list and read the sessions they may see, and open a session's report."""
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import select
 
 from ...errors import VoicesimError
@@ -16,7 +16,13 @@ from ..reviews import (
     review_of,
     reviewed_card,
 )
-from ..service import my_cohort_ids, owned_cohort, upload_dict, visible_upload
+from ..service import (
+    my_cohort_ids,
+    owned_cohort,
+    reviewable_upload,
+    upload_dict,
+    visible_upload,
+)
 from ..store import TRAINEE, Membership, Upload, User
 from ..uploads import MAX_ID, UPLOAD_TYPES, public_message, unpack_and_store
 
@@ -65,14 +71,14 @@ def api_sessions(user: Anyone, db: DB, cohort: int | None = None, limit: int = 2
         members = select(Membership.user_id).where(Membership.cohort_id.in_(cohorts))
         q = q.where(Upload.owner_id.in_(members))
     q = q.order_by(Upload.id.desc()).limit(max(1, min(limit, 1000)))
-    return [upload_dict(u, name) for u, name in db.execute(q)]
+    return [upload_dict(u, name, user) for u, name in db.execute(q)]
 
 
 @router.get("/api/sessions/{session_id}")
 def api_session(session_id: int, user: Anyone, db: DB) -> dict:
     up = visible_upload(db, user, session_id)
     owner = db.get(User, up.owner_id)
-    return upload_dict(up, owner.username if owner else "")
+    return upload_dict(up, owner.username if owner else "", user)
 
 
 @router.get("/api/sessions/{session_id}/review")
@@ -94,16 +100,26 @@ def api_review(session_id: int, user: Anyone, db: DB, store: LabStore) -> dict:
 
 @router.post("/api/sessions/{session_id}/comments")
 def api_comment(session_id: int, body: CommentIn, user: Trainer, db: DB, store: LabStore) -> dict:
-    up = visible_upload(db, user, session_id)
+    up = reviewable_upload(db, user, session_id)
     add_comment(db, store, up, user, body.t, body.text)
     return api_review(session_id, user, db, store)
 
 
 @router.post("/api/sessions/{session_id}/overrides")
 def api_override(session_id: int, body: OverrideIn, user: Trainer, db: DB, store: LabStore) -> dict:
-    up = visible_upload(db, user, session_id)
+    up = reviewable_upload(db, user, session_id)
     add_override(db, store, up, user, body.criterion, body.points, body.reason)
     return api_review(session_id, user, db, store)
+
+
+@router.get("/sessions/{session_id}/call.wav")
+def session_audio(session_id: int, user: Anyone, db: DB, store: LabStore) -> FileResponse:
+    """The call's audio, for the review page's player (the same rule as the report: who may
+    see the session may hear it)."""
+    path = store.session_path(visible_upload(db, user, session_id)) / "call.wav"
+    if not path.is_file():
+        raise HTTPException(404, "this session has no call audio")
+    return FileResponse(path, media_type="audio/wav")
 
 
 @router.get("/sessions/{session_id}/report", response_class=HTMLResponse)
