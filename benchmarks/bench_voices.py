@@ -75,9 +75,8 @@ def main() -> None:
     from voicesim.audio.formats import RATE, resample, trim_silence
     from voicesim.persona.persona import load_persona, persona_files
     from voicesim.rubric.acoustic import pitch_track
-    from voicesim.speech import kokoro
     from voicesim.speech.transcriber import Transcriber
-    from voicesim.speech.tts import DEFAULT_WPM, Synthesizer, spoken_sentences
+    from voicesim.speech.tts import DEFAULT_WPM, Synthesizer, kokoro_model, spoken_sentences
 
     transcriber = Transcriber()
     synth = Synthesizer()
@@ -103,7 +102,7 @@ def main() -> None:
             if voice.engine == "kokoro":
                 t0 = time.perf_counter()
                 first = spoken_sentences(line, voice)[:1]
-                kokoro.shared().render(first, voice, voice.rate / DEFAULT_WPM)
+                kokoro_model().render(first, voice, voice.rate / DEFAULT_WPM)
                 first_s.append(time.perf_counter() - t0)
             clip = trim_silence(resample(native, rate, RATE))
             clips.append(clip)

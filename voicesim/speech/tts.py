@@ -294,9 +294,7 @@ class _Kokoro:
     """Kokoro-82M (24 kHz): one model for every persona's voice, sentence by sentence."""
 
     def __init__(self) -> None:
-        from .kokoro import shared
-
-        self.model = shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
+        self.model = kokoro_model()
 
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
         return self.model.render(spoken_sentences(text, s), s, s.rate / DEFAULT_WPM)
@@ -304,6 +302,15 @@ class _Kokoro:
 
 # One thread per render: the call's pipeline (VAD, Whisper) has the other core.
 KOKORO_THREADS = 1
+
+
+def kokoro_model():
+    """The process's one Kokoro model, its file joined into the cache folder on first use."""
+    from .kokoro import shared
+
+    return shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
+
+
 _Engine = _Espeak | _Hibari | _Kokoro
 
 
