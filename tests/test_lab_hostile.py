@@ -245,6 +245,18 @@ def test_a_drill_is_edited_and_retired_by_its_trainer_only(lab, two_calls):
     assert [r["attempts"] for r in table["table"] if r["trainee"] == "ann"] == [1]
 
 
+def test_a_drill_may_show_guidance_and_its_trainer_turns_it_on_or_off(lab):
+    plain = lab.drill().json()
+    assert plain["guidance"] is False  # off unless the trainer asks for it
+    coached = lab.drill(guidance=True).json()
+    assert coached["guidance"] is True
+    mine = {d["id"]: d for d in lab.call("get", "/api/assignments", lab.ann)}
+    assert mine[coached["id"]]["guidance"] is True  # what the station reads
+    url = f"/api/drills/{plain['id']}"
+    assert lab.call("patch", url, lab.tina, json={"guidance": True})["guidance"] is True
+    assert lab.http.patch(url, headers=lab.tom, json={"guidance": False}).status_code == 404
+
+
 # -- 3. a trainee two trainers share ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_calls(tmp_path_factory) -> list[bytes]:

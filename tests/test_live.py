@@ -704,7 +704,7 @@ def test_lab_drill_runs_the_assigned_drill_and_uploads_once(pulse, voice, tmp_pa
 
     desk = TrainerDesk(tmp_path / "lab")
     desk.add_rubric("strict", strict_rubric())
-    drill_id = desk.assign(persona="damaged-blender", rubric="strict", pass_mark=40)
+    drill_id = desk.assign(persona="damaged-blender", rubric="strict", pass_mark=40, guidance=True)
     out, outbox = tmp_path / "session", tmp_path / "outbox"
     station = ["--user", "ann", "--password", PASSWORD, "--outbox", str(outbox)]
     with LiveServer(desk.app) as server, CuttingProxy(server.port, cut=0) as proxy:
@@ -725,10 +725,12 @@ def test_lab_drill_runs_the_assigned_drill_and_uploads_once(pulse, voice, tmp_pa
         log = drill.output()
         assert rc == 130, log
         assert f"lab drill #{drill_id}: damaged-blender, rubric strict" in log, log
+        assert ", with guidance;" in log  # the trainer's drill setting turns the cues on
         assert "could not take the session now" in log and "Traceback" not in log
         assert len(list(outbox.glob("*.zip"))) == 1
         meta = json.loads((out / "meta.json").read_text())
         assert Path(meta["rubric"]["file"]).read_text() == strict_rubric()
+        assert meta["guidance"] is not None and meta["guidance"]["cues"]
         local = json.loads((out / "scorecard.json").read_text())
         assert local["rubric"]["id"] == "strict"
         # one pass mark: the drill's 40, not the rubric's 90, on the station as in the lab

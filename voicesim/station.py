@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .errors import VoicesimError
 from .lab.commands import station_options
 from .live.commands import add_drill_options, run_drill
+from .session.cues import CUES
 from .speech.options import add_model_options
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     # The drill's pass mark, not the rubric file's: the terminal shows the verdict the lab records.
     rubric = drill_rubric(load_rubric(station.rubric_file), station.drill["pass_mark"])
     persona = load_persona(find_persona(station.persona), set(rubric.library.detectors))
+    if station.drill.get("guidance") and args.guidance is None:
+        args.guidance = CUES  # the trainer set this drill to show guidance
     return run_drill(args, persona, rubric, after=partial(_upload_to_lab, station))
 
 
@@ -120,7 +123,8 @@ def _lab_drill(args: argparse.Namespace) -> StationDrill:
     attempt = d["attempts_allowed"] - d.get("attempts_left", d["attempts_allowed"]) + 1
     print(
         f"lab drill #{d['id']}: {d['persona']}, rubric {d['rubric']}, pass mark "
-        f"{d['pass_mark']:g}; attempt {attempt} of {d['attempts_allowed']} (the session goes to "
+        f"{d['pass_mark']:g}{', with guidance' if d.get('guidance') else ''}; attempt {attempt} "
+        f"of {d['attempts_allowed']} (the session goes to "
         "the lab when the call ends, Ctrl-C included)",
         file=sys.stderr,
     )

@@ -83,6 +83,8 @@ class DrillIn(BaseModel):
     attempts_allowed: int = Field(default=3, ge=1, le=1000)
     # Also take simulated and recorded sessions (practice); by default live calls only.
     allow_practice: bool = False
+    # The station's live drill shows in-call guidance cues (``voicesim drill --guidance``).
+    guidance: bool = False
 
     _due = field_validator("due")(_sane_due)
 
@@ -98,6 +100,7 @@ class DrillEditIn(BaseModel):
     due: _dt.date | None = None
     attempts_allowed: int | None = Field(default=None, ge=1, le=1000)
     allow_practice: bool | None = None
+    guidance: bool | None = None
 
     _due = field_validator("due")(_sane_due)
 

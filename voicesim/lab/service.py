@@ -261,6 +261,7 @@ def assign_drill(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
         due=due,
         attempts_allowed=body.attempts_allowed,
         allow_practice=body.allow_practice,
+        guidance=body.guidance,
     )
     db.add(d)
     db.commit()
@@ -293,6 +294,8 @@ def edit_drill(db: Session, drill: Drill, body: DrillEditIn) -> Drill:
         drill.attempts_allowed = body.attempts_allowed
     if "allow_practice" in sent and body.allow_practice is not None:
         drill.allow_practice = body.allow_practice
+    if "guidance" in sent and body.guidance is not None:
+        drill.guidance = body.guidance
     db.commit()
     return drill
 
@@ -335,6 +338,7 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
         "due": d.due.date().isoformat() if d.due else None,
         "attempts_allowed": d.attempts_allowed,
         "allow_practice": bool(d.allow_practice),
+        "guidance": bool(d.guidance),
         "retired": d.retired.isoformat(timespec="seconds") + "Z" if d.retired else None,
     }
     if attempts is not None:

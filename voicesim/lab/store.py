@@ -119,6 +119,8 @@ class Drill(Base):
     # Whether the drill also takes simulated and recorded sessions (revision 0006); by default
     # it takes live calls only.
     allow_practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Whether the station's drill shows in-call guidance cues (revision 0009).
+    guidance: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
     # When the trainer retired it (revision 0007): out of the assignments, no more uploads;
     # its sessions stay. None: open.

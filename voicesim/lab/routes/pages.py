@@ -164,6 +164,7 @@ def home(
             "attempts": attempts_used(db, user, d),
             "attempts_allowed": d.attempts_allowed,
             "allow_practice": d.allow_practice,
+            "guidance": d.guidance,
         }
         for d in my_drills(db, user, retired=False)
     ]
@@ -269,6 +270,7 @@ def drill_post(
     due: Annotated[str, Form()] = "",
     attempts_allowed: Annotated[int, Form()] = 3,
     allow_practice: Annotated[bool, Form()] = False,
+    guidance: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
     cohort = owned_cohort(db, cohort_id, user)
     try:
@@ -280,6 +282,7 @@ def drill_post(
             due=due or None,
             attempts_allowed=attempts_allowed,
             allow_practice=allow_practice,
+            guidance=guidance,
         )
         assign_drill(db, cohort, body)
     except HTTPException as exc:
@@ -296,6 +299,7 @@ def drill_edit_post(
     due: Annotated[str, Form()] = "",
     attempts_allowed: Annotated[int, Form()] = 3,
     allow_practice: Annotated[bool, Form()] = False,
+    guidance: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
     """The cohort page's form over ``PATCH /api/drills/{id}`` (the same rules)."""
     drill = owned_drill(db, drill_id, user)
@@ -306,6 +310,7 @@ def drill_edit_post(
             due=due or None,
             attempts_allowed=attempts_allowed,
             allow_practice=allow_practice,
+            guidance=guidance,
         )
         edit_drill(db, drill, body)
     except HTTPException as exc:
