@@ -91,7 +91,6 @@ class Guide:
         context: Callable[[], Context] | None = None,
     ):
         self.options = options or GuidanceOptions()
-        self.rubric = rubric
         self.library = rubric.library
         th = rubric.thresholds
         self.dead_air = self.options.dead_air_s or th.dead_air_s
