@@ -209,7 +209,8 @@ def test_natural_scripts_share_no_phrase_with_the_rubric(monkeypatch):
 
     monkeypatch.setenv("VOICESIM_RECOGNISER", "phrases")
     library = load_rubric().library
-    markers = {d for d in library.detectors if d not in mv.MOVES} | {"backchannel"}
+    # backchannel and gratitude keep their lists in the default rubric (closed sets of words)
+    markers = {d for d in library.detectors if d not in mv.MOVES} | {"backchannel", "gratitude"}
     scripts = sorted(SCRIPT_DIR.glob("*-natural.yaml"))
     assert len(scripts) == 11
     for path in scripts:
@@ -295,3 +296,19 @@ def test_restating_the_problem_to_wave_it_away_is_no_reflection(rubric, text):
     said = Context.from_text("My parcel has been missing for ten days and nobody answers me.")
     found = rubric.library.moves(text, said)
     assert "dismissal" in found and "reflect" not in found
+
+
+@pytest.mark.parametrize(
+    "text,thanks",
+    [
+        ("Right, and one more thanks to Priya for sorting the refund.", True),
+        ("And in which case I thank you, honestly.", True),
+        ("Thanks to the storm, every delivery is late this week.", False),
+        ("Thank you for nothing, as they say.", False),
+        ("Oh thanks so much, that's just brilliant, another week of waiting.", False),
+    ],
+)
+def test_thanks_are_read_from_the_list_and_the_model(rubric, text, thanks):
+    """Thanks are a closed set of words: the default rubric's list finds the forms the model
+    misses, its vetoes cancel the model's hits, and sarcasm takes back listed thanks too."""
+    assert ("gratitude" in moves_of(rubric, text)) is thanks, text
