@@ -140,9 +140,10 @@ def manages(db: Session, trainer: User, user: User) -> bool:
 
 
 def add_trainee(
-    db: Session, cohort: Cohort, username: str, password: str, trainer: User
+    db: Session, cohort: Cohort, username: str, password: str | None, trainer: User
 ) -> User | None:
-    """Add a trainee to ``trainer``'s cohort. A new name becomes a trainee with ``password``;
+    """Add a trainee to ``trainer``'s cohort. A new name becomes a trainee with ``password``
+    (None: none yet, as a roster import's trainee before their welcome link);
     a trainee the trainer already has is added; any other existing user (another trainer's
     trainee, a trainer) only gets an invitation, whoever they are: returns None then."""
     user = find_user(db, username)

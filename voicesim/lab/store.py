@@ -245,6 +245,21 @@ class Token(Base):
     expires: Mapped[_dt.datetime] = mapped_column(DateTime)
 
 
+class WelcomeLink(Base):
+    """A one-time link with which a trainee made from a roster chooses their own password (the
+    trainer hands the links out: the lab sends no e-mail). Only the link's digest is kept."""
+
+    __tablename__ = "lab_welcome_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("lab_users.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("lab_users.id"))
+    created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires: Mapped[_dt.datetime] = mapped_column(DateTime)
+    used: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 # -- migrations ---------------------------------------------------------------------------------
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The hand-rolled schema's versions (its ``lab_schema`` table) and the revisions that made the
@@ -493,7 +508,13 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(db: Session, username: str, password: str, role: str) -> User:
+# The stored hash of an account whose password is not chosen yet (a roster import's trainee
+# before their welcome link): no password verifies against it.
+NO_PASSWORD = "!no password yet"
+
+
+def create_user(db: Session, username: str, password: str | None, role: str) -> User:
+    """A new user; ``password`` None: none yet (nothing signs in until one is set)."""
     if role not in (TRAINER, TRAINEE):
         raise ValueError(f"unknown role {role!r}")
     key = name_key(username)
@@ -505,8 +526,10 @@ def create_user(db: Session, username: str, password: str, role: str) -> User:
             f"user name {username!r} is taken: it reads as the existing {taken.username!r} "
             "(names are compared ignoring case and the dots, dashes and underscores around them)"
         )
-    check_password(password, username)
-    user = User(username=username, name_key=key, role=role, password_hash=hash_password(password))
+    if password is not None:
+        check_password(password, username)
+    stored = NO_PASSWORD if password is None else hash_password(password)
+    user = User(username=username, name_key=key, role=role, password_hash=stored)
     db.add(user)
     db.flush()
     return user
@@ -523,7 +546,7 @@ def change_password(db: Session, user: User, password: str) -> None:
 
 def authenticate(db: Session, username: str, password: str) -> User | None:
     user = find_user(db, username)
-    if user is None:
+    if user is None or user.password_hash == NO_PASSWORD:
         hash_password(password)  # same work either way
         return None
     return user if verify_password(user.password_hash, password) else None
@@ -537,6 +560,35 @@ def issue_token(
     db.add(Token(token_hash=_token_digest(token), user_id=user.id, expires=expires))
     db.flush()
     return token, expires
+
+
+def issue_welcome_link(
+    db: Session, user: User, trainer: User, email: str | None, ttl: _dt.timedelta
+) -> str:
+    """A new one-time welcome link's secret for ``user`` (only its digest is stored)."""
+    token = secrets.token_urlsafe(32)
+    db.add(
+        WelcomeLink(
+            token_hash=_token_digest(token),
+            user_id=user.id,
+            email=email,
+            created_by=trainer.id,
+            expires=utcnow() + ttl,
+        )
+    )
+    db.flush()
+    return token
+
+
+def welcome_link(db: Session, token: str) -> WelcomeLink | None:
+    """The unused, unexpired welcome link this secret opens, while its user still has no
+    password; None otherwise."""
+    row = db.scalar(select(WelcomeLink).where(WelcomeLink.token_hash == _token_digest(token)))
+    if row is None or row.used is not None or row.expires <= utcnow():
+        return None
+    user = db.get(User, row.user_id)
+    # Once a password is set (by this link, another, or the trainer), the links are spent.
+    return row if user is not None and user.password_hash == NO_PASSWORD else None
 
 
 def user_for_token(db: Session, token: str) -> User | None:

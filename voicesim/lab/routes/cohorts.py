@@ -5,9 +5,10 @@ results; trainees see their assignments; both fetch a drill's rubric."""
 import csv
 import io
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from ..deps import DB, Anyone, LabStore, Trainee, Trainer
 from ..figures import session_details
@@ -15,6 +16,7 @@ from ..library import add_rubric, personas, rubric_list, rubric_text
 from ..models import CohortIn, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
 from ..provenance import SOURCE_UNCHECKED
 from ..reviews import latest_overrides
+from ..roster import MAX_ROSTER_BYTES, import_roster, roster_counts
 from ..service import (
     INVITED,
     accept_invitation,
@@ -67,6 +69,24 @@ def api_add_trainee(cohort_id: int, body: TraineeIn, user: Trainer, db: DB):
             status_code=202,
         )
     return {"id": u.id, "username": u.username, "role": u.role, "status": "added"}
+
+
+@router.post("/api/cohorts/{cohort_id}/roster")
+async def api_import_roster(cohort_id: int, request: Request, user: Trainer, db: DB) -> dict:
+    """A CSV roster (``name`` and optional ``email`` columns) into the cohort: one result per
+    line (created with a one-time welcome link, added, invited, already, refused)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_ROSTER_BYTES:
+        raise HTTPException(413, f"roster larger than {MAX_ROSTER_BYTES // 1024} KiB")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_ROSTER_BYTES:
+            raise HTTPException(413, f"roster larger than {MAX_ROSTER_BYTES // 1024} KiB")
+    cohort = await run_in_threadpool(owned_cohort, db, cohort_id, user)
+    base = str(request.base_url)
+    rows = await run_in_threadpool(import_roster, db, cohort, user, bytes(data), base, "roster")
+    return {"counts": roster_counts(rows), "rows": [r.to_dict() for r in rows]}
 
 
 @router.get("/api/invitations")

@@ -5,6 +5,7 @@ that changes something carries the browser's form token (``deps.Checked``)."""
 import hmac
 import secrets
 import urllib.parse
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -36,6 +37,7 @@ from ..reviews import (
     reviewed_card,
     transcript,
 )
+from ..roster import MAX_ROSTER_BYTES, import_roster, roster_counts
 from ..security import client_address, login_token
 from ..service import (
     INVITED,
@@ -62,7 +64,19 @@ from ..service import (
     upload_dict,
     visible_upload,
 )
-from ..store import TRAINER, Drill, Membership, Upload, User, issue_token, revoke_token
+from ..store import (
+    TRAINER,
+    Drill,
+    Membership,
+    Upload,
+    User,
+    WeakPassword,
+    change_password,
+    issue_token,
+    revoke_token,
+    utcnow,
+    welcome_link,
+)
 
 router = APIRouter(tags=["pages"])
 
@@ -114,6 +128,11 @@ def login_post(
         return back("/login", exc)
     if user is None:
         return RedirectResponse("/login?error=wrong+user+name+or+password", status_code=303)
+    return signed_in(request, db, user, token_ttl)
+
+
+def signed_in(request: Request, db: DB, user: User, token_ttl: timedelta) -> RedirectResponse:
+    """Home, with a new token in the dashboard's cookie (and the sign-in form's cookie gone)."""
     token, _ = issue_token(db, user, token_ttl)
     db.commit()
     resp = RedirectResponse("/", status_code=303)
@@ -256,6 +275,84 @@ def trainee_post(
         note = urllib.parse.quote(f"{body.username}: {INVITED}")
         return RedirectResponse(f"{here}?notice={note}", status_code=303)
     return RedirectResponse(here, status_code=303)
+
+
+@router.post("/cohorts/{cohort_id}/roster", response_class=HTMLResponse, response_model=None)
+def roster_post(
+    cohort_id: int,
+    request: Request,
+    user: PageTrainer,
+    db: DB,
+    csrf: Csrf,
+    _: Checked,
+    file: Annotated[UploadFile, File()],
+) -> HTMLResponse | RedirectResponse:
+    """A roster's report is shown once: the welcome links in it are not stored (only their
+    digests), so the trainer copies them from here."""
+    cohort = owned_cohort(db, cohort_id, user)
+    raw = file.file.read(MAX_ROSTER_BYTES + 1)  # a worker thread: this route is not async
+    name = file.filename or "roster.csv"
+    try:
+        rows = import_roster(db, cohort, user, raw, str(request.base_url), name)
+    except HTTPException as exc:
+        return back(f"/cohorts/{cohort_id}", exc)
+    title = f"Roster import into {cohort.name}"
+    counts = roster_counts(rows)
+    return page("roster.html", title, user, csrf, cohort=cohort, rows=rows, counts=counts)
+
+
+WELCOME_GONE = (
+    "This welcome link does not open any more: it was used, it expired, or a password was set "
+    "already. Sign in, or ask your trainer to set a new password."
+)
+
+
+@router.get("/welcome/{token}", response_class=HTMLResponse)
+def welcome_form(request: Request, db: DB, token: str, error: str = "") -> HTMLResponse:
+    link = welcome_link(db, token[:100])
+    if link is None:
+        return page("welcome.html", "Welcome", error=WELCOME_GONE, status=404, invitee=None)
+    invitee = db.get(User, link.user_id)
+    browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    secret = request.app.state.store.secret
+    resp = page(
+        "welcome.html",
+        "Welcome",
+        csrf=login_token(browser, secret),
+        error=error,
+        invitee=invitee,
+        token=token,
+    )
+    cookie(resp, request, LOGIN_COOKIE, browser, 3600)
+    return resp
+
+
+@router.post("/welcome/{token}", response_model=None)
+def welcome_post(
+    request: Request,
+    db: DB,
+    token: str,
+    limits: LabLimits,
+    password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> RedirectResponse | HTMLResponse:
+    """The trainee chooses their password; the link is spent and they are signed in."""
+    link = welcome_link(db, token[:100])
+    if link is None:
+        return page("welcome.html", "Welcome", error=WELCOME_GONE, status=404, invitee=None)
+    here = f"/welcome/{urllib.parse.quote(token, safe='')}"
+    browser = request.cookies.get(LOGIN_COOKIE, "")
+    if not browser or not hmac.compare_digest(
+        csrf, login_token(browser, request.app.state.store.secret)
+    ):
+        return back(here, HTTPException(403, "the form is stale; open the link again"))
+    invitee = db.get(User, link.user_id)
+    try:
+        change_password(db, invitee, password[:1024])
+    except WeakPassword as exc:
+        return back(here, HTTPException(422, f"password: {exc}"))
+    link.used = utcnow()
+    return signed_in(request, db, invitee, limits.token_ttl)
 
 
 @router.post("/cohorts/{cohort_id}/drills")
