@@ -202,3 +202,46 @@ def test_the_cohort_page_imports_a_roster_file_and_shows_the_links(desk):
         f"/cohorts/{desk.june}/roster", data={"csrf": csrf}, files=bad, follow_redirects=False
     )
     assert r.status_code == 303 and "june.csv%3A1%3A%20not%20UTF-8" in r.headers["location"]
+
+
+def test_in_a_browser_at_375_px_the_roster_and_the_welcome_page_fit(tmp_path):
+    """The trainer picks the file on the cohort page, copies a link from the report; the
+    trainee opens it, chooses a password and is signed in: nothing wider than a phone."""
+    from browser_support import CHROMIUM, launch
+    from lab_support import LiveServer
+    from playwright.sync_api import sync_playwright
+
+    from voicesim.lab.store import Store
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (`make setup-test` installs it)")
+    desk = Desk(Store(tmp_path / "lab"))
+    roster = tmp_path / "june.csv"
+    long_mail = "a.very.long.address.for.a.narrow.phone@training-department.example.com"
+    roster.write_text(f"name,email\ncara,{long_mail}\nbad name,\n", encoding="utf-8")
+    wide = {}
+    with LiveServer(desk.http.app) as server, sync_playwright() as p:
+        browser = launch(p)
+        trainer = browser.new_page(viewport={"width": 375, "height": 800})
+        trainer.goto(server.url + "/login")
+        trainer.fill("input[name=username]", "tina")
+        trainer.fill("input[name=password]", PASSWORD)
+        with trainer.expect_navigation():
+            trainer.click("button:has-text('Sign in')")
+        trainer.goto(f"{server.url}/cohorts/{desk.june}")
+        trainer.set_input_files("#roster input[name=file]", str(roster))
+        with trainer.expect_navigation():
+            trainer.click("#roster button")
+        assert "1 created" in trainer.inner_text("#roster-counts")
+        wide["report"] = trainer.evaluate("document.documentElement.scrollWidth")
+        link = trainer.inner_text("#roster-report code.link")
+
+        trainee = browser.new_context(viewport={"width": 375, "height": 800}).new_page()
+        trainee.goto(link)
+        wide["welcome"] = trainee.evaluate("document.documentElement.scrollWidth")
+        trainee.fill("input[name=password]", NEW_PASSWORD)
+        with trainee.expect_navigation():
+            trainee.click("button:has-text('Set password')")
+        assert "cara (trainee)" in trainee.inner_text("header")
+        browser.close()
+    assert all(w <= 375 for w in wide.values()), wide
