@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, peak_rss_mb, report  # noqa: E402
 
+from voicesim.session.script import persona_script_name  # noqa: E402
+
 KINDS = ("good", "natural", "bad", "polite-bad", "silent", "evasive")
 # Trainees who do nothing (never a word; "I don't know", "can't say"): they must score below
 # every bad script (issue 14), so they are neither good nor bad here.
@@ -31,17 +33,12 @@ IDLE_KINDS = frozenset({"silent", "evasive"})
 # --quick (make bench-quick): three personas that test different lessons, seed 0 (12 calls).
 QUICK_PERSONAS = ("terrible-day", "missed-callback", "refund-out-of-policy")
 GOOD_KINDS = frozenset({"good", "natural"})
-# damaged-blender's good and bad scripts predate the <persona>-<kind> naming.
-SCRIPT_NAMES = {
-    ("damaged-blender", "good"): "model-agent",
-    ("damaged-blender", "bad"): "poor-agent",
-}
 
 
 def script_name(persona_id: str, kind: str) -> str:
     if kind in IDLE_KINDS:
         return f"{kind}-trainee"
-    return SCRIPT_NAMES.get((persona_id, kind), f"{persona_id}-{kind}")
+    return persona_script_name(persona_id, kind)
 
 
 def summarise(rows: list[dict]) -> tuple[dict, dict]:

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sigkill_at_a_random_moment_leaves_a_session_that_reports(tmp_path, seed):
-    kill_after = random.Random(seed).uniform(2.0, 9.0)
+    # the moment: once the call has logged a random number of events (not a wall-clock time:
+    # on a busy machine the real-time line falls behind the wall clock)
+    logged = random.Random(seed).randint(6, 24)
     out = tmp_path / "s"
     proc = subprocess.Popen(
         [
@@ -42,11 +44,13 @@ def test_sigkill_at_a_random_moment_leaves_a_session_that_reports(tmp_path, seed
         stderr=subprocess.DEVNULL,
         env={**os.environ},
     )
-    # start the clock once the call has started writing, then kill without warning
-    deadline = time.monotonic() + 60
-    while not (out / "call.wav").exists() and time.monotonic() < deadline:
+    log = out / "events.jsonl"
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if log.exists() and log.read_bytes().count(b"\n") >= logged:
+            break
         time.sleep(0.05)
-    time.sleep(kill_after)
+    assert proc.poll() is None, "the call ended or failed before the kill"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -57,9 +61,12 @@ def test_sigkill_at_a_random_moment_leaves_a_session_that_reports(tmp_path, seed
     lines = (out / "events.jsonl").read_text().splitlines()
     assert len(events) >= len(lines) - 1  # at most the line being written was lost
     recorded_s = sf.info(str(out / "call.wav")).frames / 16000
-    # the recording reaches (about) the moment of the kill: the line is paced in real time
-    assert recorded_s >= kill_after - 1.5
-    assert max(e.t for e in events) <= recorded_s + 1.0
+    # the recording reaches (about) the moment of the kill: the trainee's speech the line had
+    # heard (scripted lines are logged ahead, as planned) is in the audio on disk
+    assert len(events) >= logged - 1
+    heard = [e.t for e in events if e.type in ("speech_start", "speech_end")]
+    assert heard, [e.type for e in events]
+    assert max(heard) - 1.5 <= recorded_s
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "running"  # it never got to say otherwise
 

@@ -104,6 +104,18 @@ def load_script(path: str | Path) -> TraineeScript:
     )
 
 
+# damaged-blender's good and bad scripts predate the <persona>-<kind> naming.
+_OLDER_NAMES = {
+    ("damaged-blender", "good"): "model-agent",
+    ("damaged-blender", "bad"): "poor-agent",
+}
+
+
+def persona_script_name(persona_id: str, kind: str) -> str:
+    """The shipped trainee script of a persona by its kind (good, natural, bad, polite-bad)."""
+    return _OLDER_NAMES.get((persona_id, kind), f"{persona_id}-{kind}")
+
+
 def find_script(name: str) -> Path:
     """Resolve a shipped script name (personas/scripts/NAME.yaml) or a path."""
     p = Path(name)
