@@ -11,11 +11,24 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from ...report.numbers import call_numbers
-from ..deps import COOKIE, DB, Checked, Csrf, LabLimits, LabStore, PageTrainer, PageUser, Throttle
+from ..deps import (
+    COOKIE,
+    DB,
+    Checked,
+    Csrf,
+    LabLimits,
+    LabStore,
+    PageTrainer,
+    PageUser,
+    Scoring,
+    Throttle,
+)
+from ..editor import RubricForm, edited, form_of, preview
 from ..figures import drill_summary, weakest_criteria
-from ..library import add_rubric, personas, rubric_list
+from ..library import DEFAULT_RUBRIC_NAME, add_rubric, personas, rubric_list, rubric_text
 from ..models import MAX_RUBRIC, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
 from ..pages import (
     LOGIN_COOKIE,
@@ -253,6 +266,79 @@ def rubric_post(
     except HTTPException as exc:
         return back("/", exc)
     return RedirectResponse("/", status_code=303)
+
+
+@router.get("/rubrics/edit", response_class=HTMLResponse)
+def rubric_edit_form(
+    user: PageTrainer, db: DB, csrf: Csrf, source: str = DEFAULT_RUBRIC_NAME
+) -> HTMLResponse:
+    """A form over a lab rubric's fields, to store an edited copy under a new name."""
+    try:
+        text = rubric_text(db, source[:64])
+    except HTTPException as exc:
+        return back("/", exc)
+    return _editor_page(user, csrf, source, "", form_of(text), None, db)
+
+
+def _editor_page(  # noqa: PLR0913
+    user: User,
+    csrf: str,
+    source: str,
+    lab_name: str,
+    form: RubricForm,
+    previewed: dict | None,
+    db: DB,
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    return page(
+        "rubric_edit.html",
+        f"Edit a copy of rubric {source}",
+        user,
+        csrf,
+        notice=notice,
+        status=status,
+        source=source,
+        lab_name=lab_name,
+        form=form,
+        previewed=previewed,
+        personas=personas(),
+        rubrics=rubric_list(db),
+    )
+
+
+@router.post("/rubrics/edit", response_class=HTMLResponse, response_model=None)
+async def rubric_edit_post(
+    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, scoring: Scoring
+) -> HTMLResponse | RedirectResponse:
+    """check: the mistakes on their fields; preview: the persona's good and bad scripted
+    calls scored with the edit; save: stored under the new name, as an upload is."""
+    fields = {k: v for k, v in (await request.form(max_fields=3000)).items() if isinstance(v, str)}
+    source, action = fields.get("source", DEFAULT_RUBRIC_NAME)[:64], fields.get("action", "")
+    lab_name = fields.get("lab_name", "").strip()[:64]
+    text = await run_in_threadpool(rubric_text, db, source)
+    new_text, rubric, form = edited(text, fields, f"{lab_name or 'edited'}.yaml")
+    if action == "save" and rubric is not None:
+        try:
+            body = checked(RubricIn, name=lab_name, text=new_text)
+            await run_in_threadpool(add_rubric, db, body.name, body.text, user)
+        except HTTPException as exc:
+            detail = str(exc.detail)
+            taken = exc.status_code == 409 or detail.startswith("name:")
+            form.errors["lab_name" if taken else "id" if "id:" in detail else ""] = detail
+        else:
+            note = urllib.parse.quote(f"rubric {body.name} added")
+            return RedirectResponse(f"/?notice={note}", status_code=303)
+    previewed = None
+    if action == "preview" and rubric is not None:
+        persona = fields.get("persona", "")
+        if persona not in {p.id for p in personas()}:
+            form.errors["persona"] = "choose a persona"
+        else:
+            previewed = {"persona": persona, "calls": await scoring.run(preview, rubric, persona)}
+    notice = "no mistakes found" if action == "check" and not form.errors else ""
+    status = 422 if form.errors else 200
+    return _editor_page(user, csrf, source, lab_name, form, previewed, db, notice, status)
 
 
 @router.post("/cohorts/{cohort_id}/trainees")
