@@ -425,9 +425,7 @@ def _merge(
 
 
 def _overlaps_any(hit: Hit, others: Sequence[Hit]) -> bool:
-    return any(
-        o.first_word <= hit.last_word and hit.first_word <= o.last_word for o in others
-    )
+    return any(o.first_word <= hit.last_word and hit.first_word <= o.last_word for o in others)
 
 
 def _mostly_in(hit: Hit, tokens: list[Token], skip: frozenset[int]) -> bool:
