@@ -146,11 +146,13 @@ def edit_events(files: dict[str, bytes], keep=lambda e: True, change=lambda e: e
     return {**files, "events.jsonl": "".join(json.dumps(e) + "\n" for e in out).encode()}
 
 
-def stereo_wav(seed: int, seconds: float = 16.0) -> bytes:
+def stereo_wav(seed: int, seconds: float = 16.0, lead_s: float = 0.0) -> bytes:
+    """Noise (each seed its own), after ``lead_s`` of silence."""
     import soundfile as sf
 
     rng = np.random.default_rng(seed)
     audio = (rng.standard_normal((int(16000 * seconds), 2)) * 0.01).astype(np.float32)
+    audio = np.concatenate([np.zeros((int(16000 * lead_s), 2), np.float32), audio])
     buf = io.BytesIO()
     sf.write(buf, audio, 16000, format="WAV", subtype="PCM_16")
     return buf.getvalue()
@@ -296,6 +298,58 @@ def test_a_call_stored_for_another_user_is_refused_and_flagged(lab):
     # ann's own session again, re-packed with another date: the same call, answered as such
     again = lab.upload(lab.ann, edit_meta(call, created="2027-01-01T09:00:00+00:00"), drill=drill)
     assert again.json()["duplicate"] is True and again.json()["id"] == mine.json()["id"]
+
+
+def shifted(files: dict[str, bytes], by: float) -> dict[str, bytes]:
+    """Every event but the call's start moved ``by`` seconds later."""
+
+    def move(e: dict) -> dict:
+        if e["type"] == "call_start":
+            return e
+        e = {**e, "t": round(e["t"] + by, 3)}
+        for key in ("start", "end"):
+            if isinstance(e.get(key), int | float):
+                e[key] = round(e[key] + by, 3)
+        return e
+
+    return edit_events(files, change=move)
+
+
+def flipped(wav: bytes, at: int = 20_000) -> bytes:
+    """One bit of one sample flipped."""
+    out = bytearray(wav)
+    out[at] ^= 0x01
+    return bytes(out)
+
+
+def test_a_copy_changed_a_little_is_still_the_same_call(lab):
+    """Another user's live call was accepted after a 50 ms shift of its events and one flipped
+    audio bit (issue 27): the words at about the same moments, or the trainee's audio by its
+    fingerprint, find it; the same few words at other moments with other audio do not."""
+    drill = lab.drill(attempts_allowed=5)
+    call = live_call() | {"call.wav": stereo_wav(1)}
+    mine = lab.upload(lab.ann, call, drill=drill)
+    assert mine.status_code == 200 and mine.json()["source"] == LIVE, mine.text
+    reworded = edit_events(
+        call,
+        change=lambda e: {**e, "text": e["text"] + " Right."} if e["type"] == "final" else e,
+    )
+    audio_shifted = stereo_wav(1, lead_s=0.05)
+    for name, copy in {
+        "events 50 ms later, one audio bit flipped": shifted(call, 0.05)
+        | {"call.wav": flipped(call["call.wav"])},
+        "events 50 ms later, no audio": {
+            k: v for k, v in shifted(call, 0.05).items() if k != "call.wav"
+        },
+        "words changed, audio 50 ms later with a bit flipped": reworded
+        | {"call.wav": flipped(audio_shifted)},
+    }.items():
+        r = lab.upload(lab.bob, copy, drill=drill)
+        assert r.status_code == 409, (name, r.text)
+        assert "already stored in the lab for another user" in r.json()["detail"]
+    # The same words five seconds later, with other audio: not this call.
+    other = shifted(call, 5.0) | {"call.wav": stereo_wav(2)}
+    assert lab.upload(lab.bob, other).status_code == 200
 
 
 def test_simulated_calls_alike_are_not_copies(lab, sim_dir):

@@ -26,6 +26,8 @@ import json
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..events import CALL_END, CUSTOMER_LINE_START, FINAL, SCRIPTED, Event
 
 LIVE, SIMULATED, RECORDED, UNVERIFIED = "live", "simulated", "recorded", "unverified"
@@ -135,3 +137,99 @@ def audio_key(wav: bytes | None) -> str | None:
     h = hashlib.sha256(f"{rate}:{data.shape[1]}:".encode())
     h.update(data.tobytes())
     return h.hexdigest()
+
+
+# -- the same call, changed a little -------------------------------------------------------------
+# Exact keys miss a copy shifted by 50 ms or with one audio bit flipped (issue 27). The words of
+# the call without their times, and a fingerprint of the audio that a shift or a flipped bit
+# hardly changes, find it; the times or the fingerprints are then compared with a tolerance.
+FP_RATE = 8000
+FP_WINDOW, FP_HOP = 2048, 256  # 256 ms windows every 32 ms: a shift moves a window little
+FP_EDGES = np.geomspace(300.0, 3400.0, 18)  # 17 bands: 16 bits a frame
+FP_MAX_OFFSET = 64  # frames (about 2 s) of shift tried either way
+FP_SAME_BER = 0.2  # at most this share of bits differs for the same call (another: about 0.5)
+FP_MIN_FRAMES = 40
+TIMES_TOLERANCE_S = 0.5
+
+
+def words_key(events: list[Event]) -> str | None:
+    """A key of the call's words alone (each trainee transcript and customer line, case and
+    spacing aside, in order, without times): a copy with its events shifted keeps it. None
+    when the trainee said nothing."""
+    lines = _lines(events)
+    if not any(kind == FINAL for kind, _, _ in lines):
+        return None
+    words = [[kind, text] for kind, _, text in lines]
+    return hashlib.sha256(json.dumps(words).encode()).hexdigest()
+
+
+def _lines(events: list[Event]) -> list[tuple[str, float, str]]:
+    return [
+        (e.type, float(e.t), " ".join(str(e.get("text") or "").lower().split()))
+        for e in events
+        if e.type in (FINAL, CUSTOMER_LINE_START)
+        and (e.type != FINAL or str(e.get("text") or "").strip())
+    ]
+
+
+def same_times(a: list[Event], b: list[Event]) -> bool:
+    """Whether two calls with the same words say them at the same moments (within half a
+    second): two honest calls with one persona and the same few words are not alike."""
+    la, lb = _lines(a), _lines(b)
+    return len(la) == len(lb) and all(
+        abs(x[1] - y[1]) <= TIMES_TOLERANCE_S for x, y in zip(la, lb, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    bits: bytes  # 16 bits a frame, little-endian uint16
+    seconds: float
+
+
+def audio_fingerprint(wav: bytes | None) -> Fingerprint | None:
+    """The trainee side's band-energy fingerprint (after Haitsma and Kalker, 2002): per 32 ms frame,
+    whether the energy difference of neighbouring bands rises or falls from the frame before.
+    None without audio, for unreadable audio, digital silence or a call too short to tell."""
+    if not wav:
+        return None
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        return None
+    # The trainee's microphone (right): the customer's side (left) is the persona's voice, the
+    # same lines in every call with that persona.
+    mono = data[:, -1]
+    if not mono.size or not mono.any() or rate <= 0:
+        return None
+    n = int(len(mono) * FP_RATE / rate)
+    mono = np.interp(np.arange(n) * (rate / FP_RATE), np.arange(len(mono)), mono)
+    frames = (n - FP_WINDOW) // FP_HOP + 1
+    if frames < FP_MIN_FRAMES + 1:
+        return None
+    idx = np.arange(FP_WINDOW)[None, :] + FP_HOP * np.arange(frames)[:, None]
+    power = np.abs(np.fft.rfft(mono[idx] * np.hanning(FP_WINDOW), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(FP_WINDOW, 1.0 / FP_RATE)
+    band = np.searchsorted(FP_EDGES, freqs) - 1
+    energy = np.stack([power[:, band == k].sum(axis=1) for k in range(len(FP_EDGES) - 1)], 1)
+    diff = np.diff(np.log(energy + 1e-10), axis=1)
+    bits = (diff[1:] - diff[:-1]) > 0  # (frames - 1) x 16
+    packed = (bits * (1 << np.arange(16))).sum(axis=1).astype("<u2")
+    return Fingerprint(packed.tobytes(), n / FP_RATE)
+
+
+def fingerprints_match(a: bytes, b: bytes) -> bool:
+    """Whether two fingerprints are of the same audio, shifted by up to about 2 s."""
+    x, y = np.frombuffer(a, "<u2"), np.frombuffer(b, "<u2")
+    need = max(FP_MIN_FRAMES, int(0.8 * min(len(x), len(y))))
+    for shift in range(-FP_MAX_OFFSET, FP_MAX_OFFSET + 1):
+        xs, ys = (x[shift:], y) if shift >= 0 else (x, y[-shift:])
+        m = min(len(xs), len(ys))
+        if m < need:
+            continue
+        differ = np.unpackbits((xs[:m] ^ ys[:m]).view(np.uint8)).sum()
+        if differ <= FP_SAME_BER * 16 * m:
+            return True
+    return False

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -162,6 +163,11 @@ class Upload(Base):
     source_note: Mapped[str | None] = mapped_column(String(200), nullable=True)
     copy_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     audio_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A copy changed a little (revision 0011): the words without their times, and the audio's
+    # fingerprint with its length (``provenance.audio_fingerprint``).
+    words_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    audio_seconds: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no drill
     scorable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 

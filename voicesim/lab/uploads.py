@@ -20,17 +20,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import SessionError, VoicesimError
-from ..report.session import check_files, parse_meta
+from ..report.session import check_files, parse_events, parse_meta
 from .archive import ArchiveError, read_archive, session_digest
 from .library import score_upload
 from .provenance import (
     LIVE,
     SIMULATED,
     UNVERIFIED,
+    Fingerprint,
     Provenance,
+    audio_fingerprint,
     audio_key,
     copy_key,
+    fingerprints_match,
+    same_times,
     verify_source,
+    words_key,
 )
 from .reviews import store_scores
 from .service import attempts_used, my_drills, upload_dict
@@ -100,16 +105,24 @@ class Arrival:
     provenance: Provenance
     copy_key: str | None
     audio_key: str | None
+    words_key: str | None = None
+    fingerprint: Fingerprint | None = None
+    events: tuple = ()
 
     @classmethod
     def of(cls, files: dict[str, bytes], meta: dict, events: list) -> Arrival:
         prov = verify_source(meta, events)
-        simulated = prov.source == SIMULATED
+        if prov.source == SIMULATED:
+            return cls(session_digest(files), prov, None, None)
+        wav = files.get("call.wav")
         return cls(
             session_digest(files),
             prov,
-            None if simulated else copy_key(events),
-            None if simulated else audio_key(files.get("call.wav")),
+            copy_key(events),
+            audio_key(wav),
+            words_key(events),
+            audio_fingerprint(wav),
+            tuple(events),
         )
 
 
@@ -124,7 +137,7 @@ def _store_upload(
     drill_id: int | None,
     arrival: Arrival,
 ) -> dict:
-    known = _already_stored(db, user, arrival, drill_id)
+    known = _already_stored(db, store, user, arrival, drill_id)
     if known is not None:
         return known
     drill = None
@@ -175,6 +188,9 @@ def _store_upload(
                 source_note=arrival.provenance.note,
                 copy_key=arrival.copy_key,
                 audio_key=arrival.audio_key,
+                words_key=arrival.words_key,
+                fingerprint=arrival.fingerprint.bits if arrival.fingerprint else None,
+                audio_seconds=arrival.fingerprint.seconds if arrival.fingerprint else None,
             )
             try:
                 if drill is not None:
@@ -188,7 +204,7 @@ def _store_upload(
                 # Another upload got there first: the same call (answered as such), or the
                 # same attempt number (count again: the limit may be reached now).
                 db.rollback()
-                known = _already_stored(db, user, arrival, drill_id)
+                known = _already_stored(db, store, user, arrival, drill_id)
                 if known is not None:
                     _discard(db, path)
                     return known
@@ -232,7 +248,9 @@ COPIED = (
 )
 
 
-def _already_stored(db: Session, user: User, arrival: Arrival, drill_id: int | None) -> dict | None:
+def _already_stored(
+    db: Session, store: Store, user: User, arrival: Arrival, drill_id: int | None
+) -> dict | None:
     """The answer for a session the lab has: the owner's own (the same upload, or the same
     call re-packed) is answered as a duplicate; another user's call is refused (409) and the
     refusal recorded for the uploader's trainers."""
@@ -245,6 +263,7 @@ def _already_stored(db: Session, user: User, arrival: Arrival, drill_id: int | N
         if key is not None
     ]
     same = own or (db.scalars(select(Upload).where(or_(*keys))).first() if keys else None)
+    same = same or _alike(db, store, arrival)
     if same is None:
         return None
     if same.owner_id == user.id:
@@ -256,6 +275,39 @@ def _already_stored(db: Session, user: User, arrival: Arrival, drill_id: int | N
         "refused a copied call: user %s uploaded session #%s of another user", user.id, same.id
     )
     raise HTTPException(409, COPIED)
+
+
+FUZZY_CANDIDATES = 200  # stored calls of about the same length compared with a new one
+LENGTH_TOLERANCE_S = 2.5
+
+
+def _alike(db: Session, store: Store, arrival: Arrival) -> Upload | None:
+    """A stored call that this one copies with small changes: the same words said at the same
+    moments (within half a second), or audio whose fingerprint matches (a shift of up to about
+    2 s, flipped bits)."""
+    if arrival.words_key is not None:
+        for up in db.scalars(
+            select(Upload).where(Upload.words_key == arrival.words_key).limit(FUZZY_CANDIDATES)
+        ):
+            try:
+                path = store.session_path(up) / "events.jsonl"
+                events = parse_events(path.read_bytes(), "events.jsonl")
+            except (OSError, ValueError, SessionError):
+                continue
+            if same_times(list(arrival.events), events):
+                return up
+    fp = arrival.fingerprint
+    if fp is not None:
+        near = select(Upload).where(
+            Upload.fingerprint.is_not(None),
+            Upload.audio_seconds.between(
+                fp.seconds - LENGTH_TOLERANCE_S, fp.seconds + LENGTH_TOLERANCE_S
+            ),
+        )
+        for up in db.scalars(near.order_by(Upload.id.desc()).limit(FUZZY_CANDIDATES)):
+            if fingerprints_match(fp.bits, up.fingerprint):
+                return up
+    return None
 
 
 def _discard(db: Session, path) -> None:  # noqa: ANN001
