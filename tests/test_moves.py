@@ -305,10 +305,15 @@ def test_restating_the_problem_to_wave_it_away_is_no_reflection(rubric, text):
         ("And in which case I thank you, honestly.", True),
         ("Thanks to the storm, every delivery is late this week.", False),
         ("Thank you for nothing, as they say.", False),
-        ("Oh thanks so much, that's just brilliant, another week of waiting.", False),
     ],
 )
 def test_thanks_are_read_from_the_list_and_the_model(rubric, text, thanks):
     """Thanks are a closed set of words: the default rubric's list finds the forms the model
-    misses, its vetoes cancel the model's hits, and sarcasm takes back listed thanks too."""
+    misses ("thanks to Priya"), and its vetoes cancel the model's hits ("thanks to the storm").
+    A listed phrase always counts, as a trainer's does: sarcastic thanks still cost the
+    sarcasm ("Oh thanks so much, another week of waiting" is both)."""
     assert ("gratitude" in moves_of(rubric, text)) is thanks, text
+    sarcastic = moves_of(
+        rubric, "Oh thanks so much, that's just brilliant, another week of waiting."
+    )
+    assert "sarcasm" in sarcastic

@@ -322,10 +322,6 @@ class DetectorLibrary:
                 found = _merge(found, model_hits, det.vetoed(text, tokens))
             if det.id == "backchannel" and not _covers(found, tokens):
                 continue  # "okay" opening a real answer is not a listening signal
-            if det.id in moves.WARM and model_moves and model_moves.get("sarcasm"):
-                # A sarcastic sentence earns none of the warm moves it imitates, listed
-                # phrases included ("Oh thanks so much, another week of waiting").
-                found = [h for h in found if not _overlaps_any(h, model_moves["sarcasm"])]
             for hit in found:
                 if times:
                     hit.start = times[hit.first_word][0]
@@ -422,10 +418,6 @@ def _merge(
             continue
         out.append(hit)
     return out
-
-
-def _overlaps_any(hit: Hit, others: Sequence[Hit]) -> bool:
-    return any(o.first_word <= hit.last_word and hit.first_word <= o.last_word for o in others)
 
 
 def _mostly_in(hit: Hit, tokens: list[Token], skip: frozenset[int]) -> bool:
