@@ -67,3 +67,22 @@ def pg_cluster():
         pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A real local Ray (two CPUs), started once for the tests that score folders and stopped
+    at the end; `voicesim score DIR` uses it instead of starting its own."""
+    import logging
+
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    yield ray
+    ray.shutdown()

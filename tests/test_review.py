@@ -134,7 +134,7 @@ def test_telephone_rate_and_two_mono_files(shared_data, tmp_path):
     assert (info.samplerate, info.channels) == (16000, 2)
 
 
-def test_a_folder_is_scored_with_a_csv_summary(shared_data, tmp_path):
+def test_a_folder_is_scored_with_a_csv_summary(shared_data, local_ray, tmp_path):
     folder = tmp_path / "calls"
     folder.mkdir()
     data, rate = read_audio_file(shared_data / "speech" / "stereo_diarization.wav")
@@ -147,8 +147,8 @@ def test_a_folder_is_scored_with_a_csv_summary(shared_data, tmp_path):
     rc = main(["score", str(folder), "--out", str(out)])
     assert rc == 2  # one file could not be scored (mono), the others were
     rows = list(csv.DictReader(open(out / "summary.csv")))
-    assert sorted(Path(r["recording"]).name for r in rows) == ["a.wav", "b_8k.wav"]
-    assert all(int(r["overtalk_count"]) == 1 for r in rows)
+    assert [Path(r["file"]).name for r in rows if not r["error"]] == ["a.wav", "b_8k.wav"]
+    assert all(int(r["overtalk_count"]) == 1 for r in rows if not r["error"])
     assert (out / "a" / "report.html").exists()
 
 

@@ -1,0 +1,95 @@
+"""Scoring an archive on a real local Ray: the same scores as one call, resumable, bad files as
+rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from voicesim.cli import main
+from voicesim.report.archive import JOURNAL
+
+pytestmark = pytest.mark.slow
+
+DEMO = Path(__file__).resolve().parents[1] / "audio" / "demo-call.wav"
+CALL_TXT = "Agent: Hello, thanks for calling.\nCustomer: My order is late.\nAgent: Sorry, I will send it today.\n"
+
+
+def summary(out: Path) -> dict[str, dict]:
+    return {Path(r["file"]).name: r for r in csv.DictReader(open(out / "summary.csv"))}
+
+
+def journal(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
+
+
+def card(session: Path) -> dict:
+    return json.loads((session / "scorecard.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def archive(local_ray, tmp_path_factory):
+    """A folder of a stereo recording, a transcript and a broken file, scored on Ray."""
+    tmp = tmp_path_factory.mktemp("archive")
+    folder = tmp / "calls"
+    folder.mkdir()
+    shutil.copy(DEMO, folder / "demo.wav")
+    (folder / "call.txt").write_text(CALL_TXT)
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    out = tmp / "scored"
+    rc = main(["score", str(folder), "--out", str(out), "--workers", "2"])
+    return folder, out, rc
+
+
+def test_ray_scores_equal_the_one_process_scores(archive, tmp_path):
+    folder, out, _ = archive
+    single = tmp_path / "single"
+    assert main(["score", str(folder / "demo.wav"), "--out", str(single), "--quiet"]) == 0
+    row = summary(out)["demo.wav"]
+    assert row["verdict"] in ("pass", "fail") and row["error"] == ""
+    assert card(Path(row["session"])) == card(single)
+    assert (Path(row["session"]) / "report.html").exists()
+    table = pq.read_table(out / "summary.parquet").to_pylist()
+    by_name = {Path(r["file"]).name: r for r in table}
+    assert by_name["demo.wav"]["overall"] == card(single)["overall"]
+
+
+def test_a_broken_file_is_a_row_with_its_error(archive, capsys):
+    _, out, rc = archive
+    assert rc == 2  # something could not be scored; the others were
+    rows = summary(out)
+    assert rows["broken.wav"]["verdict"] == "error"
+    assert "broken.wav: not a readable audio file" in rows["broken.wav"]["error"]
+    assert not Path(rows["broken.wav"]["session"]).exists()  # nothing half-written is left
+    assert rows["call.txt"]["verdict"] == "pass" and rows["call.txt"]["kind"] == "transcript"
+
+
+def test_a_rerun_skips_what_is_scored_and_retries_what_failed(archive, capsys):
+    folder, out, _ = archive
+    before = {r["file"]: r for r in journal(out)}
+    stamps = {
+        f: (Path(r["session"]) / "scorecard.json").stat().st_mtime_ns
+        for f, r in before.items()
+        if not r["error"]
+    }
+    assert main(["score", str(folder), "--out", str(out)]) == 2
+    new = journal(out)[len(before) :]
+    assert [Path(r["file"]).name for r in new] == ["broken.wav"]  # only the failed one again
+    assert "2 of 3 calls already scored" in capsys.readouterr().out
+    for f, stamp in stamps.items():
+        assert (Path(before[f]["session"]) / "scorecard.json").stat().st_mtime_ns == stamp
+    (folder / "broken.wav").unlink()
+    assert main(["score", str(folder), "--out", str(out)]) == 0
+    assert len(journal(out)) == len(before) + 1  # nothing was scored: no Ray work at all
+    assert "(nothing to do)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_refused(archive, tmp_path, capsys):
+    folder, _, _ = archive
+    assert main(["score", str(folder), "--out", str(tmp_path / "o"), "--workers", "9"]) == 2
+    assert "--workers 9: the Ray cluster has 2 CPUs" in capsys.readouterr().err
