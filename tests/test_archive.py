@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -33,7 +34,7 @@ def card(session: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def archive(local_ray, tmp_path_factory):
+def archive(local_ray, shared_data, tmp_path_factory):
     """A folder of a stereo recording, a transcript and a broken file, scored on Ray."""
     tmp = tmp_path_factory.mktemp("archive")
     folder = tmp / "calls"
@@ -41,6 +42,8 @@ def archive(local_ray, tmp_path_factory):
     shutil.copy(DEMO, folder / "demo.wav")
     (folder / "call.txt").write_text(CALL_TXT)
     (folder / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    # jfk.flac: one speaker on both channels
+    shutil.copy(shared_data / "speech" / "jfk.flac", folder / "copied.flac")
     out = tmp / "scored"
     rc = main(["score", str(folder), "--out", str(out), "--workers", "2"])
     return folder, out, rc
@@ -67,6 +70,10 @@ def test_a_broken_file_is_a_row_with_its_error(archive, capsys):
     assert "broken.wav: not a readable audio file" in rows["broken.wav"]["error"]
     assert not Path(rows["broken.wav"]["session"]).exists()  # nothing half-written is left
     assert rows["call.txt"]["verdict"] == "pass" and rows["call.txt"]["kind"] == "transcript"
+    assert (
+        "both channels carry the same voice: this looks like a mono recording copied to "
+        "stereo" in rows["copied.flac"]["error"]
+    )
 
 
 def test_a_rerun_skips_what_is_scored_and_retries_what_failed(archive, capsys):
@@ -79,13 +86,14 @@ def test_a_rerun_skips_what_is_scored_and_retries_what_failed(archive, capsys):
     }
     assert main(["score", str(folder), "--out", str(out)]) == 2
     new = journal(out)[len(before) :]
-    assert [Path(r["file"]).name for r in new] == ["broken.wav"]  # only the failed one again
-    assert "2 of 3 calls already scored" in capsys.readouterr().out
+    assert sorted(Path(r["file"]).name for r in new) == ["broken.wav", "copied.flac"]
+    assert "2 of 4 calls already scored" in capsys.readouterr().out
     for f, stamp in stamps.items():
         assert (Path(before[f]["session"]) / "scorecard.json").stat().st_mtime_ns == stamp
     (folder / "broken.wav").unlink()
+    (folder / "copied.flac").unlink()
     assert main(["score", str(folder), "--out", str(out)]) == 0
-    assert len(journal(out)) == len(before) + 1  # nothing was scored: no Ray work at all
+    assert len(journal(out)) == len(before) + 2  # nothing was scored: no Ray work at all
     assert "(nothing to do)" in " ".join(capsys.readouterr().out.split())
 
 
@@ -93,3 +101,19 @@ def test_more_workers_than_the_cluster_has_cpus_is_refused(archive, tmp_path, ca
     folder, _, _ = archive
     assert main(["score", str(folder), "--out", str(tmp_path / "o"), "--workers", "9"]) == 2
     assert "--workers 9: the Ray cluster has 2 CPUs" in capsys.readouterr().err
+
+
+def test_one_voice_on_both_channels_is_told_from_two_people(shared_data):
+    from voicesim.audio.formats import read_audio_file, resample
+    from voicesim.session.recorded import same_voice
+
+    def sides(path: Path, rate_gain: float = 1.0):
+        data, rate = read_audio_file(path)
+        return resample(data[:, 0], rate), resample(data[:, 1], rate) * rate_gain
+
+    assert same_voice(*sides(shared_data / "speech" / "jfk.flac"))  # a mono speech copied
+    assert same_voice(*sides(shared_data / "speech" / "jfk.flac", 0.2))  # at another level
+    assert not same_voice(*sides(DEMO))  # agent and customer take turns
+    a, b = sides(shared_data / "speech" / "stereo_diarization.wav")  # two voices, overlapping
+    assert not same_voice(a, b)
+    assert not same_voice(a + 0.5 * np.roll(b, 320), b + 0.5 * np.roll(a, 320))  # loud bleed

@@ -81,9 +81,14 @@ def load_recording(
             f"{path} has {data.shape[1]} channels; expected 2 (one per side). {_two_sides_hint()}"
         )
     c = CHANNELS[customer_channel]
-    return Recording(
-        resample(data[:, c], rate), resample(data[:, 1 - c], rate), [str(path)], customer_channel
-    )
+    customer, trainee = resample(data[:, c], rate), resample(data[:, 1 - c], rate)
+    if same_voice(customer, trainee):
+        raise AudioFileError(
+            f"{path}: both channels carry the same voice: this looks like a mono recording "
+            "copied to stereo, so it cannot be scored as a stereo call (one side per channel). "
+            f"{_two_sides_hint()}"
+        )
+    return Recording(customer, trainee, [str(path)], customer_channel)
 
 
 class RecordedLine:
@@ -139,14 +144,38 @@ SILENT_DBFS = -45.0  # a 30 ms frame quieter than this holds no voice
 SILENT_MIN_S = 0.5  # a side with less voice than this is silent
 
 
-def voiced_seconds(side: np.ndarray, frame: int = 480) -> float:
-    """Seconds of frames loud enough to hold a voice."""
+FRAME = 480  # 30 ms at 16 kHz
+SAME_VOICE_CORR = 0.9  # level envelopes of two channels that rise and fall together ...
+SAME_VOICE_SPREAD_DB = 3.0  # ... a constant gain apart: one voice, not two people taking turns
+
+
+def frame_db(side: np.ndarray, frame: int = FRAME) -> np.ndarray:
+    """The level of each 30 ms frame, dBFS."""
     n = side.size // frame
-    if n == 0:
-        return 0.0
     frames = side[: n * frame].astype(np.float64).reshape(n, frame)
-    rms_db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
-    return float(np.sum(rms_db > SILENT_DBFS)) * frame / RATE
+    return 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+
+
+def voiced_seconds(side: np.ndarray, frame: int = FRAME) -> float:
+    """Seconds of frames loud enough to hold a voice."""
+    return float(np.sum(frame_db(side, frame) > SILENT_DBFS)) * frame / RATE
+
+
+def same_voice(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two channels carry the same voice (a mono recording copied to stereo, maybe with
+    another gain or filter): their levels rise and fall together, a constant number of dB apart.
+    Two people on their own channels take turns, so the level difference swings with who talks,
+    and bleed from the other side is far fainter than the voice itself."""
+    n = min(a.size, b.size)
+    ea, eb = frame_db(a[:n]), frame_db(b[:n])
+    both = (ea > SILENT_DBFS) & (eb > SILENT_DBFS)
+    if both.sum() * FRAME / RATE < SILENT_MIN_S:
+        return False
+    either = (ea > SILENT_DBFS) | (eb > SILENT_DBFS)
+    if min(np.std(ea[either]), np.std(eb[either])) < SAME_VOICE_SPREAD_DB:
+        return False  # a steady level (a tone, noise) neither rises nor falls: no voice to match
+    corr = float(np.corrcoef(ea[either], eb[either])[0, 1])
+    return corr >= SAME_VOICE_CORR and float(np.std(ea[both] - eb[both])) < SAME_VOICE_SPREAD_DB
 
 
 def side_names(recording: Recording) -> tuple[str, str]:
