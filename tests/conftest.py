@@ -73,16 +73,10 @@ def pg_cluster():
 def local_ray():
     """A real local Ray (two CPUs), started once for the tests that score folders and stopped
     at the end; `voicesim score DIR` uses it instead of starting its own."""
-    import logging
-
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-    )
+    from voicesim.report.archive import start_local_ray
+
+    start_local_ray(2)
     yield ray
     ray.shutdown()

@@ -100,13 +100,27 @@ class _ScoreBatch:
             batch["file"], batch["session"], batch["digest"], strict=True
         ):
             row = self.scorer.row(Path(f), Path(session), str(digest))
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             row[WORKER] = {
                 "node": ray.get_runtime_context().get_node_id(),
                 "pid": os.getpid(),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             }
             rows.append(json.dumps(row))
         return {"row": np.array(rows, dtype=object)}
+
+
+QUIET = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+
+
+def start_local_ray(cpus: int) -> None:
+    """A Ray on this machine, in this process, with ``cpus`` CPUs and no dashboard or worker
+    logs (tests and benchmarks start theirs with it too)."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    import ray
+
+    ray.init(address="local", num_cpus=cpus, **QUIET)
 
 
 def _reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -137,18 +151,15 @@ def _connect(address: str | None, workers: int | None) -> tuple[bool, int]:
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     started = False
     if not ray.is_initialized():
-        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         if address:
             _reachable(address)
             try:
-                ray.init(address=address, **quiet)
+                ray.init(address=address, **QUIET)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise VoicesimError(f"cannot join the Ray cluster at {address}: {exc}") from None
         else:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-            ray.init(
-                address="local", num_cpus=max(cores or os.cpu_count() or 1, workers or 1), **quiet
-            )
+            start_local_ray(max(cores or os.cpu_count() or 1, workers or 1))
         started = True
     return started, int(ray.cluster_resources().get("CPU", 0))
 

@@ -71,6 +71,22 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         help="recordings, transcripts (.txt, .vtt, .srt, .json) or folders of them",
     )
     sc.add_argument("--customer-channel", default="left", help="left (default) or right")
+    who = sc.add_mutually_exclusive_group()
+    who.add_argument(
+        "--agent-first",
+        dest="agent",
+        action="store_const",
+        const="first",
+        help="a mono recording: the agent is the voice heard first (default: guessed from the "
+        "greeting, then who speaks first)",
+    )
+    who.add_argument(
+        "--agent-second",
+        dest="agent",
+        action="store_const",
+        const="second",
+        help="a mono recording: the agent is the voice heard second",
+    )
     sc.add_argument("--customer", metavar="FILE", help="the customer's side, a mono file")
     sc.add_argument("--trainee", metavar="FILE", help="the trainee's side, a mono file")
     sc.add_argument(
@@ -199,6 +215,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         agent_labels=tuple(args.agent_label or ()),
         customer_labels=tuple(args.customer_label or ()),
         persona=args.persona,
+        agent=args.agent,
     )
     scorer = CallScorer(settings)  # checks the channel, rubric and persona before any work
     console = Console(highlight=False)

@@ -30,6 +30,7 @@ class ScoreSettings:
     customer_labels: tuple[str, ...] = ()
     persona: str | None = None  # for transcripts (a role-play)
     cpu_threads: int = 0  # Whisper's threads; 0: CTranslate2 chooses
+    agent: str | None = None  # a mono recording's agent voice: "first", "second", None: guess
 
 
 def file_digest(path: Path) -> str:
@@ -162,7 +163,12 @@ class CallScorer:
             raise VoicesimError(
                 f"{f}: --persona is for transcripts; a recording is scored without a persona"
             )
-        rec = load_recording(f, self.settings.customer_channel)
+        rec = load_recording(
+            f,
+            self.settings.customer_channel,
+            agent=self.settings.agent,
+            transcriber=self.transcriber,
+        )
         result = score_recording(rec, self.rubric, fresh(out), transcriber=self.transcriber)
         return result, rec.files, "recording"
 
