@@ -14,6 +14,9 @@ on it with `--ray-address`; its rows must equal the local run's.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, report  # noqa: E402
+from common import ROOT, SHARED_DATA, report  # noqa: E402
 
 COMPARED = ("file", "verdict", "overall", "duration_s", "error", "warnings")
 
@@ -55,6 +58,51 @@ def make_archive(folder: Path, n: int) -> float:
         sf.write(folder / f"call{k:03d}.wav", audio * gain, rate, subtype="PCM_16")
         total += audio.shape[0] / rate
     return total
+
+
+def make_mixed(folder: Path, shared: Path) -> None:
+    """20 calls as an archive holds them: stereo at 16 and 8 kHz, mono, one voice copied to
+    both channels, transcripts and a broken file."""
+    import soundfile as sf
+
+    make_archive(folder, 12)  # stereo: 8 at 16 kHz, 4 at 8 kHz
+    for k, name in enumerate(("call000", "call001", "call002", "call003")):
+        data, rate = sf.read(folder / f"{name}.wav")
+        sf.write(folder / f"mono{k}.wav", data.mean(axis=1), rate, subtype="PCM_16")
+    shutil.copy(shared / "speech" / "phone_call.wav", folder / "phone_mono.wav")
+    shutil.copy(shared / "speech" / "jfk.flac", folder / "copied_stereo.flac")
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (folder / "chat.txt").write_text(
+        "Agent: Thank you for calling, how can I help?\nCustomer: My order is late.\n"
+        "Agent: I'm sorry. I will send it today and it arrives within two days.\n"
+    )
+
+
+def mixed_archive(folder: Path, out: Path) -> dict:
+    """`voicesim score DIR` on the mixed archive, then again: the second run does no work."""
+    from voicesim.cli import main as voicesim
+
+    printed = io.StringIO()  # the command's progress would mix with this benchmark's output
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        rc = voicesim(["score", str(folder), "--out", str(out)])
+    first = time.perf_counter() - t0
+    rows = list(csv.DictReader(open(out / "summary.csv", encoding="utf-8")))
+    journal = (out / "scored.jsonl").read_text().count("\n")
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        voicesim(["score", str(folder), "--out", str(out)])
+    again = time.perf_counter() - t0
+    return {
+        "calls": len(rows),
+        "exit": rc,
+        "verdicts": {
+            v: sum(1 for r in rows if r["verdict"] == v) for v in {r["verdict"] for r in rows}
+        },
+        "first_run_s": round(first, 1),
+        "rerun_s": round(again, 1),
+        "rerun_scored": (out / "scored.jsonl").read_text().count("\n") - journal,
+    }
 
 
 def run(files: list[Path], out: Path, workers: int | None, address: str | None = None) -> dict:
@@ -180,6 +228,11 @@ def main() -> None:
         start_local_ray(2)
         ray_start = time.perf_counter() - t0
         runs = {w: run(files, Path(tmp) / f"w{w}", w) for w in (1, 2)}
+        mixed = None
+        if not args.quick:
+            (Path(tmp) / "mixed").mkdir()
+            make_mixed(Path(tmp) / "mixed", SHARED_DATA)
+            mixed = mixed_archive(Path(tmp) / "mixed", Path(tmp) / "mixed-out")
         ray.shutdown()
         cluster = None
         if not (args.quick or args.no_cluster):
@@ -232,6 +285,17 @@ def main() -> None:
                 "two nodes (ray start --head + ray start --address)",
                 f"{len(nodes)} nodes used, {n / cluster['wall_s'] * 60:.1f} calls/min; "
                 f"summary {'the same as' if same else 'DIFFERENT from'} the local run",
+            )
+        )
+    if mixed is not None:
+        result["mixed_archive"] = mixed
+        rows.append(
+            (
+                f"mixed archive ({mixed['calls']} calls: stereo, 8 kHz, mono, copied, transcript, "
+                "broken)",
+                f"{mixed['verdicts']} in {mixed['first_run_s']} s (Ray start included); "
+                f"re-run {mixed['rerun_s']} s, {mixed['rerun_scored']} call(s) scored again "
+                "(the broken one)",
             )
         )
     result["machine"] = f"{os.cpu_count()} CPUs, shared with other users while measured"

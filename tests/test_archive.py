@@ -118,3 +118,14 @@ def test_one_voice_on_both_channels_is_told_from_two_people(shared_data):
     a, b = sides(shared_data / "speech" / "stereo_diarization.wav")  # two voices, overlapping
     assert not same_voice(a, b)
     assert not same_voice(a + 0.5 * np.roll(b, 320), b + 0.5 * np.roll(a, 320))  # loud bleed
+
+
+def test_ray_native_log_lines_are_kept_off_the_terminal(capfd):
+    import os
+
+    from voicesim.report.archive import quiet_native_logs
+
+    with quiet_native_logs():
+        os.write(2, b"[2026-12-07 22:56:46,537 E 12162 12162] core_worker.cc:2465: Actor ...\n")
+        os.write(2, b"voicesim: warning: a.wav: kept\n")
+    assert capfd.readouterr().err == "voicesim: warning: a.wav: kept\n"

@@ -14,12 +14,16 @@ are written from the rows at the end, one row per call of this run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import os
+import re
 import resource
-from collections.abc import Callable, Iterable
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,10 +121,41 @@ QUIET = {"include_dashboard": False, "log_to_driver": False, "logging_level": lo
 def start_local_ray(cpus: int) -> None:
     """A Ray on this machine, in this process, with ``cpus`` CPUs and no dashboard or worker
     logs (tests and benchmarks start theirs with it too)."""
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     import ray
 
     ray.init(address="local", num_cpus=cpus, **QUIET)
+
+
+NATIVE_LOG = re.compile(rb"^\[\d{4}-\d\d-\d\d [\d:,]+ [DIWEF] \d+ \d+\] \S+\.(cc|h):\d+: ")
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Ray's C++ core writes its own log lines ("[2026-... E 123 123] core_worker.cc:...") to
+    this process's standard error, where they would break the progress bar and read like our
+    errors. Inside this block standard error goes through a pipe that drops those lines and
+    passes everything else on (our warnings included)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def forward() -> None:
+        with os.fdopen(read, "rb") as pipe:
+            for line in pipe:
+                if not NATIVE_LOG.match(line):
+                    os.write(saved, line)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer here is gone: the thread reads to its end
+        thread.join(timeout=5)
+        os.close(saved)
 
 
 def _reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -144,11 +179,9 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
 def _connect(address: str | None, workers: int | None) -> tuple[bool, int]:
     """Join the cluster at ``address``, or start a local Ray with this machine's cores.
     Returns (started here, CPUs the cluster has)."""
-    # Ray's own logs (C++ core worker, Ray Data's executor) would break the progress bar.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     import ray
 
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its logs would break the bar
     started = False
     if not ray.is_initialized():
         if address:
@@ -176,33 +209,36 @@ def score_on_ray(
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
-    started, cpus = _connect(address, workers)
-    try:
-        if workers is not None and workers > cpus:
-            raise VoicesimError(
-                f"--workers {workers}: the Ray cluster has {cpus} CPUs, one per worker"
+    with quiet_native_logs():
+        started, cpus = _connect(address, workers)
+        try:
+            if workers is not None and workers > cpus:
+                raise VoicesimError(
+                    f"--workers {workers}: the Ray cluster has {cpus} CPUs, one per worker"
+                )
+            size = max(1, min(workers or cpus, len(jobs)))
+            ctx = DataContext.get_current()
+            ctx.enable_progress_bars = False  # the command shows its own
+            ctx.print_on_execution_start = False
+            ctx.enable_auto_log_stats = False
+            items = [
+                {"file": str(j.file), "session": str(j.session), "digest": j.digest} for j in jobs
+            ]
+            ds = ray.data.from_items(items, override_num_blocks=len(items))  # a block per call
+            ds = ds.map_batches(
+                _ScoreBatch,
+                fn_constructor_kwargs={"settings": settings},
+                batch_size=1,
+                batch_format="numpy",
+                compute=ActorPoolStrategy(size=size),
+                num_cpus=1,
             )
-        size = max(1, min(workers or cpus, len(jobs)))
-        ctx = DataContext.get_current()
-        ctx.enable_progress_bars = False  # the command shows its own
-        ctx.print_on_execution_start = False
-        ctx.enable_auto_log_stats = False
-        items = [{"file": str(j.file), "session": str(j.session), "digest": j.digest} for j in jobs]
-        ds = ray.data.from_items(items, override_num_blocks=len(items))  # a block per call
-        ds = ds.map_batches(
-            _ScoreBatch,
-            fn_constructor_kwargs={"settings": settings},
-            batch_size=1,
-            batch_format="numpy",
-            compute=ActorPoolStrategy(size=size),
-            num_cpus=1,
-        )
-        for r in ds.iter_rows():
-            on_row(json.loads(r["row"]))
-        return size
-    finally:
-        if started:
-            ray.shutdown()
+            for r in ds.iter_rows():
+                on_row(json.loads(r["row"]))
+            return size
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def append_journal(root: Path, row: dict) -> None:

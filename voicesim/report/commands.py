@@ -312,7 +312,7 @@ def _score_archive(args, files: list[Path], settings, console, stamp: str) -> in
                 if row["error"]:
                     progress.console.print(f"[red]not scored[/] {row['error']}")
                 elif row["warnings"]:
-                    _warn([row["file"]], row["warnings"].split("; "))
+                    _warn([row["file"]], [row["warnings"]])
                 progress.update(task, description=name, advance=1)
 
             size = score_on_ray(jobs, settings, on_row, args.workers, address)
