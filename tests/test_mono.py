@@ -90,9 +90,12 @@ def test_a_mono_call_is_split_by_voice_and_scored(demo_mono, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_agent_can_be_named(demo_mono, tmp_path):
-    out = tmp_path / "s"
-    assert main(["score", str(demo_mono), "--out", str(out), "--quiet", "--agent-second"]) == 0
-    split = json.loads((out / "meta.json").read_text())["source"]["diarisation"]
-    assert (split["agent"], split["confidence"]) == ("second", "given")
-    assert "cracked" in " ".join(said(out, "trainee")).lower()  # the sides are the other way
+def test_the_agent_can_be_named(demo_mono, transcriber):
+    from voicesim.session.mono import split_mono
+
+    audio = mono(demo_mono)
+    split = split_mono(audio, transcriber, agent="second")
+    assert (split.info["agent"], split.info["confidence"]) == ("second", "given")
+    assert "as told (--agent-second)" in split.warnings[0]
+    heard = transcriber.transcribe(split.trainee).text.lower()  # the sides are the other way
+    assert "jug" in heard and "thank you for calling" not in heard
