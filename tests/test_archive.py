@@ -129,3 +129,20 @@ def test_ray_native_log_lines_are_kept_off_the_terminal(capfd):
         os.write(2, b"[2026-12-07 22:56:46,537 E 12162 12162] core_worker.cc:2465: Actor ...\n")
         os.write(2, b"voicesim: warning: a.wav: kept\n")
     assert capfd.readouterr().err == "voicesim: warning: a.wav: kept\n"
+
+
+def test_a_session_a_stopped_run_never_journaled_is_scored_again_in_its_place(archive, tmp_path):
+    folder, _, _ = archive
+    out = tmp_path / "scored"
+    (folder / "broken.wav").unlink(missing_ok=True)
+    only = tmp_path / "calls"
+    only.mkdir()
+    (only / "call.txt").write_text(CALL_TXT)
+    assert main(["score", str(only), str(folder / "call.txt"), "--out", str(out)]) == 0
+    kept = [ln for ln in (out / JOURNAL).read_text().splitlines() if str(only) in ln]
+    (out / JOURNAL).write_text(kept[0] + "\n")  # stopped before the other row was written
+    assert main(["score", str(only), str(folder / "call.txt"), "--out", str(out)]) == 0
+    again = journal(out)[1:]
+    assert [Path(r["file"]) for r in again] == [folder / "call.txt"]
+    sessions = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert sessions == sorted(Path(r["session"]).name for r in journal(out))  # no orphan left

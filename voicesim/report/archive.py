@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import resource
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -83,10 +84,25 @@ def plan(files: list[Path], root: Path) -> tuple[list[dict | Job], int]:
         if out[i] is None and by_digest.get(d):
             out[i] = {**by_digest[d].pop(0), "file": str(f)}
     reused = sum(1 for x in out if x is not None)
+    kept = {Path(x["session"]).name for x in out if x is not None}
+    todo = {str(f) for f, x in zip(files, out, strict=True) if x is None}
+    for name in sorted(used - kept):  # sessions a stopped run wrote but never journaled
+        if _session_of(root / name) in todo:
+            shutil.rmtree(root / name)
+            used.discard(name)
     for i, (f, d) in enumerate(zip(files, digests, strict=True)):
         if out[i] is None:
             out[i] = Job(f, root / unique_name(f, used), d)
     return out, reused  # type: ignore[return-value]
+
+
+def _session_of(path: Path) -> str | None:
+    """The one file a session directory was scored from (its meta.json), if it is one."""
+    try:
+        files = json.loads((path / "meta.json").read_text(encoding="utf-8"))["source"]["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return files[0] if isinstance(files, list) and len(files) == 1 else None
 
 
 class _ScoreBatch:

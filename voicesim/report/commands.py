@@ -51,7 +51,10 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         description="Score an existing call the same way as a drill. A recording: the "
         "customer's side is transcribed too, so the rubric knows the complaint; a stereo file "
         "holds one side per channel (--customer-channel); two mono files go with --customer and "
-        "--trainee; any common format and rate (8 kHz telephone audio included). A transcript: "
+        "--trainee; a mono recording (or one voice copied to both channels) is split into its "
+        "two voices, the agent found by its greeting or named with --agent-first/--agent-second, "
+        "and overtalk is left out; any common format and rate (8 kHz telephone audio included). "
+        "A transcript: "
         "plain text with speaker labels ('Agent: ...', 'Customer: ...', optionally after a time "
         "such as [00:01:23]), WebVTT or SRT (speakers from <v Name> voice tags or a 'Name:' "
         'prefix), or a JSON list of turns [{"speaker": "agent", "text": "...", '
@@ -291,6 +294,11 @@ def _score_archive(args, files: list[Path], settings, console, stamp: str) -> in
     for j in planned:
         if not isinstance(j, Job):
             rows[j["file"]] = j
+    summary = Path(args.csv) if args.csv else root / "summary.csv"
+
+    def done() -> list[dict]:  # the rows so far, in the files' order
+        return [rows[str(f)] for f in files if str(f) in rows]
+
     address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     if reused:
         console.print(f"{reused} of {len(files)} calls already scored in {root}: skipped")
@@ -315,9 +323,16 @@ def _score_archive(args, files: list[Path], settings, console, stamp: str) -> in
                     _warn([row["file"]], [row["warnings"]])
                 progress.update(task, description=name, advance=1)
 
-            size = score_on_ray(jobs, settings, on_row, args.workers, address)
-    ordered = [rows[str(f)] for f in files if str(f) in rows]
-    summary = Path(args.csv) if args.csv else root / "summary.csv"
+            try:
+                size = score_on_ray(jobs, settings, on_row, args.workers, address)
+            except KeyboardInterrupt:  # what is done stays done: summarise it, then stop
+                write_summary(done(), summary)
+                console.print(
+                    f"stopped with {len(done())} of {len(files)} calls scored; run the same "
+                    "command again to go on"
+                )
+                return 130
+    ordered = done()
     parquet = write_summary(ordered, summary)
     failed = sum(1 for r in ordered if r["error"])
     where = f"Ray at {address}" if address else "a local Ray"
