@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import OutputError, VoicesimError
+from ..speech.options import add_model_option
 
 
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
@@ -134,6 +135,7 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         help="several calls: join this Ray cluster (also RAY_ADDRESS; default: a local Ray "
         "with this machine's cores)",
     )
+    add_model_option(sc)
     sc.add_argument("--quiet", action="store_true", help="no transcript, only the scorecard")
     sc.set_defaults(func=cmd_score)
 
@@ -206,6 +208,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..report.terminal import print_scorecard
     from ..session.recorded import load_recording, score_recording
     from ..session.written import find_calls
+    from ..speech.models import require_model
     from .html import write_report
     from .replay import print_transcript
     from .scoring import CallScorer, ScoreSettings, fresh
@@ -219,7 +222,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         customer_labels=tuple(args.customer_label or ()),
         persona=args.persona,
         agent=args.agent,
+        model=args.model,
     )
+    require_model(args.model)  # a missing extra: one line now, not one failed row per call
     scorer = CallScorer(settings)  # checks the channel, rubric and persona before any work
     console = Console(highlight=False)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -249,7 +254,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
         out = fresh(Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
         with console.status("scoring the recording..."):
-            result = score_recording(rec, scorer.rubric, out)
+            result = score_recording(rec, scorer.rubric, out, transcriber=scorer.transcriber)
             write_report(out)
         return show(result, rec.files)
     if not args.recordings:

@@ -31,6 +31,7 @@ class ScoreSettings:
     persona: str | None = None  # for transcripts (a role-play)
     cpu_threads: int = 0  # Whisper's threads; 0: CTranslate2 chooses
     agent: str | None = None  # a mono recording's agent voice: "first", "second", None: guess
+    model: str | None = None  # Whisper (speech/models.py); None: tiny.en, the drill's
 
 
 def file_digest(path: Path) -> str:
@@ -142,7 +143,7 @@ class CallScorer:
 
         if self._transcriber is None:
             self._transcriber = Transcriber(
-                TranscriberOptions(cpu_threads=self.settings.cpu_threads)
+                TranscriberOptions(model=self.settings.model, cpu_threads=self.settings.cpu_threads)
             )
         return self._transcriber
 

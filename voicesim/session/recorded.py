@@ -8,7 +8,7 @@ Playout, so overtalk and dead air are measured exactly as in a drill.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +241,8 @@ def score_recording(
 ) -> CallResult:
     """Score a recording and write its session directory (call.wav, events, scorecard)."""
     options = options or CallOptions()
+    if transcriber is not None:  # meta.json names the model that transcribed the call
+        options = replace(options, transcriber=transcriber.options)
     transcriber = transcriber or Transcriber(options.transcriber)
     if recording.duration_s < 0.5:
         raise AudioFileError(
