@@ -20,7 +20,7 @@ import numpy as np
 
 from ..audio.formats import RATE
 from ..errors import MissingDependencyError, VoicesimError
-from .models import TINY, model_files, packaged_model
+from .models import MODEL_NAMES, TINY, model_files, packaged_model
 
 BUNDLED_MODEL = "tiny.en (bundled)"
 WHISPER_WINDOW_S = 30.0  # the window Whisper was trained on; faster-whisper pads every input to it
@@ -165,7 +165,13 @@ class Transcriber:
                 files=files,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise VoicesimError(f"cannot load Whisper model {model!r}: {exc}") from None
+            why = (str(exc).strip() or type(exc).__name__).splitlines()[0]  # one line
+            if not bundled and not Path(model).exists():  # a name faster-whisper must download
+                why = (
+                    f"no such model directory, and downloading it failed ({why}); "
+                    f"without a download voicesim has {' or '.join(MODEL_NAMES)}"
+                )
+            raise VoicesimError(f"cannot load Whisper model {model!r}: {why}") from None
         self._encoder = _WindowedEncoder(self.model.encode)
         self.model.encode = self._encoder  # type: ignore[method-assign]
         self._lock = threading.Lock()  # the window is per call: one decode at a time
