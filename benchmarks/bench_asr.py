@@ -21,11 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_DATA, percentile, report, stm_text, wer  # noqa: E402
-
-JFK = "And so my fellow Americans ask not what your country can do for you, ask what you can do for your country."
-LEFT = "He began a confused complaint against the wizard, who had vanished behind the curtain on the left."
-RIGHT = "The horizon seems extremely distant."
+from common import percentile, real_speech, report, wer  # noqa: E402
 
 
 def streaming(audio, transcriber, vad_config):
@@ -71,7 +67,7 @@ def main() -> None:
     os.environ.setdefault("VOICESIM_CACHE", tempfile.mkdtemp(prefix="voicesim-bench-cache-"))
     import yaml
 
-    from voicesim.audio.formats import RATE, load_audio, read_audio_file, resample
+    from voicesim.audio.formats import RATE
     from voicesim.live.commands import LIVE_MIN_WINDOW_S
     from voicesim.session.script import SCRIPT_DIR
     from voicesim.speech.transcriber import Transcriber, TranscriberOptions
@@ -83,19 +79,7 @@ def main() -> None:
     )
     tr = Transcriber(options)
     vad = VadConfig()
-    speech = SHARED_DATA / "speech"
-    stereo, sr = read_audio_file(speech / "stereo_diarization.wav")
-    real = [
-        ("jfk.flac", load_audio(speech / "jfk.flac"), JFK),
-        ("stereo_diarization left", resample(stereo[:, 0], sr), LEFT),
-        ("stereo_diarization right", resample(stereo[:, 1], sr), RIGHT),
-        (
-            "phone_call.wav",
-            load_audio(speech / "phone_call.wav"),
-            stm_text(speech / "phone_call.stm"),
-        ),
-    ]
-    sources = list(real)
+    sources = real_speech()
     replies = []
     for f in sorted(SCRIPT_DIR.glob("*.yaml")):
         for turn in yaml.safe_load(f.read_text()).get("turns", []):

@@ -77,3 +77,27 @@ def rttm_frames(path: Path, duration_s: float, hop_s: float = 0.01):
             start, dur = float(parts[3]), float(parts[4])
             truth[int(start / hop_s) : min(n, int((start + dur) / hop_s))] = True
     return truth
+
+
+JFK = "And so my fellow Americans ask not what your country can do for you, ask what you can do for your country."
+LEFT = "He began a confused complaint against the wizard, who had vanished behind the curtain on the left."
+RIGHT = "The horizon seems extremely distant."
+
+
+def real_speech() -> list[tuple[str, object, str]]:
+    """(name, 16 kHz mono audio, reference text) of the shared real speech with a reference:
+    jfk.flac, each side of stereo_diarization.wav, phone_call.wav against its STM."""
+    from voicesim.audio.formats import load_audio, read_audio_file, resample
+
+    speech = SHARED_DATA / "speech"
+    stereo, sr = read_audio_file(speech / "stereo_diarization.wav")
+    return [
+        ("jfk.flac", load_audio(speech / "jfk.flac"), JFK),
+        ("stereo_diarization left", resample(stereo[:, 0], sr), LEFT),
+        ("stereo_diarization right", resample(stereo[:, 1], sr), RIGHT),
+        (
+            "phone_call.wav",
+            load_audio(speech / "phone_call.wav"),
+            stm_text(speech / "phone_call.stm"),
+        ),
+    ]

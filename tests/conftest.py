@@ -67,3 +67,16 @@ def pg_cluster():
         pytest.fail(f"PostgreSQL is installed but did not start: {exc.stderr or exc.stdout}")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A real local Ray (two CPUs), started once for the tests that score folders and stopped
+    at the end; `voicesim score DIR` uses it instead of starting its own."""
+    import ray
+
+    from voicesim.report.archive import start_local_ray
+
+    start_local_ray(2)
+    yield ray
+    ray.shutdown()

@@ -191,7 +191,8 @@ def audio_cases(tmp: Path) -> list[tuple[str, Path, set[int]]]:
             ),
             {2},
         ),
-        ("mono", _write(tmp / "mono.wav", speech[:, 0], rate), {2}),
+        ("mono", _write(tmp / "mono.wav", speech[:, 0], rate), {0}),  # split by voice
+        ("mono silence", _write(tmp / "mono0.wav", np.zeros(32000, np.float32), rate), {2}),
         (
             "an hour of silence",
             _write(tmp / "hour.wav", np.zeros((3600 * 8000, 2), np.int16), 8000),

@@ -176,6 +176,8 @@ def test_missing_model_path_is_a_user_error(tmp_path):
     with pytest.raises(VoicesimError) as info:
         Transcriber(TranscriberOptions(model=str(missing)))
     assert str(missing) in str(info.value)
+    # one line, naming the models that need no download (issue 26)
+    assert "\n" not in str(info.value) and "tiny.en or base" in str(info.value)
 
 
 def test_packed_utterances_keep_their_own_words(transcriber, speech_dir):

@@ -462,7 +462,7 @@ def test_the_reader_checks_the_source_flags():
         parse_events(bad, "events.jsonl")
 
 
-def test_a_folder_mixes_formats_and_skips_sessions_and_bad_files(tmp_path, capsys):
+def test_a_folder_mixes_formats_and_skips_sessions_and_bad_files(local_ray, tmp_path, capsys):
     folder = tmp_path / "calls"
     folder.mkdir()
     write(folder, "call.txt", CALL_TXT)
@@ -478,7 +478,10 @@ def test_a_folder_mixes_formats_and_skips_sessions_and_bad_files(tmp_path, capsy
     printed = "".join(capsys.readouterr().out.split())
     assert "notes.txt:1:unknownspeaker'Rep'" in printed
     rows = list(csv.DictReader(open(out / "summary.csv", encoding="utf-8")))
-    assert sorted(Path(r["recording"]).name for r in rows) == ["call.txt", "call.vtt", "turns.json"]
+    bad = [r for r in rows if r["error"]]
+    assert [Path(r["file"]).name for r in bad] == ["notes.txt"]
+    rows = [r for r in rows if not r["error"]]
+    assert sorted(Path(r["file"]).name for r in rows) == ["call.txt", "call.vtt", "turns.json"]
     assert {r["kind"] for r in rows} == {"transcript"}
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["call", "call-vtt", "turns"]
     for r in rows:
@@ -653,7 +656,7 @@ def test_score_prints_a_recording_in_time_order(project_root, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_folder_mixes_recordings_and_transcripts(shared_data, tmp_path):
+def test_a_folder_mixes_recordings_and_transcripts(shared_data, local_ray, tmp_path):
     folder = tmp_path / "calls"
     folder.mkdir()
     (folder / "call.wav").write_bytes(

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import OutputError, VoicesimError
+from ..speech.options import add_model_option
 
 
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
@@ -51,15 +52,20 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         description="Score an existing call the same way as a drill. A recording: the "
         "customer's side is transcribed too, so the rubric knows the complaint; a stereo file "
         "holds one side per channel (--customer-channel); two mono files go with --customer and "
-        "--trainee; any common format and rate (8 kHz telephone audio included). A transcript: "
+        "--trainee; a mono recording (or one voice copied to both channels) is split into its "
+        "two voices, the agent found by its greeting or named with --agent-first/--agent-second, "
+        "and overtalk is left out; any common format and rate (8 kHz telephone audio included). "
+        "A transcript: "
         "plain text with speaker labels ('Agent: ...', 'Customer: ...', optionally after a time "
         "such as [00:01:23]), WebVTT or SRT (speakers from <v Name> voice tags or a 'Name:' "
         'prefix), or a JSON list of turns [{"speaker": "agent", "text": "...", '
         '"start": 1.2, "end": 3.4}] (times optional). A transcript has no audio, so '
         "overtalk, cut-offs, listening noises, dead air and tone of voice are left out (and pace, "
         "talk ratio and turn length when it has no times), and the scorecard says so. A folder "
-        "(recordings and transcripts mixed) is scored file by file with a progress bar and a CSV "
-        "summary. Each call gets a session directory with report.html.",
+        "(recordings and transcripts mixed) is scored on Ray (a local one, or a cluster with "
+        "--ray-address) by a pool of actors, with a progress bar, summary.csv and "
+        "summary.parquet; run it again to skip the calls already scored and retry the failed "
+        "ones. Each call gets a session directory with report.html.",
         epilog=epilog,
     )
     sc.add_argument(
@@ -69,6 +75,22 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         help="recordings, transcripts (.txt, .vtt, .srt, .json) or folders of them",
     )
     sc.add_argument("--customer-channel", default="left", help="left (default) or right")
+    who = sc.add_mutually_exclusive_group()
+    who.add_argument(
+        "--agent-first",
+        dest="agent",
+        action="store_const",
+        const="first",
+        help="a mono recording: the agent is the voice heard first (default: guessed from the "
+        "greeting, then who speaks first)",
+    )
+    who.add_argument(
+        "--agent-second",
+        dest="agent",
+        action="store_const",
+        const="second",
+        help="a mono recording: the agent is the voice heard second",
+    )
     sc.add_argument("--customer", metavar="FILE", help="the customer's side, a mono file")
     sc.add_argument("--trainee", metavar="FILE", help="the trainee's side, a mono file")
     sc.add_argument(
@@ -101,6 +123,19 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
         metavar="FILE",
         help="summary CSV for several calls (default: OUT/summary.csv)",
     )
+    sc.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="several calls: Ray actors scoring at once, one CPU each (default: every CPU)",
+    )
+    sc.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="several calls: join this Ray cluster (also RAY_ADDRESS; default: a local Ray "
+        "with this machine's cores)",
+    )
+    add_model_option(sc)
     sc.add_argument("--quiet", action="store_true", help="no transcript, only the scorecard")
     sc.set_defaults(func=cmd_score)
 
@@ -142,30 +177,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # -- score ------------------------------------------------------------------------------------
-def _summary_row(name: str, result, kind: str = "recording") -> dict:
-    card = result.scorecard
-    row = {
-        "recording": name,
-        "kind": kind,
-        "session": str(result.session_dir),
-        "duration_s": round(result.duration_s, 2),
-        "overall": card.overall,
-        "passed": card.passed,
-        "scorable": card.scorable,
-        "warnings": "; ".join(card.warnings),
-    }
-    row.update({f"{f.id}": f.score if f.applies else None for f in card.families})
-    for key in (
-        "talk_ratio",
-        "overtalk_count",
-        "overtalk_s",
-        "longest_silence_s",
-        "words_per_minute",
-    ):
-        row[key] = card.stats.get(key)
-    return row
-
-
 def _warn(files: list[str], warnings: list[str]) -> None:
     """One line on standard error per doubt about a call (swapped or silent sides)."""
     for w in warnings:
@@ -178,28 +189,6 @@ def left_out_lines(card: dict) -> list[str]:
     for x in card.get("left_out") or []:
         why.setdefault(x.get("why") or "", []).append(x.get("label") or x.get("criterion"))
     return [f"Left out ({reason}): {'; '.join(labels)}." for reason, labels in why.items()]
-
-
-def _fresh(out: Path) -> Path:
-    """A session directory to write: new or empty (a second call in one would mix two calls)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise VoicesimError(f"{out} already holds files; choose an empty or new --out directory")
-    return out
-
-
-def _unique(f: Path, used: set[str]) -> str:
-    """A session name for ``f`` in a batch: its stem, or more of its name when that is taken
-    (call.wav and call.txt, or two folders' a.wav)."""
-    name = f.stem
-    if name in used:
-        name = f"{f.stem}-{f.suffix.lstrip('.').lower()}"
-    n = 1
-    base = name
-    while name in used:
-        n += 1
-        name = f"{base}-{n}"
-    used.add(name)
-    return name
 
 
 def _regular_file(p: Path) -> Path:
@@ -215,47 +204,30 @@ def _regular_file(p: Path) -> Path:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..persona.persona import find_persona, load_persona
     from ..report.terminal import print_scorecard
-    from ..rubric.rubric import load_rubric
     from ..session.recorded import load_recording, score_recording
-    from ..session.transcript import Labels, looks_like_transcript, read_transcript
-    from ..session.written import find_calls, score_transcript
-    from ..speech.transcriber import Transcriber
+    from ..session.written import find_calls
+    from ..speech.models import require_model
     from .html import write_report
     from .replay import print_transcript
+    from .scoring import CallScorer, ScoreSettings, fresh
 
-    if args.customer_channel not in ("left", "right"):
-        raise VoicesimError(
-            f"unknown channel {args.customer_channel!r}: use --customer-channel left or right"
-        )
-    rubric = load_rubric(args.rubric)
-    labels = Labels(
-        tuple(args.agent_label or Labels.agent), tuple(args.customer_label or Labels.customer)
+    if args.workers is not None and args.workers < 1:
+        raise VoicesimError(f"--workers {args.workers}: give 1 or more")
+    settings = ScoreSettings(
+        customer_channel=args.customer_channel,
+        rubric=args.rubric,
+        agent_labels=tuple(args.agent_label or ()),
+        customer_labels=tuple(args.customer_label or ()),
+        persona=args.persona,
+        agent=args.agent,
+        model=args.model,
     )
-    persona = None
-    if args.persona:
-        persona = load_persona(find_persona(args.persona), set(rubric.library.detectors))
+    require_model(args.model)  # a missing extra: one line now, not one failed row per call
+    scorer = CallScorer(settings)  # checks the channel, rubric and persona before any work
     console = Console(highlight=False)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    transcriber: list[Transcriber] = []  # loaded on the first recording (transcripts need none)
-
-    def score_file(f: Path, out: Path):  # noqa: ANN202
-        """(result, files, kind): a transcript or a stereo recording scored into ``out``."""
-        if looks_like_transcript(f):
-            t = read_transcript(f, labels)
-            return score_transcript(t, rubric, _fresh(out), persona), [str(f)], "transcript"
-        if persona is not None:
-            raise VoicesimError(
-                f"{f}: --persona is for transcripts; a recording is scored without a persona"
-            )
-        rec = load_recording(f, args.customer_channel)
-        if not transcriber:
-            transcriber.append(Transcriber())
-        result = score_recording(rec, rubric, _fresh(out), transcriber=transcriber[0])
-        return result, rec.files, "recording"
 
     def show(result, files: list[str]) -> int:  # noqa: ANN001
         card = result.scorecard.to_dict()
@@ -274,15 +246,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.customer or args.trainee:
         if args.recordings:
             raise VoicesimError("give either CALL files or --customer/--trainee, not both")
-        if persona is not None:
+        if scorer.persona is not None:
             raise VoicesimError("--persona is for transcripts; a recording is scored without one")
         for f in (args.customer, args.trainee):
             if f:
                 _regular_file(Path(f))
         rec = load_recording(customer_file=args.customer, trainee_file=args.trainee)
-        out = _fresh(Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
+        out = fresh(Path(args.out or f"sessions/{stamp}-{Path(args.trainee).stem}"))
         with console.status("scoring the recording..."):
-            result = score_recording(rec, rubric, out)
+            result = score_recording(rec, scorer.rubric, out, transcriber=scorer.transcriber)
             write_report(out)
         return show(result, rec.files)
     if not args.recordings:
@@ -303,42 +275,80 @@ def cmd_score(args: argparse.Namespace) -> int:
     if len(files) == 1 and not Path(args.recordings[0]).is_dir():
         out = Path(args.out or f"sessions/{stamp}-{files[0].stem}")
         with console.status(f"scoring {files[0].name}..."):
-            result, sources, _ = score_file(files[0], out)
+            result, sources, _ = scorer.score(files[0], out)
             write_report(out)
         return show(result, sources)
+    return _score_archive(args, files, settings, console, stamp)
+
+
+def _score_archive(args, files: list[Path], settings, console, stamp: str) -> int:  # noqa: ANN001
+    """Several calls: on Ray, resumable, a summary row per call (see archive.py)."""
+    import dataclasses
+    import os
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .archive import Job, append_journal, plan, score_on_ray, write_summary
+
     root = Path(args.out or f"sessions/{stamp}-batch")
     root.mkdir(parents=True, exist_ok=True)
-    rows, failures, used = [], [], set()
-    with Progress(
-        TextColumn("[bold]scoring[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("", total=len(files))
-        for f in files:
-            progress.update(task, description=f.name)
-            try:
-                result, sources, kind = score_file(f, root / _unique(f, used))
-                write_report(result.session_dir)
-                _warn(sources, result.scorecard.warnings)
-                rows.append(_summary_row(str(f), result, kind))
-            except VoicesimError as exc:  # one bad file must not stop the batch
-                failures.append((f, str(exc)))
-                progress.console.print(f"[red]skipped[/] {exc}")
-            progress.advance(task)
+    settings = dataclasses.replace(settings, cpu_threads=1)  # one CPU per actor
+    planned, reused = plan(files, root)
+    jobs = [j for j in planned if isinstance(j, Job)]
+    rows: dict[str, dict] = {}
+    for j in planned:
+        if not isinstance(j, Job):
+            rows[j["file"]] = j
     summary = Path(args.csv) if args.csv else root / "summary.csv"
-    if rows:
-        with open(summary, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+
+    def done() -> list[dict]:  # the rows so far, in the files' order
+        return [rows[str(f)] for f in files if str(f) in rows]
+
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    if reused:
+        console.print(f"{reused} of {len(files)} calls already scored in {root}: skipped")
+    size = 0
+    if jobs:
+        with Progress(
+            TextColumn("[bold]scoring[/] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("starting Ray...", total=len(jobs))
+
+            def on_row(row: dict) -> None:
+                append_journal(root, row)
+                rows[row["file"]] = row
+                name = Path(row["file"]).name
+                if row["error"]:
+                    progress.console.print(f"[red]not scored[/] {row['error']}")
+                elif row["warnings"]:
+                    _warn([row["file"]], [row["warnings"]])
+                progress.update(task, description=name, advance=1)
+
+            try:
+                size = score_on_ray(jobs, settings, on_row, args.workers, address)
+            except KeyboardInterrupt:  # what is done stays done: summarise it, then stop
+                write_summary(done(), summary)
+                console.print(
+                    f"stopped with {len(done())} of {len(files)} calls scored; run the same "
+                    "command again to go on"
+                )
+                return 130
+    ordered = done()
+    parquet = write_summary(ordered, summary)
+    failed = sum(1 for r in ordered if r["error"])
+    where = f"Ray at {address}" if address else "a local Ray"
     console.print(
-        f"scored {len(rows)} of {len(files)} calls; sessions in [bold]{root}[/]"
-        + (f", summary in [bold]{summary}[/]" if rows else "")
+        f"scored {len(ordered) - failed} of {len(files)} calls"
+        + (f" ({len(jobs)} now, {size} workers on {where})" if jobs else " (nothing to do)")
+        + f"; sessions in [bold]{root}[/], summary in [bold]{summary}[/] and [bold]{parquet.name}[/]"
     )
-    return 2 if failures else 0
+    if failed:
+        console.print(f"{failed} could not be scored (their rows say why); run again to retry them")
+    return 2 if failed else 0
 
 
 # -- sessions ---------------------------------------------------------------------------------

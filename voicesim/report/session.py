@@ -247,6 +247,7 @@ def _event_fields(limits: Limits) -> dict[str, Callable[[Any], str | None]]:
         "keeps_turn": _of(bool),
         "audio": _of(bool),  # call_start: false for a written transcript (the scorer reads it)
         "timed": _of(bool),
+        "overlap": _of(bool),  # call_start: false for a mono recording split by voice
     }
 
 

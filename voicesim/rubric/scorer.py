@@ -149,19 +149,26 @@ class Measured:
 
     audio: bool = True
     timed: bool = True
+    overlap: bool = True  # False: a mono recording split by voice cannot show overlapping speech
 
     @classmethod
     def of(cls, events: Iterable[Event]) -> Measured:
         start = next((e for e in events if e.type == CALL_START), None)
         if start is None:
             return cls()
-        return cls(start.get("audio") is not False, start.get("timed") is not False)
+        return cls(
+            start.get("audio") is not False,
+            start.get("timed") is not False,
+            start.get("overlap") is not False,
+        )
 
     def only(self, stats: dict) -> dict:
         """``stats`` without the figures this source cannot measure: absent, as in a scorecard
         made before they existed, never a made-up 0 (a transcript's overtalk)."""
-        unknown = (AUDIO_FIGURES if not self.audio else ()) + (
-            TIMED_FIGURES if not self.timed else ()
+        unknown = (
+            (AUDIO_FIGURES if not self.audio else ())
+            + (TIMED_FIGURES if not self.timed else ())
+            + (OVERLAP_FIGURES if not self.overlap else ())
         )
         return {k: v for k, v in stats.items() if k not in unknown}
 
@@ -203,8 +210,18 @@ AUDIO_EVENTS = frozenset(
     }
 )
 TIMED_EVENTS = frozenset({"pace", "long_monologue"})
+# A mono recording split into two voices: who talked over whom is lost in the split.
+OVERLAP_EVENTS = frozenset({"trainee_overtalk", "cutoff", "backchannel"})
+OVERLAP_FIGURES = (
+    "overtalk_count",
+    "overtalk_by_trainee",
+    "overtalk_s",
+    "interruptions",
+    "interruptions_s",
+)
 NO_AUDIO = "needs the call audio, and a written transcript has none"
 NO_TIMES = "needs how long each turn took, and this transcript does not say"
+NO_OVERLAP = "needs both voices apart while they overlap, and a mono recording mixes them"
 
 
 def left_out_why(measured: Measured, c: Criterion) -> str | None:
@@ -213,6 +230,8 @@ def left_out_why(measured: Measured, c: Criterion) -> str | None:
         return NO_AUDIO
     if not measured.timed and (c.event in TIMED_EVENTS or c.metric == "talk_ratio"):
         return NO_TIMES
+    if not measured.overlap and c.event in OVERLAP_EVENTS:
+        return NO_OVERLAP
     return None
 
 

@@ -373,8 +373,10 @@ def run_call(
     options: CallOptions,
     listeners: list[Listener] = (),
     wait: Callable[[], None] | None = None,
+    start: dict | None = None,
 ) -> CallResult:
     """Run one call to its end; the session directory is complete even on Ctrl-C.
+    ``start``: what the source cannot show, for ``call_start`` (``{"overlap": False}``).
 
     With a dialogue ``engine`` the customer reacts (drill, simulation) and the call ends at the
     persona's end state. Without one (a recording) the customer's audio is already on the
@@ -434,6 +436,7 @@ def run_call(
                     "persona": persona.id if persona else None,
                     "rubric": rubric.id,
                     "sample_rate": RATE,
+                    **(start or {}),
                 },
             )
         ]

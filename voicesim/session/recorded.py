@@ -8,7 +8,7 @@ Playout, so overtalk and dead air are measured exactly as in a drill.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,8 @@ class Recording:
     trainee: np.ndarray
     files: list[str]
     customer_channel: str | None  # for a stereo file
+    split: dict | None = None  # a mono recording split by voice: how (mono.py)
+    warnings: list[str] = field(default_factory=list)  # doubts found while loading
 
     @property
     def duration_s(self) -> float:
@@ -54,8 +56,12 @@ def load_recording(
     customer_channel: str = "left",
     customer_file: str | Path | None = None,
     trainee_file: str | Path | None = None,
+    agent: str | None = None,
+    transcriber: Transcriber | None = None,
 ) -> Recording:
-    """A stereo file (one side per channel) or two mono files, at any rate, as 16 kHz sides."""
+    """A stereo file (one side per channel), two mono files, or a mono file split by voice
+    (``agent``: which voice is the agent, "first" or "second"; None: decided from the words),
+    at any rate, as 16 kHz sides."""
     if customer_channel not in CHANNELS:
         raise VoicesimError(f"unknown channel {customer_channel!r}: use left or right")
     if customer_file or trainee_file:
@@ -72,17 +78,39 @@ def load_recording(
         return Recording(customer, trainee, [str(customer_file), str(trainee_file)], None)
     data, rate = read_audio_file(path)
     if data.shape[1] == 1:
-        raise AudioFileError(
-            f"{path} is mono: both voices are mixed in one channel, so who said "
-            f"what and who talked over whom cannot be told apart. {_two_sides_hint()}"
-        )
+        return _split(resample(data[:, 0], rate), path, "mono", agent, transcriber, [])
     if data.shape[1] != 2:
         raise AudioFileError(
             f"{path} has {data.shape[1]} channels; expected 2 (one per side). {_two_sides_hint()}"
         )
     c = CHANNELS[customer_channel]
+    customer, trainee = resample(data[:, c], rate), resample(data[:, 1 - c], rate)
+    if same_voice(customer, trainee):
+        said = (
+            "both channels carry the same voice: this looks like a mono recording copied to "
+            "stereo; scored as a mono recording"
+        )
+        mixed = resample(to_mono(data), rate)
+        return _split(mixed, path, "mono (copied to stereo)", agent, transcriber, [said])
+    return Recording(customer, trainee, [str(path)], customer_channel)
+
+
+def _split(
+    audio: np.ndarray,
+    path: str | Path,
+    what: str,
+    agent: str | None,
+    transcriber: Transcriber | None,
+    warnings: list[str],
+) -> Recording:
+    """A mono recording as two sides, one voice each (see mono.py)."""
+    from .mono import split_mono
+
+    if audio.size < RATE // 2:
+        raise AudioFileError(f"{path}: too short to be a call ({audio.size / RATE:.2f} s)")
+    split = split_mono(audio, transcriber or Transcriber(), agent, what, str(path))
     return Recording(
-        resample(data[:, c], rate), resample(data[:, 1 - c], rate), [str(path)], customer_channel
+        split.customer, split.trainee, [str(path)], None, split.info, warnings + split.warnings
     )
 
 
@@ -139,18 +167,44 @@ SILENT_DBFS = -45.0  # a 30 ms frame quieter than this holds no voice
 SILENT_MIN_S = 0.5  # a side with less voice than this is silent
 
 
-def voiced_seconds(side: np.ndarray, frame: int = 480) -> float:
-    """Seconds of frames loud enough to hold a voice."""
+FRAME = 480  # 30 ms at 16 kHz
+SAME_VOICE_CORR = 0.9  # level envelopes of two channels that rise and fall together ...
+SAME_VOICE_SPREAD_DB = 3.0  # ... a constant gain apart: one voice, not two people taking turns
+
+
+def frame_db(side: np.ndarray, frame: int = FRAME) -> np.ndarray:
+    """The level of each 30 ms frame, dBFS."""
     n = side.size // frame
-    if n == 0:
-        return 0.0
     frames = side[: n * frame].astype(np.float64).reshape(n, frame)
-    rms_db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
-    return float(np.sum(rms_db > SILENT_DBFS)) * frame / RATE
+    return 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+
+
+def voiced_seconds(side: np.ndarray, frame: int = FRAME) -> float:
+    """Seconds of frames loud enough to hold a voice."""
+    return float(np.sum(frame_db(side, frame) > SILENT_DBFS)) * frame / RATE
+
+
+def same_voice(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two channels carry the same voice (a mono recording copied to stereo, maybe with
+    another gain or filter): their levels rise and fall together, a constant number of dB apart.
+    Two people on their own channels take turns, so the level difference swings with who talks,
+    and bleed from the other side is far fainter than the voice itself."""
+    n = min(a.size, b.size)
+    ea, eb = frame_db(a[:n]), frame_db(b[:n])
+    both = (ea > SILENT_DBFS) & (eb > SILENT_DBFS)
+    if both.sum() * FRAME / RATE < SILENT_MIN_S:
+        return False
+    either = (ea > SILENT_DBFS) | (eb > SILENT_DBFS)
+    if min(np.std(ea[either]), np.std(eb[either])) < SAME_VOICE_SPREAD_DB:
+        return False  # a steady level (a tone, noise) neither rises nor falls: no voice to match
+    corr = float(np.corrcoef(ea[either], eb[either])[0, 1])
+    return corr >= SAME_VOICE_CORR and float(np.std(ea[both] - eb[both])) < SAME_VOICE_SPREAD_DB
 
 
 def side_names(recording: Recording) -> tuple[str, str]:
     """How the user named the customer and the trainee side, for warnings."""
+    if recording.split is not None:
+        return "the customer's voice", "the agent's voice"
     if recording.customer_channel is None:
         return f"--customer {recording.files[0]}", f"--trainee {recording.files[-1]}"
     other = "right" if recording.customer_channel == "left" else "left"
@@ -187,23 +241,30 @@ def score_recording(
 ) -> CallResult:
     """Score a recording and write its session directory (call.wav, events, scorecard)."""
     options = options or CallOptions()
+    if transcriber is not None:  # meta.json names the model that transcribed the call
+        options = replace(options, transcriber=transcriber.options)
     transcriber = transcriber or Transcriber(options.transcriber)
     if recording.duration_s < 0.5:
         raise AudioFileError(
             f"{', '.join(recording.files)}: too short to be a call ({recording.duration_s:.2f} s)"
         )
     cust_name, trainee_name = side_names(recording)
-    warnings = [
+    warnings = recording.warnings + [
         f"{name} is silent: nothing on it sounds like a voice"
         for name, side in ((cust_name, recording.customer), (trainee_name, recording.trainee))
         if voiced_seconds(side) < SILENT_MIN_S
     ]
-    recording, bleed = clean_bleed(recording)
+    if recording.split is None:
+        recording, bleed = clean_bleed(recording)
+    else:  # one voice per side by construction: no bleed to remove
+        bleed = None
     playout = customer_playout(recording.customer, transcriber, options)
     worker = DeferredTranscriber(transcriber)  # no one answers the trainee: transcribe at the end
     recorder = SessionRecorder(out_dir)
     meta = session_meta_recorded(rubric, options, recording.files, recording.customer_channel)
     meta["source"]["bleed"] = bleed
+    if recording.split is not None:
+        meta["source"]["diarisation"] = recording.split
     try:
         result = run_call(
             RecordedLine(recording),
@@ -217,6 +278,7 @@ def score_recording(
             options,
             listeners=list(listeners),
             wait=None,
+            start={"overlap": False} if recording.split is not None else None,
         )
     finally:
         worker.close()
@@ -226,7 +288,11 @@ def score_recording(
             f"the sides look swapped: {trainee_name} talks like the customer (says 'my' "
             f"{sides.trainee_my} times, {sides.trainee_agent_lines} agent moves) and "
             f"{cust_name} like the agent ({sides.customer_agent_lines} lines with agent moves); "
-            "check --customer-channel"
+            + (
+                "try --agent-first or --agent-second"
+                if recording.split
+                else "check --customer-channel"
+            )
         )
     result.scorecard.warnings = warnings
     # The call's own files are final once run_call returns; add what the checks found.

