@@ -330,7 +330,7 @@ def cmd_personas_list(args: argparse.Namespace) -> int:
             continue
         c.print(
             f"[bold]{p.id}[/] {p.name}, difficulty {'*' * p.difficulty}, "
-            f"[dim]{p.voice.engine}:{p.voice.voice}[/dim]"
+            f"[dim]{p.voice.label()}[/dim]"
         )
         if p.lesson:
             c.print(Padding(f"Lesson: {p.lesson}", (0, 0, 0, 2)))
@@ -351,8 +351,15 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
     for k, v in p.facts.items():
         c.print(f"  {k}: {v}")
     c.print(
-        f"[bold]voice[/]: {p.voice.engine} {p.voice.voice}, {p.voice.rate:g} wpm, "
+        f"[bold]voice[/]: {p.voice.label()}, {p.voice.rate:g} wpm, "
         f"pitch {p.voice.pitch:g}, volume {p.voice.volume:g}"
+        + (f", accent {p.voice.accent}" if p.voice.engine == "kokoro" else "")
+    )
+    pr = p.prosody
+    c.print(
+        f"[bold]prosody[/]: mood 1 vs 0.5: +{pr.rate:g} wpm, +{pr.pitch:g} pitch, "
+        f"+{100 * pr.volume:g} % volume, pauses {pr.pause_s:g} s -{pr.pause_span_s:g} s; "
+        f"emphatic from mood {pr.emphatic_at:g}" + ("; hesitant" if pr.hesitant else "")
     )
     esc = f", demands a manager at {m.escalate_at}" if m.escalate_at is not None else ""
     c.print(

@@ -1,8 +1,10 @@
 """Text-to-speech for customer and simulated trainee voices, cached on disk by content.
 
-Two engines: ``espeak`` (espeak-ng's command line; every voice setting, robotic) and
-``hibari`` (a small neural voice, natural, what Whisper understands best). A rendered line is
-cached under its content hash, so a persona's lines cost nothing after the first call.
+Three engines: ``kokoro`` (Kokoro-82M, neural; a voice per persona blended from the shipped
+style vectors, see kokoro.py: the customers), ``hibari`` (a small neural voice, one shipped
+speaker: the simulated trainee) and ``espeak`` (espeak-ng's command line, optional, robotic; a
+system package). A rendered line is cached under its content hash, so a persona's lines cost
+nothing after the first call.
 """
 
 from __future__ import annotations
@@ -23,24 +25,57 @@ import numpy as np
 from ..audio.formats import RATE, resample, trim_silence
 from ..errors import MissingDependencyError, VoicesimError
 
-ENGINES = ("espeak", "hibari")
+ENGINES = ("kokoro", "hibari", "espeak")
 DEFAULT_WPM = 170  # espeak-ng's own default pace is close to this
 ESPEAK_RATE = 22_050  # espeak-ng's own output rate
 ESPEAK_TIMEOUT_S = 60.0  # a line takes well under a second; more is a hung process
+DEFAULT_PAUSE_S = 0.3  # between two sentences of a line (Kokoro; the others pause on their own)
+ENDINGS = ("", "!", "?")  # how statements end: as written, emphatic, rising
+Blend = tuple[tuple[str, float], ...]  # (base voice, weight) pairs, sorted: hashable, cacheable
 
 
 @dataclass(frozen=True)
 class VoiceSettings:
-    """How a line is spoken. ``rate`` is words per minute, ``pitch`` 0-100, ``volume`` 0-1."""
+    """How a line is spoken. ``rate`` is words per minute, ``pitch`` 0-100 (50: the voice's
+    own), ``volume`` 0-1. Kokoro only: ``timbre`` / ``intonation`` blend the base voices into
+    each half of the style vector, ``accent`` picks the G2P (us, gb). The prosody of one line,
+    set from the customer's mood: ``pause_s`` between sentences, ``ending`` of statements,
+    ``hesitant`` (trailing off between sentences, rising at the end)."""
 
     engine: str = "espeak"
     voice: str = "en-us"
     rate: float = DEFAULT_WPM
     pitch: float = 50
     volume: float = 1.0
+    timbre: Blend = ()
+    intonation: Blend = ()
+    accent: str = "us"
+    pause_s: float = DEFAULT_PAUSE_S
+    ending: str = ""
+    hesitant: bool = False
 
-    def with_changes(self, **kw: float | str) -> VoiceSettings:
-        return VoiceSettings(**{**asdict(self), **kw})
+    def with_changes(self, **kw: float | str | bool) -> VoiceSettings:
+        return VoiceSettings(**{**self.__dict__, **kw})
+
+    def prosody(self) -> dict:
+        """What the session records of a line's delivery."""
+        return {
+            "rate": round(self.rate, 1),
+            "pitch": round(self.pitch, 1),
+            "volume": round(self.volume, 3),
+            "pause_s": round(self.pause_s, 3),
+            "ending": self.ending or ".",
+            "hesitant": self.hesitant,
+        }
+
+    def label(self) -> str:
+        """``engine:voice`` with the blends, for listings."""
+        blends = [
+            f"{part} " + "+".join(f"{n}*{w:g}" for n, w in mix)
+            for part, mix in (("timbre", self.timbre), ("intonation", self.intonation))
+            if mix
+        ]
+        return f"{self.engine}:{self.voice}" + (f" ({', '.join(blends)})" if blends else "")
 
     @classmethod
     def from_config(cls, v: dict, engine: str = "espeak", volume: float = 1.0) -> VoiceSettings:
@@ -52,10 +87,31 @@ class VoiceSettings:
             rate=v.get("rate", DEFAULT_WPM),
             pitch=v.get("pitch", 50),
             volume=v.get("volume", volume),
+            timbre=tuple(sorted(v.get("timbre", {}).items())),
+            intonation=tuple(sorted(v.get("intonation", {}).items())),
+            accent=v.get("accent", "us"),
         )
 
 
-DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart"}
+DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart", "kokoro": "jf_alpha"}
+
+
+def spoken_sentences(text: str, s: VoiceSettings) -> list[str]:
+    """The line's sentences as the voice says them: statements end emphatic ("!") or rising
+    ("?") with the mood; a hesitant speaker trails off ("...") between sentences."""
+    from hibari import Hibari
+
+    sentences = [x.strip() for x in Hibari.split_sentences(text)] or [text.strip()]
+    out = []
+    for i, sent in enumerate(sentences):
+        last = i == len(sentences) - 1
+        if sent.endswith(".") and not sent.endswith(".."):
+            if s.hesitant:
+                sent = sent[:-1] + ("?" if last else "\u2026")
+            elif s.ending:
+                sent = sent[:-1] + s.ending
+        out.append(sent)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +144,10 @@ def _espeak_voices() -> tuple[frozenset[str], frozenset[str]] | None:
 def voice_problem(s: VoiceSettings) -> str | None:
     """Why ``s.voice`` cannot be spoken as named, or None. espeak-ng quietly falls back to its
     default voice for a name it does not know, so a typo would otherwise go unnoticed."""
+    if s.engine == "kokoro":
+        from .kokoro import voice_problem as kokoro_problem
+
+        return kokoro_problem(s)
     if s.engine == "hibari":
         try:
             from hibari.voices import VOICES, voice_path
@@ -114,6 +174,11 @@ def voice_problem(s: VoiceSettings) -> str | None:
     return None
 
 
+_BLEND = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+}
 VOICE_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
@@ -123,6 +188,10 @@ VOICE_SCHEMA = {
         "rate": {"type": "number", "minimum": 80, "maximum": 400},  # words per minute
         "pitch": {"type": "number", "minimum": 0, "maximum": 100},
         "volume": {"type": "number", "minimum": 0, "maximum": 1},
+        # Kokoro only: base voice -> weight for each half of the style vector (see kokoro.py).
+        "timbre": _BLEND,
+        "intonation": _BLEND,
+        "accent": {"enum": ["us", "gb"]},
     },
 }
 
@@ -221,22 +290,51 @@ class _Hibari:
         return np.asarray(audio, dtype=np.float32), 24_000
 
 
+class _Kokoro:
+    """Kokoro-82M (24 kHz): one model for every persona's voice, sentence by sentence."""
+
+    def __init__(self) -> None:
+        self.model = kokoro_model()
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        return self.model.render(spoken_sentences(text, s), s, s.rate / DEFAULT_WPM)
+
+
+# One thread per render: the call's pipeline (VAD, Whisper) has the other core.
+KOKORO_THREADS = 1
+
+
+def kokoro_model():
+    """The process's one Kokoro model, its file joined into the cache folder on first use."""
+    from .kokoro import shared
+
+    return shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
+
+
+_Engine = _Espeak | _Hibari | _Kokoro
+
+
 class Synthesizer:
     """Renders text with any engine; results are cached on disk and trimmed to the speech."""
 
     def __init__(self, cache: Path | None = None) -> None:
         self.cache = cache or cache_dir()
-        self._engines: dict[tuple[str, str], _Espeak | _Hibari] = {}
+        self._engines: dict[tuple[str, str], _Engine] = {}
         self._lock = threading.Lock()
 
-    def _engine(self, s: VoiceSettings) -> _Espeak | _Hibari:
+    def _engine(self, s: VoiceSettings) -> _Engine:
         if s.engine not in ENGINES:
             raise VoicesimError(
                 f"unknown voice engine {s.engine!r} (choose from {', '.join(ENGINES)})"
             )
         key = (s.engine, s.voice if s.engine == "hibari" else "")
         if key not in self._engines:
-            self._engines[key] = _Espeak() if s.engine == "espeak" else _Hibari(s.voice)
+            if s.engine == "espeak":
+                self._engines[key] = _Espeak()
+            elif s.engine == "kokoro":
+                self._engines[key] = _Kokoro()
+            else:
+                self._engines[key] = _Hibari(s.voice)
         return self._engines[key]
 
     def render_native(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
@@ -252,7 +350,10 @@ class Synthesizer:
             except (sf.LibsndfileError, RuntimeError):
                 path.unlink(missing_ok=True)  # a torn cache entry: render again
         with self._lock:
-            audio, rate = self._engine(s).render(text, s)
+            engine = self._engine(s)
+            if not isinstance(engine, _Kokoro) and (s.ending or s.hesitant):
+                text = " ".join(spoken_sentences(text, s))  # Kokoro shapes each sentence
+            audio, rate = engine.render(text, s)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.wav")
         sf.write(str(tmp), audio, rate, subtype="PCM_16")
