@@ -115,13 +115,18 @@ def style_table(s: VoiceSettings) -> np.ndarray:
     return out
 
 
+def pitch_factor(pitch: float) -> float:
+    """Pitch points (0-100, 50: the voice's own) as a frequency ratio."""
+    return 2.0 ** ((pitch - 50) * SEMITONES_PER_PITCH_POINT / 12)
+
+
 def register_hz(s: VoiceSettings) -> float:
     """About the median pitch the persona's voice has: the weighted geometric mean of its
     intonation voices' own (the intonation half sets the pitch), shifted by ``s.pitch``."""
     pairs = [(n, w) for n, w in s.intonation if w > 0] or [(s.voice, 1.0)]
     total = sum(w for _, w in pairs)
     log_f0 = sum(w / total * np.log(BASE_F0_HZ[n]) for n, w in pairs)
-    return float(np.exp(log_f0) * 2.0 ** ((s.pitch - 50) * SEMITONES_PER_PITCH_POINT / 12))
+    return float(np.exp(log_f0) * pitch_factor(s.pitch))
 
 
 def voice_problem(s: VoiceSettings) -> str | None:
@@ -218,7 +223,7 @@ class Kokoro:
         ``pace`` (1.0: the model's own)."""
         from ..audio.formats import resample
 
-        factor = 2.0 ** ((s.pitch - 50) * SEMITONES_PER_PITCH_POINT / 12)
+        factor = pitch_factor(s.pitch)
         speed = float(np.clip(pace / factor, 0.5, 2.0))
         gap = np.zeros(int(s.pause_s * SAMPLE_RATE), np.float32)
         out: list[np.ndarray] = []

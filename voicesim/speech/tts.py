@@ -7,7 +7,7 @@ system package). A rendered line is cached under its content hash, so a persona'
 nothing after the first call.
 
 The fast voices (``--voices fast`` or ``VOICESIM_VOICES=fast``) speak every Kokoro persona with
-hibari instead, at the persona's own register, pitch, pace and pauses: about a hundredth of
+hibari instead, at the persona's own register, pitch, pace and pauses: about a fiftieth of
 Kokoro's render time, for slow machines and for the tests that are not about the voices.
 """
 
@@ -220,13 +220,6 @@ def voices_mode(choice: str | None = None) -> str:
     return mode
 
 
-def _pitch_factor(pitch: float) -> float:
-    """Pitch points (0-100, 50: the voice's own) as a frequency ratio (Kokoro's scale)."""
-    from .kokoro import SEMITONES_PER_PITCH_POINT
-
-    return 2.0 ** ((pitch - 50) * SEMITONES_PER_PITCH_POINT / 12)
-
-
 def cache_dir() -> Path:
     root = os.environ.get("VOICESIM_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "voicesim"
@@ -321,7 +314,9 @@ class _Hibari:
         if s.pitch == 50:  # the voice as it comes (the simulated trainees)
             audio = self.tts(text, speed=float(np.clip(pace, 0.5, 2.0)), seed=0)
         else:
-            audio = self.vocode([text], pace, _pitch_factor(s.pitch))
+            from .kokoro import pitch_factor
+
+            audio = self.vocode([text], pace, pitch_factor(s.pitch))
         return np.asarray(audio * float(s.volume), dtype=np.float32), HIBARI_RATE
 
     def vocode(
@@ -336,8 +331,6 @@ class _Hibari:
         handed the scaled pitch track, so the formants stay; ``formant`` then moves them too,
         by a resample that the model's pace is set to undo (as kokoro.Kokoro.render)."""
         from hibari import dsp
-
-        from ..audio.formats import resample
 
         speed = np.asarray([np.clip(pace / formant, 0.5, 2.0)], np.float32)
         gap = np.zeros(int(pause_s * HIBARI_RATE * formant), np.float32)
@@ -364,8 +357,8 @@ class _Hibari:
 
 class _Fast:
     """A Kokoro persona's fast voice: hibari's heart at the register the persona's blend has
-    (kokoro.register_hz), with its pace, pauses and mood's sentence endings. One line renders
-    in about a hundredth of its length (Kokoro: half to once its length)."""
+    (kokoro.register_hz), with its pace, pauses and mood's sentence endings. A line renders in
+    about a fiftieth of its length (Kokoro: half to once its length)."""
 
     def __init__(self) -> None:
         self.hibari = _Hibari(DEFAULT_VOICES["hibari"])
