@@ -329,7 +329,9 @@ class _Hibari:
     ) -> np.ndarray:
         """Sentences at ``f0_factor`` times the voice's pitch, ``pause_s`` apart. The vocoder is
         handed the scaled pitch track, so the formants stay; ``formant`` then moves them too,
-        by a resample that the model's pace is set to undo (as kokoro.Kokoro.render)."""
+        by a resample that the model's pace is set to undo (as kokoro.Kokoro.render). Each
+        sentence is trimmed to its speech first: hibari leaves 0.2-0.5 s of quiet at either
+        end, which would make every pause a second long whatever the mood."""
         from hibari import dsp
 
         speed = np.asarray([np.clip(pace / formant, 0.5, 2.0)], np.float32)
@@ -346,7 +348,7 @@ class _Hibari:
                 lh, th, ln, lr, phi, f0 = (o[0] for o in run)
                 said.append(dsp.synth(lh, th, ln, lr, phi, f0 * (f0_factor / formant), rng))
             if said:
-                out += [*said, gap]
+                out += [trim_silence(np.concatenate(said), HIBARI_RATE), gap]
         if not out:
             raise VoicesimError(f"the hibari voice produced no audio for {' '.join(sentences)!r}")
         audio = np.concatenate(out[:-1])
