@@ -100,7 +100,8 @@ def main() -> None:
     personas = [load_persona(p) for p in persona_files()]
     if args.personas:
         personas = [p for p in personas if p.id in args.personas]
-    synth.render_native("Warm up.", personas[0].voice)  # model load is not a line's cost
+    for s in (synth, probe):  # model load is not a line's cost
+        s.render_native("Warm up.", personas[0].voice)
 
     rows, per = [], {}
     errors = words = 0
