@@ -308,11 +308,13 @@ class _Hibari:
         import hibari
 
         self.version = getattr(hibari, "__version__", "hibari")
+        self._lock = threading.Lock()  # shared by the synthesizers; G2P is not for two threads
 
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
         pace = s.rate / DEFAULT_WPM
         if s.pitch == 50:  # the voice as it comes (the simulated trainees)
-            audio = self.tts(text, speed=float(np.clip(pace, 0.5, 2.0)), seed=0)
+            with self._lock:
+                audio = self.tts(text, speed=float(np.clip(pace, 0.5, 2.0)), seed=0)
         else:
             from .kokoro import pitch_factor
 
@@ -340,11 +342,14 @@ class _Hibari:
         out: list[np.ndarray] = []
         for sentence in sentences:
             said = []
-            for phonemes in self.tts.phonemize(sentence):
+            with self._lock:
+                phoneme_chunks = self.tts.phonemize(sentence)
+            for phonemes in phoneme_chunks:
                 ids = self.tts.ids(phonemes)
                 if len(ids) < 3:
                     continue
-                run = self.tts.sess.run(None, {"ids": np.asarray([ids], np.int64), "speed": speed})
+                feed = {"ids": np.asarray([ids], np.int64), "speed": speed}
+                run = self.tts.sess.run(None, feed)  # safe from two threads
                 lh, th, ln, lr, phi, f0 = (o[0] for o in run)
                 said.append(dsp.synth(lh, th, ln, lr, phi, f0 * (f0_factor / formant), rng))
             if said:
@@ -362,8 +367,8 @@ class _Fast:
     (kokoro.register_hz), with its pace, pauses and mood's sentence endings. A line renders in
     about a fiftieth of its length (Kokoro: half to once its length)."""
 
-    def __init__(self) -> None:
-        self.hibari = _Hibari(DEFAULT_VOICES["hibari"])
+    def __init__(self, hibari: _Hibari) -> None:
+        self.hibari = hibari
 
     @staticmethod
     def shape(s: VoiceSettings) -> tuple[float, float]:
@@ -399,6 +404,14 @@ def kokoro_model():
     from .kokoro import shared
 
     return shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
+
+
+@lru_cache(maxsize=4)
+def shared_hibari(voice: str) -> _Hibari:
+    """The process's one instance of a hibari voice: its model and G2P load take about a
+    second, which every call (a synthesizer each) would pay again; the trainee and the fast
+    voices share it too."""
+    return _Hibari(voice)
 
 
 _Engine = _Espeak | _Hibari | _Kokoro | _Fast
@@ -446,10 +459,14 @@ class Synthesizer:
             elif name == "kokoro":
                 self._engines[key] = _Kokoro()
             elif name == "fast":
-                self._engines[key] = _Fast()
+                self._engines[key] = _Fast(self._hibari(DEFAULT_VOICES["hibari"]))
             else:
-                self._engines[key] = _Hibari(s.voice)
+                self._engines[key] = self._hibari(s.voice)
         return self._engines[key]
+
+    @staticmethod
+    def _hibari(voice: str) -> _Hibari:
+        return shared_hibari(voice)
 
     def render_native(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
         """The line at the engine's own rate, for playback at full quality."""
