@@ -1,4 +1,5 @@
-"""Shared fixtures: the reference data folder, one Whisper model per session, a private cache."""
+"""Shared fixtures: the reference data folder, one Whisper model per session, a private cache,
+the fast voices."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
-    """Point VOICESIM_CACHE at a session temp dir so no test writes in the user's home."""
+    """Point VOICESIM_CACHE at a session temp dir so no test writes in the user's home, and
+    speak with the fast voices (VOICESIM_VOICES=fast): hibari at each persona's own pitch and
+    pace renders a line some fifty times faster than the personas' Kokoro voices, which a
+    suite of many calls from a cold cache cannot afford. The tests of the Kokoro voices
+    themselves (test_voices.py) ask for them by name."""
     cache = tmp_path_factory.mktemp("voicesim-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VOICESIM_CACHE", str(cache))
+        mp.setenv("VOICESIM_VOICES", "fast")
         yield cache
 
 

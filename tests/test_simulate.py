@@ -60,6 +60,9 @@ def test_session_directory_is_complete(calls, script):
     assert abs(info.frames / 16000 - end["duration"]) < 0.05
     assert meta["format"] == 1 and meta["status"] == "complete"
     assert meta["persona"]["id"] == "damaged-blender" and meta["rubric"]["id"] == "default"
+    # the tests speak with the fast voices (conftest): the session says what spoke the persona
+    spoken_by = meta["voices"]["customer"]["spoken_by"]
+    assert spoken_by["voices"] == "fast" and spoken_by["engine"] == "hibari"
     assert card["format"] == 1 and 0 <= card["overall"] <= 100
     # the customer's channel holds audio exactly where its lines were played
     audio, _ = sf.read(str(d / "call.wav"), dtype="float32")

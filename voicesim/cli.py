@@ -11,6 +11,7 @@ from . import __version__
 from .errors import OutputError, VoicesimError
 from .session.cues import add_guidance_option
 from .speech.options import add_model_options as _add_model_options
+from .speech.options import add_voices_option
 
 EPILOG = (
     "Docs: README.md and docs/ (the session format: docs/session-format.md). Exit codes: 0 ok, "
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pace the virtual line at speaking speed, as a live drill runs (default: as fast as possible)",
     )
     add_guidance_option(sim)
+    add_voices_option(sim)
     sim.add_argument("--quiet", action="store_true", help="print only the scorecard")
     sim.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
     _add_model_options(sim)
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_say.add_argument(
         "--mood", type=float, metavar="0-1", help="speak at this mood (default: start)"
     )
+    add_voices_option(p_say)
     p_say.set_defaults(func=cmd_personas_say)
     rub = sub.add_parser(
         "rubric",
@@ -330,7 +333,7 @@ def cmd_personas_list(args: argparse.Namespace) -> int:
             continue
         c.print(
             f"[bold]{p.id}[/] {p.name}, difficulty {'*' * p.difficulty}, "
-            f"[dim]{p.voice.engine}:{p.voice.voice}[/dim]"
+            f"[dim]{p.voice.label()}[/dim]"
         )
         if p.lesson:
             c.print(Padding(f"Lesson: {p.lesson}", (0, 0, 0, 2)))
@@ -351,8 +354,15 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
     for k, v in p.facts.items():
         c.print(f"  {k}: {v}")
     c.print(
-        f"[bold]voice[/]: {p.voice.engine} {p.voice.voice}, {p.voice.rate:g} wpm, "
+        f"[bold]voice[/]: {p.voice.label()}, {p.voice.rate:g} wpm, "
         f"pitch {p.voice.pitch:g}, volume {p.voice.volume:g}"
+        + (f", accent {p.voice.accent}" if p.voice.engine == "kokoro" else "")
+    )
+    pr = p.prosody
+    c.print(
+        f"[bold]prosody[/]: mood 1 vs 0.5: +{pr.rate:g} wpm, +{pr.pitch:g} pitch, "
+        f"+{100 * pr.volume:g} % volume, pauses {pr.pause_s:g} s -{pr.pause_span_s:g} s; "
+        f"emphatic from mood {pr.emphatic_at:g}" + ("; hesitant" if pr.hesitant else "")
     )
     esc = f", demands a manager at {m.escalate_at}" if m.escalate_at is not None else ""
     c.print(
@@ -417,7 +427,7 @@ def cmd_personas_say(args: argparse.Namespace) -> int:
         engine = DialogueEngine(p, load_rubric().library)
         engine.mood = min(1.0, max(0.0, args.mood))
         voice = engine._voice()
-    synth = Synthesizer()
+    synth = Synthesizer(voices=args.voices)
     parts, rate = [], None
     for line in p.opening:
         audio, rate = synth.render_native(line, voice)
@@ -443,6 +453,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .session.script import find_script, load_script
     from .session.simulate import default_session_dir, simulate
     from .speech.transcriber import TranscriberOptions
+    from .speech.tts import Synthesizer
     from .speech.vad import VadConfig
 
     rubric = load_rubric(args.rubric)
@@ -451,6 +462,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_session_dir(persona.id)
     if out.exists() and any(out.iterdir()):
         raise VoicesimError(f"{out} already holds files; choose an empty or new --out directory")
+    synth = Synthesizer(voices=args.voices)  # a bad VOICESIM_VOICES stops here, in one line
     options = CallOptions(
         seed=args.seed,
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
@@ -469,7 +481,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     listeners = [] if args.quiet else [LivePrinter(console)]
     try:
         result = simulate(
-            persona, script, rubric, out, options, listeners=listeners, realtime=args.realtime
+            persona,
+            script,
+            rubric,
+            out,
+            options,
+            listeners=listeners,
+            synth=synth,
+            realtime=args.realtime,
         )
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; the session so far is saved in {out}")

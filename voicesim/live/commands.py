@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import VoicesimError
 from ..session.cues import GuidanceOptions, add_guidance_option
-from ..speech.options import add_model_options, transcriber_options
+from ..speech.options import add_model_options, add_voices_option, transcriber_options
 
 if TYPE_CHECKING:
     from ..persona.persona import Persona
@@ -118,6 +118,7 @@ def add_drill_options(d: argparse.ArgumentParser) -> None:
         help="no partial transcripts while you speak (saves CPU; finals are unchanged)",
     )
     add_guidance_option(d)
+    add_voices_option(d)
     d.add_argument("--quiet", action="store_true", help="print only the scorecard")
     d.add_argument("--json", action="store_true", help="print the scorecard as JSON at the end")
 
@@ -235,6 +236,9 @@ def run_drill(
         if args.guidance is None
         else GuidanceOptions.for_difficulty(persona.difficulty, cues=args.guidance),
     )
+    from ..speech.tts import Synthesizer
+
+    synth = Synthesizer(voices=args.voices)  # a bad VOICESIM_VOICES stops here, in one line
     drill_options = DrillOptions(
         input_device=args.input_device,
         output_device=args.output_device,
@@ -295,20 +299,20 @@ def run_drill(
 
         return [keep_finalising] + ([] if args.quiet else [view])
 
-    rc = _run(persona, rubric, out, options, drill_options, ready, args, console, state)
+    rc = _run(persona, rubric, out, options, drill_options, ready, args, console, state, synth)
     if after is not None and (out / "meta.json").exists():
         rc = after(out, rc, console, bool(state.get("hangup")))
     return rc
 
 
-def _run(persona, rubric, out, options, drill_options, ready, args, console, state) -> int:  # noqa: ANN001
+def _run(persona, rubric, out, options, drill_options, ready, args, console, state, synth) -> int:  # noqa: ANN001
     """Run the call; the exit code says how it ended (the session is saved in every case)."""
     from ..report.terminal import print_scorecard
     from .drill import drill
     from .source import CallStopped
 
     try:
-        result = drill(persona, rubric, out, options, drill_options, on_ready=ready)
+        result = drill(persona, rubric, out, options, drill_options, synth=synth, on_ready=ready)
     except KeyboardInterrupt as exc:
         _restore(state)
         if state.get("hangup"):

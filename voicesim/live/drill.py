@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +166,7 @@ def drill(
             rubric,
             options,
             source={"kind": "live", **source.describe()},
-            voices={"customer": asdict(persona.voice)},
+            voices={"customer": synth.describe(persona.voice)},
         )
 
         latency: list[dict] = []

@@ -96,14 +96,8 @@ class DialogueEngine:
         return text
 
     def _voice(self) -> VoiceSettings:
-        """Mood shapes the voice: an upset customer speaks faster, higher and louder."""
-        v = self.persona.voice
-        arousal = self.mood - 0.5
-        return v.with_changes(
-            rate=max(80.0, v.rate + 40 * arousal),
-            pitch=min(100.0, max(0.0, v.pitch + 20 * arousal)),
-            volume=min(1.0, max(0.1, v.volume * (1 + 0.2 * arousal))),
-        )
+        """Mood shapes the voice (the persona's prosody: pace, pitch, loudness, pauses)."""
+        return self.persona.prosody.voice(self.persona.voice, self.mood)
 
     def _line(
         self,

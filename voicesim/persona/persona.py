@@ -16,7 +16,7 @@ from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
 from ..rubric.moves import NEGATIVE
 from ..rubric.regexcheck import PhraseRegexError
-from ..speech.tts import VOICE_SCHEMA, VoiceSettings, voice_problem
+from ..speech.tts import DEFAULT_PAUSE_S, VOICE_SCHEMA, VoiceSettings, voice_problem
 
 PERSONA_DIR = Path(__file__).resolve().parents[2] / "personas"
 END_STATES = ("resolved", "hung_up", "escalated", "time_limit")
@@ -109,6 +109,20 @@ SCHEMA: dict[str, Any] = {
                 "max_silences": {"type": "integer", "minimum": 1},
             },
         },
+        # How the mood is heard (see Prosody): every key has a default.
+        "prosody": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "rate": {"type": "number", "minimum": 0, "maximum": 150},
+                "pitch": {"type": "number", "minimum": 0, "maximum": 50},
+                "volume": {"type": "number", "minimum": 0, "maximum": 1},
+                "pause_s": {"type": "number", "minimum": 0, "maximum": 2},
+                "pause_span_s": {"type": "number", "minimum": 0, "maximum": 2},
+                "emphatic_at": _UNIT,
+                "hesitant": {"type": "boolean"},
+            },
+        },
         "talked_over": {
             "type": "object",
             "additionalProperties": False,
@@ -185,6 +199,40 @@ class MoodModel:
     max_silences: int = 3
 
 
+MOOD_STEPS = 10  # the voice changes with the mood in tenths
+
+
+@dataclass
+class Prosody:
+    """How the mood (0 calm .. 1 furious, neutral at 0.5) is heard in the voice. An upset
+    customer speaks faster, higher, louder, with shorter pauses and emphatic ends ("!"); a
+    calm one slower, lower and softer, with longer pauses. A hesitant (confused) customer trails
+    off between sentences and ends rising, whatever the mood."""
+
+    rate: float = 40.0  # words per minute faster at mood 1 than at 0.5 (slower by as much at 0)
+    pitch: float = 20.0  # pitch points (0-100 scale; Kokoro: 12.5 a semitone) likewise
+    volume: float = 0.2  # relative louder at mood 1 (softer at 0)
+    pause_s: float = DEFAULT_PAUSE_S  # between sentences at mood 0.5 ...
+    pause_span_s: float = 0.3  # ... this much shorter at mood 1, longer at mood 0
+    emphatic_at: float = 0.8  # at or above this mood statements end emphatic ("!")
+    hesitant: bool = False
+
+    def voice(self, base: VoiceSettings, mood: float) -> VoiceSettings:
+        """The persona's voice at this mood, in steps of a tenth of mood: a neural line costs
+        about half its length to render, and eleven voices per persona are rendered once and
+        then replayed from the cache, call after call."""
+        mood = round(mood * MOOD_STEPS) / MOOD_STEPS
+        arousal = 2 * (mood - 0.5)  # -1 calm .. +1 furious
+        return base.with_changes(
+            rate=max(80.0, base.rate + self.rate * arousal / 2),
+            pitch=min(100.0, max(0.0, base.pitch + self.pitch * arousal / 2)),
+            volume=min(1.0, max(0.1, base.volume * (1 + self.volume * arousal / 2))),
+            pause_s=max(0.05, self.pause_s - self.pause_span_s * arousal / 2),
+            ending="!" if mood >= self.emphatic_at else "",
+            hesitant=self.hesitant,
+        )
+
+
 @dataclass
 class TalkedOver:
     behavior: str = "talk_on"  # "stop": yields to the trainee ("let me finish!" comes after)
@@ -237,6 +285,7 @@ class Persona:
     requires: list[str] = field(default_factory=list)
     refuse: dict[str, Reaction] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
+    prosody: Prosody = field(default_factory=Prosody)
     talked_over: TalkedOver = field(default_factory=TalkedOver)
     interrupts: Interjection | None = None
     difficulty: int = 2
@@ -332,6 +381,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
             for k, r in res.get("refuse", {}).items()
         },
         answers=answers,
+        prosody=Prosody(**data.get("prosody", {})),
         talked_over=TalkedOver(**data.get("talked_over", {})),
         interrupts=Interjection(**inter) if inter else None,
         difficulty=data.get("difficulty", 2),

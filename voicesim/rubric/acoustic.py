@@ -77,14 +77,15 @@ def loudness_lufs(audio: np.ndarray, rate: int = RATE) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def pitch_track(audio: np.ndarray, rate: int = RATE) -> np.ndarray:
-    """Voiced F0 values in Hz (10 ms steps) from Praat's pitch tracker."""
+def pitch_track(audio: np.ndarray, rate: int = RATE, floor: float = 75.0) -> np.ndarray:
+    """Voiced F0 values in Hz (10 ms steps) from Praat's pitch tracker. Frames below
+    ``floor`` count as unvoiced: lower it (50) to measure a deep voice without bias."""
     import parselmouth
 
     if audio.size < int(0.1 * rate):
         return np.zeros(0)
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=rate)
-    f0 = sound.to_pitch(time_step=0.01, pitch_floor=75.0, pitch_ceiling=500.0).selected_array[
+    f0 = sound.to_pitch(time_step=0.01, pitch_floor=floor, pitch_ceiling=500.0).selected_array[
         "frequency"
     ]
     return f0[f0 > 0]

@@ -173,6 +173,7 @@ class Conductor:
             text=line.text,
             reason=line.reason,
             mood=line.mood,
+            prosody=line.voice.prosody(),  # how the mood was heard (persona prosody)
             keeps_turn=keeps_turn,
         )
         self.lines += 1

@@ -143,7 +143,7 @@ def simulate(
         rubric,
         options,
         source={"kind": "simulated", "script": script.name, "script_file": script.path},
-        voices={"customer": asdict(persona.voice), "trainee": asdict(script.voice)},
+        voices={"customer": synth.describe(persona.voice), "trainee": asdict(script.voice)},
     )
     try:
         return run_call(

@@ -1,6 +1,6 @@
 """The transcription options every command that listens shares (``simulate``, ``drill``,
-``mic-check``): one definition, below the commands that use them, so no command module imports
-the command line (``voicesim.cli``) for them."""
+``mic-check``) and the voices option of every command that speaks: one definition, below the
+commands that use them, so no command module imports the command line (``voicesim.cli``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the command line starts without numpy and the model code
     from .transcriber import TranscriberOptions
+
+# The voices a call speaks with (tts.voices_mode): each persona's own, or hibari for every
+# Kokoro persona at the persona's own pitch and pace.
+VOICE_MODES = ("persona", "fast")
 
 
 def add_model_option(g: argparse._ActionsContainer) -> None:
@@ -43,3 +47,15 @@ def transcriber_options(args: argparse.Namespace) -> TranscriberOptions:
     from .transcriber import TranscriberOptions
 
     return TranscriberOptions(model=args.model, device=args.device, compute_type=args.compute_type)
+
+
+def add_voices_option(p: argparse.ArgumentParser) -> None:
+    """--voices persona|fast (default: VOICESIM_VOICES, else persona); see tts.voices_mode."""
+    p.add_argument(
+        "--voices",
+        choices=VOICE_MODES,
+        default=None,
+        help="persona: each customer's own neural voice (Kokoro; renders at about half to once "
+        "real time on one core); fast: the hibari voice at each customer's own pitch and pace, "
+        "about 50x faster, for slow machines (default: $VOICESIM_VOICES, else persona)",
+    )

@@ -1,8 +1,14 @@
 """Text-to-speech for customer and simulated trainee voices, cached on disk by content.
 
-Two engines: ``espeak`` (espeak-ng's command line; every voice setting, robotic) and
-``hibari`` (a small neural voice, natural, what Whisper understands best). A rendered line is
-cached under its content hash, so a persona's lines cost nothing after the first call.
+Three engines: ``kokoro`` (Kokoro-82M, neural; a voice per persona blended from the shipped
+style vectors, see kokoro.py: the customers), ``hibari`` (a small neural voice, one shipped
+speaker: the simulated trainee) and ``espeak`` (espeak-ng's command line, optional, robotic; a
+system package). A rendered line is cached under its content hash, so a persona's lines cost
+nothing after the first call.
+
+The fast voices (``--voices fast`` or ``VOICESIM_VOICES=fast``) speak every Kokoro persona with
+hibari instead, at the persona's own register, pitch, pace and pauses: about a fiftieth of
+Kokoro's render time, for slow machines and for the tests that are not about the voices.
 """
 
 from __future__ import annotations
@@ -22,25 +28,67 @@ import numpy as np
 
 from ..audio.formats import RATE, resample, trim_silence
 from ..errors import MissingDependencyError, VoicesimError
+from .options import VOICE_MODES
 
-ENGINES = ("espeak", "hibari")
+ENGINES = ("kokoro", "hibari", "espeak")
 DEFAULT_WPM = 170  # espeak-ng's own default pace is close to this
 ESPEAK_RATE = 22_050  # espeak-ng's own output rate
 ESPEAK_TIMEOUT_S = 60.0  # a line takes well under a second; more is a hung process
+DEFAULT_PAUSE_S = 0.3  # between two sentences of a line (Kokoro; the others pause on their own)
+ENDINGS = ("", "!", "?")  # how statements end: as written, emphatic, rising
+HIBARI_RATE = 24_000
+HEART_F0_HZ = 193.5  # hibari heart's median F0, measured as kokoro.BASE_F0_HZ
+# A fast voice far below or above heart's pitch also moves its formants this share of the way
+# (a larger or smaller speaker), within FORMANT_LIMITS: a man's pitch on a woman's vocal tract
+# alone sounds like neither.
+FORMANT_SHARE = 0.25
+FORMANT_LIMITS = (0.85, 1.1)
+VOICES_ENV = "VOICESIM_VOICES"
+Blend = tuple[tuple[str, float], ...]  # (base voice, weight) pairs, sorted: hashable, cacheable
 
 
 @dataclass(frozen=True)
 class VoiceSettings:
-    """How a line is spoken. ``rate`` is words per minute, ``pitch`` 0-100, ``volume`` 0-1."""
+    """How a line is spoken. ``rate`` is words per minute, ``pitch`` 0-100 (50: the voice's
+    own), ``volume`` 0-1. Kokoro only: ``timbre`` / ``intonation`` blend the base voices into
+    each half of the style vector, ``accent`` picks the G2P (us, gb). The prosody of one line,
+    set from the customer's mood: ``pause_s`` between sentences, ``ending`` of statements,
+    ``hesitant`` (trailing off between sentences, rising at the end)."""
 
     engine: str = "espeak"
     voice: str = "en-us"
     rate: float = DEFAULT_WPM
     pitch: float = 50
     volume: float = 1.0
+    timbre: Blend = ()
+    intonation: Blend = ()
+    accent: str = "us"
+    pause_s: float = DEFAULT_PAUSE_S
+    ending: str = ""
+    hesitant: bool = False
 
-    def with_changes(self, **kw: float | str) -> VoiceSettings:
-        return VoiceSettings(**{**asdict(self), **kw})
+    def with_changes(self, **kw: float | str | bool) -> VoiceSettings:
+        return VoiceSettings(**{**self.__dict__, **kw})
+
+    def prosody(self) -> dict:
+        """What the session records of a line's delivery."""
+        return {
+            "rate": round(self.rate, 1),
+            "pitch": round(self.pitch, 1),
+            "volume": round(self.volume, 3),
+            "pause_s": round(self.pause_s, 3),
+            "ending": self.ending or ".",
+            "hesitant": self.hesitant,
+        }
+
+    def label(self) -> str:
+        """``engine:voice`` with the blends, for listings."""
+        blends = [
+            f"{part} " + "+".join(f"{n}*{w:g}" for n, w in mix)
+            for part, mix in (("timbre", self.timbre), ("intonation", self.intonation))
+            if mix
+        ]
+        return f"{self.engine}:{self.voice}" + (f" ({', '.join(blends)})" if blends else "")
 
     @classmethod
     def from_config(cls, v: dict, engine: str = "espeak", volume: float = 1.0) -> VoiceSettings:
@@ -52,10 +100,31 @@ class VoiceSettings:
             rate=v.get("rate", DEFAULT_WPM),
             pitch=v.get("pitch", 50),
             volume=v.get("volume", volume),
+            timbre=tuple(sorted(v.get("timbre", {}).items())),
+            intonation=tuple(sorted(v.get("intonation", {}).items())),
+            accent=v.get("accent", "us"),
         )
 
 
-DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart"}
+DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart", "kokoro": "jf_alpha"}
+
+
+def spoken_sentences(text: str, s: VoiceSettings) -> list[str]:
+    """The line's sentences as the voice says them: statements end emphatic ("!") or rising
+    ("?") with the mood; a hesitant speaker trails off ("...") between sentences."""
+    from hibari import Hibari
+
+    sentences = [x.strip() for x in Hibari.split_sentences(text)] or [text.strip()]
+    out = []
+    for i, sent in enumerate(sentences):
+        last = i == len(sentences) - 1
+        if sent.endswith(".") and not sent.endswith(".."):
+            if s.hesitant:
+                sent = sent[:-1] + ("?" if last else "\u2026")
+            elif s.ending:
+                sent = sent[:-1] + s.ending
+        out.append(sent)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +157,10 @@ def _espeak_voices() -> tuple[frozenset[str], frozenset[str]] | None:
 def voice_problem(s: VoiceSettings) -> str | None:
     """Why ``s.voice`` cannot be spoken as named, or None. espeak-ng quietly falls back to its
     default voice for a name it does not know, so a typo would otherwise go unnoticed."""
+    if s.engine == "kokoro":
+        from .kokoro import voice_problem as kokoro_problem
+
+        return kokoro_problem(s)
     if s.engine == "hibari":
         try:
             from hibari.voices import VOICES, voice_path
@@ -114,6 +187,11 @@ def voice_problem(s: VoiceSettings) -> str | None:
     return None
 
 
+_BLEND = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+}
 VOICE_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
@@ -123,8 +201,23 @@ VOICE_SCHEMA = {
         "rate": {"type": "number", "minimum": 80, "maximum": 400},  # words per minute
         "pitch": {"type": "number", "minimum": 0, "maximum": 100},
         "volume": {"type": "number", "minimum": 0, "maximum": 1},
+        # Kokoro only: base voice -> weight for each half of the style vector (see kokoro.py).
+        "timbre": _BLEND,
+        "intonation": _BLEND,
+        "accent": {"enum": ["us", "gb"]},
     },
 }
+
+
+def voices_mode(choice: str | None = None) -> str:
+    """The voices a call speaks with: ``choice`` (the --voices option), else VOICESIM_VOICES,
+    else each persona's own."""
+    mode = choice or os.environ.get(VOICES_ENV) or "persona"
+    if mode not in VOICE_MODES:
+        raise VoicesimError(
+            f"{VOICES_ENV}={mode!r} is not a choice of voices (choose {' or '.join(VOICE_MODES)})"
+        )
+    return mode
 
 
 def cache_dir() -> Path:
@@ -196,7 +289,8 @@ class _Espeak:
 
 
 class _Hibari:
-    """The hibari neural voice (24 kHz). Rate maps to its speed factor; pitch is not supported."""
+    """The hibari neural voice (24 kHz). Rate maps to its speed factor; pitch scales the pitch
+    track its vocoder is handed (Kokoro's scale: 12.5 points a semitone)."""
 
     def __init__(self, voice: str) -> None:
         try:
@@ -214,37 +308,172 @@ class _Hibari:
         import hibari
 
         self.version = getattr(hibari, "__version__", "hibari")
+        self._lock = threading.Lock()  # shared by the synthesizers; G2P is not for two threads
 
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
-        speed = float(np.clip(s.rate / DEFAULT_WPM, 0.5, 2.0))
-        audio = self.tts(text, speed=speed, seed=0) * float(s.volume)
-        return np.asarray(audio, dtype=np.float32), 24_000
+        pace = s.rate / DEFAULT_WPM
+        if s.pitch == 50:  # the voice as it comes (the simulated trainees)
+            with self._lock:
+                audio = self.tts(text, speed=float(np.clip(pace, 0.5, 2.0)), seed=0)
+        else:
+            from .kokoro import pitch_factor
+
+            audio = self.vocode([text], pace, pitch_factor(s.pitch))
+        return np.asarray(audio * float(s.volume), dtype=np.float32), HIBARI_RATE
+
+    def vocode(
+        self,
+        sentences: list[str],
+        pace: float,
+        f0_factor: float,
+        formant: float = 1.0,
+        pause_s: float = 0.0,
+    ) -> np.ndarray:
+        """Sentences at ``f0_factor`` times the voice's pitch, ``pause_s`` apart. The vocoder is
+        handed the scaled pitch track, so the formants stay; ``formant`` then moves them too,
+        by a resample that the model's pace is set to undo (as kokoro.Kokoro.render). Each
+        sentence is trimmed to its speech first: hibari leaves 0.2-0.5 s of quiet at either
+        end, which would make every pause a second long whatever the mood."""
+        from hibari import dsp
+
+        speed = np.asarray([np.clip(pace / formant, 0.5, 2.0)], np.float32)
+        gap = np.zeros(int(pause_s * HIBARI_RATE * formant), np.float32)
+        rng = np.random.default_rng(0)  # the noise of the vocoder: the same line, the same audio
+        out: list[np.ndarray] = []
+        for sentence in sentences:
+            said = []
+            with self._lock:
+                phoneme_chunks = self.tts.phonemize(sentence)
+            for phonemes in phoneme_chunks:
+                ids = self.tts.ids(phonemes)
+                if len(ids) < 3:
+                    continue
+                feed = {"ids": np.asarray([ids], np.int64), "speed": speed}
+                run = self.tts.sess.run(None, feed)  # safe from two threads
+                lh, th, ln, lr, phi, f0 = (o[0] for o in run)
+                said.append(dsp.synth(lh, th, ln, lr, phi, f0 * (f0_factor / formant), rng))
+            if said:
+                out += [trim_silence(np.concatenate(said), HIBARI_RATE), gap]
+        if not out:
+            raise VoicesimError(f"the hibari voice produced no audio for {' '.join(sentences)!r}")
+        audio = np.concatenate(out[:-1])
+        if formant != 1.0:
+            audio = resample(audio, int(round(HIBARI_RATE * formant)), HIBARI_RATE)
+        return audio
+
+
+class _Fast:
+    """A Kokoro persona's fast voice: hibari's heart at the register the persona's blend has
+    (kokoro.register_hz), with its pace, pauses and mood's sentence endings. A line renders in
+    about a fiftieth of its length (Kokoro: half to once its length)."""
+
+    def __init__(self, hibari: _Hibari) -> None:
+        self.hibari = hibari
+
+    @staticmethod
+    def shape(s: VoiceSettings) -> tuple[float, float]:
+        """(pitch factor, formant factor) against heart's own voice."""
+        from .kokoro import register_hz
+
+        f0_factor = register_hz(s) / HEART_F0_HZ
+        return f0_factor, float(np.clip(f0_factor**FORMANT_SHARE, *FORMANT_LIMITS))
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        f0_factor, formant = self.shape(s)
+        sentences = spoken_sentences(text, s)
+        audio = self.hibari.vocode(sentences, s.rate / DEFAULT_WPM, f0_factor, formant, s.pause_s)
+        return audio * float(s.volume), HIBARI_RATE
+
+
+class _Kokoro:
+    """Kokoro-82M (24 kHz): one model for every persona's voice, sentence by sentence."""
+
+    def __init__(self) -> None:
+        self.model = kokoro_model()
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        return self.model.render(spoken_sentences(text, s), s, s.rate / DEFAULT_WPM)
+
+
+# One thread per render: the call's pipeline (VAD, Whisper) has the other core.
+KOKORO_THREADS = 1
+
+
+def kokoro_model():
+    """The process's one Kokoro model, its file joined into the cache folder on first use."""
+    from .kokoro import shared
+
+    return shared(cache_dir().parent / "kokoro", KOKORO_THREADS)
+
+
+@lru_cache(maxsize=4)
+def shared_hibari(voice: str) -> _Hibari:
+    """The process's one instance of a hibari voice: its model and G2P load take about a
+    second, which every call (a synthesizer each) would pay again; the trainee and the fast
+    voices share it too."""
+    return _Hibari(voice)
+
+
+_Engine = _Espeak | _Hibari | _Kokoro | _Fast
 
 
 class Synthesizer:
-    """Renders text with any engine; results are cached on disk and trimmed to the speech."""
+    """Renders text with any engine; results are cached on disk and trimmed to the speech.
+    ``voices`` picks each persona's own voice or the fast ones (see ``voices_mode``)."""
 
-    def __init__(self, cache: Path | None = None) -> None:
+    def __init__(self, cache: Path | None = None, voices: str | None = None) -> None:
         self.cache = cache or cache_dir()
-        self._engines: dict[tuple[str, str], _Espeak | _Hibari] = {}
+        self.voices = voices_mode(voices)
+        self._engines: dict[tuple[str, str], _Engine] = {}
         self._lock = threading.Lock()
 
-    def _engine(self, s: VoiceSettings) -> _Espeak | _Hibari:
+    def engine_name(self, s: VoiceSettings) -> str:
+        """The engine that speaks ``s`` here: ``fast`` for a Kokoro voice when the fast voices
+        are chosen, else the voice's own."""
+        return "fast" if self.voices == "fast" and s.engine == "kokoro" else s.engine
+
+    def describe(self, s: VoiceSettings) -> dict:
+        """A voice as the session records it: its settings, and what spoke it if not itself."""
+        out = asdict(s)
+        if self.engine_name(s) == "fast":
+            f0_factor, formant = _Fast.shape(s)
+            out["spoken_by"] = {
+                "engine": "hibari",
+                "voice": DEFAULT_VOICES["hibari"],
+                "voices": "fast",
+                "pitch_hz": round(f0_factor * HEART_F0_HZ, 1),
+                "formant": round(formant, 3),
+            }
+        return out
+
+    def _engine(self, s: VoiceSettings) -> _Engine:
         if s.engine not in ENGINES:
             raise VoicesimError(
                 f"unknown voice engine {s.engine!r} (choose from {', '.join(ENGINES)})"
             )
-        key = (s.engine, s.voice if s.engine == "hibari" else "")
+        name = self.engine_name(s)
+        key = (name, s.voice if name == "hibari" else "")
         if key not in self._engines:
-            self._engines[key] = _Espeak() if s.engine == "espeak" else _Hibari(s.voice)
+            if name == "espeak":
+                self._engines[key] = _Espeak()
+            elif name == "kokoro":
+                self._engines[key] = _Kokoro()
+            elif name == "fast":
+                self._engines[key] = _Fast(self._hibari(DEFAULT_VOICES["hibari"]))
+            else:
+                self._engines[key] = self._hibari(s.voice)
         return self._engines[key]
+
+    @staticmethod
+    def _hibari(voice: str) -> _Hibari:
+        return shared_hibari(voice)
 
     def render_native(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
         """The line at the engine's own rate, for playback at full quality."""
         import soundfile as sf
 
         key = hashlib.sha256(json.dumps([asdict(s), text], sort_keys=True).encode()).hexdigest()
-        path = self.cache / s.engine / f"{key[:32]}.wav"
+        path = self.cache / self.engine_name(s) / f"{key[:32]}.wav"
         if path.exists():
             try:
                 audio, rate = sf.read(str(path), dtype="float32")
@@ -252,7 +481,10 @@ class Synthesizer:
             except (sf.LibsndfileError, RuntimeError):
                 path.unlink(missing_ok=True)  # a torn cache entry: render again
         with self._lock:
-            audio, rate = self._engine(s).render(text, s)
+            engine = self._engine(s)
+            if not isinstance(engine, _Kokoro | _Fast) and (s.ending or s.hesitant):
+                text = " ".join(spoken_sentences(text, s))  # these two shape each sentence
+            audio, rate = engine.render(text, s)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.wav")
         sf.write(str(tmp), audio, rate, subtype="PCM_16")
