@@ -359,6 +359,10 @@ def _migration_engine(engine: Engine) -> Engine:
         dbapi_conn.isolation_level = None  # transactions begin where "begin" below says
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout=30000")
+        # WAL before any lock is held: the server's own connections (which ask for WAL too)
+        # then find it set, and never wait for a lock that a migration holds while a reader
+        # waits for them ("database is locked" with two servers starting at once).
+        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=OFF")
         cur.close()
 
@@ -376,9 +380,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         return engine

@@ -34,7 +34,7 @@ CLOSE_VOICES = 0.2  # cosine distance of the two voices' centres under which the
 # voices 0.13 (94 % of its speech still went to the right one), two distinct voices 0.28-0.39
 
 
-@dataclass
+@dataclass(eq=False)  # holds audio: compared by identity
 class Split:
     customer: np.ndarray
     trainee: np.ndarray

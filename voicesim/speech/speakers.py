@@ -129,7 +129,7 @@ def speech_frames(audio: np.ndarray, aggressiveness: int = 2) -> np.ndarray:
     return out
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compared by identity
 class Diarisation:
     """Per 10 ms frame: -1 no speech, 0 or 1 the speaker; and how far apart the voices are."""
 
