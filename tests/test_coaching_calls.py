@@ -21,7 +21,7 @@ from voicesim.rubric.grade import score_call
 from voicesim.rubric.moves import NEGATIVE
 from voicesim.rubric.rubric import load_rubric
 from voicesim.rubric.text import stem
-from voicesim.session.script import SCRIPT_DIR, load_script
+from voicesim.session.script import SCRIPT_DIR, load_script, persona_script_name
 from voicesim.speech.tts import Synthesizer
 
 RUBRIC = load_rubric()
@@ -31,13 +31,10 @@ PERSONAS = {
 DEFS = {c.id: c for f in RUBRIC.families for c in f.criteria}
 SEEDS = (0, 1, 2)
 KINDS = ("bad", "polite-bad")
-SCRIPT_NAMES = {("damaged-blender", "bad"): "poor-agent"}  # predates <persona>-<kind>
 SHIPPED = sorted(
     pid
     for pid in PERSONAS
-    if all(
-        (SCRIPT_DIR / f"{SCRIPT_NAMES.get((pid, k), f'{pid}-{k}')}.yaml").exists() for k in KINDS
-    )
+    if all((SCRIPT_DIR / f"{persona_script_name(pid, k)}.yaml").exists() for k in KINDS)
 )
 # Words in a persona's facts that name no object, product, service or fact of its own: times,
 # numbers, days and everyday words that any call may use ("within two days", "call you back").
@@ -141,7 +138,7 @@ def calls() -> list[tuple[str, str, int, object]]:
     out = []
     for pid in SHIPPED:
         for kind in KINDS:
-            name = SCRIPT_NAMES.get((pid, kind), f"{pid}-{kind}")
+            name = persona_script_name(pid, kind)
             script = load_script(SCRIPT_DIR / f"{name}.yaml")
             for seed in SEEDS:
                 out.append(
