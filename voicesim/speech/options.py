@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the command line starts without numpy and the model code
     from .transcriber import TranscriberOptions
 
-# The voices a call speaks with (tts.voices_mode): each persona's own, or hibari for every
-# Kokoro persona at the persona's own pitch and pace.
-VOICE_MODES = ("persona", "fast")
+# The voices a call speaks with (tts.voices_mode): each persona's own, hibari for every
+# Kokoro persona at the persona's own pitch and pace, or the platform's own voice (pyttsx3).
+VOICE_MODES = ("persona", "fast", "system")
 
 
 def add_model_option(g: argparse._ActionsContainer) -> None:
@@ -50,12 +50,14 @@ def transcriber_options(args: argparse.Namespace) -> TranscriberOptions:
 
 
 def add_voices_option(p: argparse.ArgumentParser) -> None:
-    """--voices persona|fast (default: VOICESIM_VOICES, else persona); see tts.voices_mode."""
+    """--voices persona|fast|system (default: VOICESIM_VOICES, else persona); see tts.voices_mode."""
     p.add_argument(
         "--voices",
         choices=VOICE_MODES,
         default=None,
         help="persona: each customer's own neural voice (Kokoro; renders at about half to once "
         "real time on one core); fast: the hibari voice at each customer's own pitch and pace, "
-        "about 50x faster, for slow machines (default: $VOICESIM_VOICES, else persona)",
+        "about 50x faster, for slow machines; system: the platform's own voice (SAPI5 on "
+        "Windows, macOS's voices, espeak-ng on Linux) through the optional extra "
+        "voicesim[system-voices] (default: $VOICESIM_VOICES, else persona)",
     )

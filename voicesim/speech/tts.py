@@ -1,14 +1,17 @@
 """Text-to-speech for customer and simulated trainee voices, cached on disk by content.
 
-Three engines: ``kokoro`` (Kokoro-82M, neural; a voice per persona blended from the shipped
+Four engines: ``kokoro`` (Kokoro-82M, neural; a voice per persona blended from the shipped
 style vectors, see kokoro.py: the customers), ``hibari`` (a small neural voice, one shipped
-speaker: the simulated trainee) and ``espeak`` (espeak-ng's command line, optional, robotic; a
-system package). A rendered line is cached under its content hash, so a persona's lines cost
+speaker: the simulated trainee), ``espeak`` (espeak-ng's command line, optional, robotic; a
+system package) and ``system`` (the platform's own voices through pyttsx3, optional; see
+system_voice.py). A rendered line is cached under its content hash, so a persona's lines cost
 nothing after the first call.
 
 The fast voices (``--voices fast`` or ``VOICESIM_VOICES=fast``) speak every Kokoro persona with
 hibari instead, at the persona's own register, pitch, pace and pauses: about a fiftieth of
-Kokoro's render time, for slow machines and for the tests that are not about the voices.
+Kokoro's render time, for slow machines and for the tests that are not about the voices. The
+system voices (``--voices system``) speak every persona with the platform's default voice at the
+persona's pace and loudness.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -30,7 +34,7 @@ from ..audio.formats import RATE, resample, trim_silence
 from ..errors import MissingDependencyError, VoicesimError
 from .options import VOICE_MODES
 
-ENGINES = ("kokoro", "hibari", "espeak")
+ENGINES = ("kokoro", "hibari", "espeak", "system")
 DEFAULT_WPM = 170  # espeak-ng's own default pace is close to this
 ESPEAK_RATE = 22_050  # espeak-ng's own output rate
 ESPEAK_TIMEOUT_S = 60.0  # a line takes well under a second; more is a hung process
@@ -106,7 +110,7 @@ class VoiceSettings:
         )
 
 
-DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart", "kokoro": "jf_alpha"}
+DEFAULT_VOICES = {"espeak": "en-us", "hibari": "heart", "kokoro": "jf_alpha", "system": "default"}
 
 
 def spoken_sentences(text: str, s: VoiceSettings) -> list[str]:
@@ -161,6 +165,8 @@ def voice_problem(s: VoiceSettings) -> str | None:
         from .kokoro import voice_problem as kokoro_problem
 
         return kokoro_problem(s)
+    if s.engine == "system":
+        return None  # the platform's voices are known on the platform: rendering names them
     if s.engine == "hibari":
         try:
             from hibari.voices import VOICES, voice_path
@@ -215,7 +221,7 @@ def voices_mode(choice: str | None = None) -> str:
     mode = choice or os.environ.get(VOICES_ENV) or "persona"
     if mode not in VOICE_MODES:
         raise VoicesimError(
-            f"{VOICES_ENV}={mode!r} is not a choice of voices (choose {' or '.join(VOICE_MODES)})"
+            f"{VOICES_ENV}={mode!r} is not a choice of voices (choose {', '.join(VOICE_MODES)})"
         )
     return mode
 
@@ -385,6 +391,32 @@ class _Fast:
         return audio * float(s.volume), HIBARI_RATE
 
 
+class _System:
+    """The platform's own voices: SAPI5 on Windows and macOS's voices through pyttsx3 in a child
+    process per line (system_voice.py); on Linux the platform's voice is espeak-ng, spoken by its
+    command line, because pyttsx3's espeak driver returns no audio for some longer lines
+    (measured here: one in six lines of 16 words, none of 20 short ones). The engines take pace
+    and loudness; the sentence endings of a mood are written into the text."""
+
+    def __init__(self) -> None:
+        from . import system_voice
+
+        self.espeak = _Espeak() if sys.platform.startswith("linux") else None
+        if self.espeak is None and not system_voice.available():
+            raise MissingDependencyError(
+                f"the platform's voices need pyttsx3, an optional extra: "
+                f"{system_voice.INSTALL_HINT}"
+            )
+        self.voice = system_voice
+
+    def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        text = " ".join(spoken_sentences(text, s))
+        if self.espeak is not None:
+            name = DEFAULT_VOICES["espeak"] if s.voice == DEFAULT_VOICES["system"] else s.voice
+            return self.espeak.render(text, s.with_changes(engine="espeak", voice=name))
+        return self.voice.render(text, s.voice, s.rate, s.volume)
+
+
 class _Kokoro:
     """Kokoro-82M (24 kHz): one model for every persona's voice, sentence by sentence."""
 
@@ -414,7 +446,7 @@ def shared_hibari(voice: str) -> _Hibari:
     return _Hibari(voice)
 
 
-_Engine = _Espeak | _Hibari | _Kokoro | _Fast
+_Engine = _Espeak | _Hibari | _Kokoro | _Fast | _System
 
 
 class Synthesizer:
@@ -429,8 +461,19 @@ class Synthesizer:
 
     def engine_name(self, s: VoiceSettings) -> str:
         """The engine that speaks ``s`` here: ``fast`` for a Kokoro voice when the fast voices
-        are chosen, else the voice's own."""
-        return "fast" if self.voices == "fast" and s.engine == "kokoro" else s.engine
+        are chosen, ``system`` for every persona voice when the platform's are, else its own."""
+        if self.voices == "fast" and s.engine == "kokoro":
+            return "fast"
+        if self.voices == "system" and s.engine != "hibari":
+            return "system"
+        return s.engine
+
+    def spoken(self, s: VoiceSettings) -> VoiceSettings:
+        """``s`` as the engine that speaks it here takes it (the platform's default voice for a
+        persona voice of another engine under ``--voices system``)."""
+        if self.engine_name(s) == "system" and s.engine != "system":
+            return s.with_changes(engine="system", voice=DEFAULT_VOICES["system"])
+        return s
 
     def describe(self, s: VoiceSettings) -> dict:
         """A voice as the session records it: its settings, and what spoke it if not itself."""
@@ -443,6 +486,12 @@ class Synthesizer:
                 "voices": "fast",
                 "pitch_hz": round(f0_factor * HEART_F0_HZ, 1),
                 "formant": round(formant, 3),
+            }
+        elif self.engine_name(s) != s.engine:
+            out["spoken_by"] = {
+                "engine": "system",
+                "voice": DEFAULT_VOICES["system"],
+                "voices": self.voices,
             }
         return out
 
@@ -458,6 +507,8 @@ class Synthesizer:
                 self._engines[key] = _Espeak()
             elif name == "kokoro":
                 self._engines[key] = _Kokoro()
+            elif name == "system":
+                self._engines[key] = _System()
             elif name == "fast":
                 self._engines[key] = _Fast(self._hibari(DEFAULT_VOICES["hibari"]))
             else:
@@ -472,6 +523,7 @@ class Synthesizer:
         """The line at the engine's own rate, for playback at full quality."""
         import soundfile as sf
 
+        s = self.spoken(s)
         key = hashlib.sha256(json.dumps([asdict(s), text], sort_keys=True).encode()).hexdigest()
         path = self.cache / self.engine_name(s) / f"{key[:32]}.wav"
         if path.exists():
@@ -482,7 +534,7 @@ class Synthesizer:
                 path.unlink(missing_ok=True)  # a torn cache entry: render again
         with self._lock:
             engine = self._engine(s)
-            if not isinstance(engine, _Kokoro | _Fast) and (s.ending or s.hesitant):
+            if not isinstance(engine, _Kokoro | _Fast | _System) and (s.ending or s.hesitant):
                 text = " ".join(spoken_sentences(text, s))  # these two shape each sentence
             audio, rate = engine.render(text, s)
         path.parent.mkdir(parents=True, exist_ok=True)
