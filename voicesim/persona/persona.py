@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import line_of, load_yaml
+from ..config import line_of, parse_yaml, read_config
 from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
 from ..rubric.moves import NEGATIVE
@@ -296,7 +296,7 @@ class Persona:
     path: str = ""
 
 
-def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> None:
+def _check_moves(path: str, root, where: list, moves, allowed: set[str]) -> None:
     for i, move in enumerate(moves):
         if move not in allowed:
             key = [*where, move] if isinstance(moves, dict) else [*where, i]
@@ -313,8 +313,13 @@ def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> Non
 
 def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Persona:
     """Load and validate one persona file; with ``known_moves``, move names are checked too."""
-    path = Path(path)
-    data, root = load_yaml(path, SCHEMA)
+    return parse_persona(read_config(path), str(path), known_moves)
+
+
+def parse_persona(text: str, path: str, known_moves: set[str] | None = None) -> Persona:
+    """Validate a persona held as text (the lab keeps trainers' personas in its database);
+    errors and ``Persona.path`` name it ``path``."""
+    data, root = parse_yaml(text, SCHEMA, path)
     res = data["resolutions"]
     if known_moves is not None:
         _check_moves(
@@ -344,7 +349,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
     voice = VoiceSettings.from_config(data["voice"])
     problem = voice_problem(voice)
     if problem:
-        raise ConfigError(path, problem, line_of(root, ["voice", "voice"]), "voice.voice")
+        raise ConfigError(str(path), problem, line_of(root, ["voice", "voice"]), "voice.voice")
     situation = data["situation"]
     answers = []
     for i, a in enumerate(situation.get("answers", [])):
@@ -389,7 +394,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
         time_limit_s=float(data.get("time_limit_s", 300)),
         timing=Timing(**data.get("timing", {})),
         model_lines={k: list(v) for k, v in data.get("model_lines", {}).items()},
-        path=str(path),
+        path=path,
     )
 
 
