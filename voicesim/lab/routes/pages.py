@@ -395,8 +395,13 @@ def persona_edit_form(
     except HTTPException as exc:
         return back("/", exc)
     listed = persona_list(db)
-    base = next((p["based_on"] for p in listed if p["id"] == source), None)
+    base = _based_on(listed, source)
     return _persona_page(user, csrf, db, source, persona_editor.form_of(text), base, listed=listed)
+
+
+def _based_on(listed: list[dict], source: str) -> str | None:
+    """The bundled persona whose scripted trainees fit a copy of ``source``."""
+    return next((p["based_on"] for p in listed if p["id"] == source), None)
 
 
 def _persona_page(  # noqa: PLR0913
@@ -439,8 +444,11 @@ async def persona_edit_post(
     with scripted trainees; save: stored under the new id, as an upload is."""
     fields = {k: v for k, v in (await request.form(max_fields=3000)).items() if isinstance(v, str)}
     source, action = fields.get("source", "")[:64], fields.get("action", "")
-    trainees, rubric_name = fields.get("trainees", ""), fields.get("preview_rubric", "")[:64]
+    rubric_name = fields.get("preview_rubric", "")[:64]
     text = await run_in_threadpool(persona_text, db, source)
+    trainees = fields.get("trainees") or _based_on(
+        await run_in_threadpool(persona_list, db), source
+    )
     try:
         rubric = await run_in_threadpool(lab_rubric, db, rubric_name or DEFAULT_RUBRIC_NAME)
     except HTTPException:
