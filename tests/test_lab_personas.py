@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from lab_support import PASSWORD, form_token, param_store, web_login  # noqa: E402
 from test_lab_roster import Desk  # noqa: E402
 
+from voicesim.lab.library import persona_text  # noqa: E402
 from voicesim.lab.models import MAX_PERSONA  # noqa: E402
 from voicesim.lab.persona_editor import edited, form_of  # noqa: E402
 from voicesim.lab.store import Store  # noqa: E402
@@ -279,6 +281,61 @@ def test_the_editor_checks_saves_and_the_copy_runs_a_drill(lab):
     assert 'name="mood.start" value="0.5"' in web.get("/personas/edit?source=dana-copy").text
     again = web.post("/personas/edit", data={**base, "action": "save"})
     assert again.status_code == 422 and re.search(r'data-field="id">[^<]*dana-copy', again.text)
+
+
+class _Submitted(HTMLParser):
+    """What a browser submits of a page's form: inputs, textareas, and each select's selected
+    option (else its first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "input" and a.get("name") and a.get("type") not in ("file", "checkbox"):
+            self.fields[a["name"]] = a.get("value") or ""
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.fields[self._textarea] = ""
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "option" and self._select:
+            if self._select not in self.fields or "selected" in a:
+                self.fields[self._select] = a.get("value", "\0")  # "\0": its text follows
+            self._option = self._select if self.fields[self._select] == "\0" else None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea] += data
+        elif getattr(self, "_option", None):
+            self.fields[self._option] = data
+            self._option = None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+@pytest.mark.parametrize("source", ["damaged-blender", "confused-no-exchange"])
+def test_the_page_as_a_browser_submits_it_saves_the_persona_unchanged(lab, source):
+    """Optional fields a persona leaves out (talked_over, interrupts, prosody.hesitant) stay
+    out: a select the browser submits with its first option must not fill them in."""
+    web = TestClient(lab.http.app)
+    web_login(web, "tina")
+    parser = _Submitted()
+    parser.feed(web.get(f"/personas/edit?source={source}").text)
+    fields = {**parser.fields, "id": "a-copy", "action": "save"}
+    r = web.post("/personas/edit", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text[-3000:]
+    with lab.http.app.state.store.Session() as db:
+        saved = yaml.safe_load(persona_text(db, "a-copy"))
+    original = yaml.safe_load((PERSONA_DIR / f"{source}.yaml").read_text(encoding="utf-8"))
+    assert saved == {**original, "id": "a-copy"}
 
 
 def test_the_preview_runs_the_edited_customer_in_simulated_calls(lab):
