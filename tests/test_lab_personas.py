@@ -428,3 +428,13 @@ def test_in_a_browser_at_375_px_a_persona_is_edited_saved_assigned_and_run(tmp_p
     assert card["persona"]["name"] == "Dana Copy"  # the server scored with the lab's text
     store.close()
     assert all(w <= 375 for w in wide.values()), wide
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("time_limit_s", "1e9"), ("mood.patience_s", "99999"), ("mood.max_silences", "10000")],
+)
+def test_a_call_cannot_be_made_endless(field, value):
+    """A preview runs the persona in the lab's scoring pool: no field may hold it for ever."""
+    _, persona, form = edited(BLENDER, {"id": "slow", field: value}, "slow.yaml", MOVES)
+    assert persona is None and "greater than the maximum" in form.errors[field]

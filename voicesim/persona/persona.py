@@ -42,6 +42,9 @@ _REACTION = {
 }
 _VOICE = {**VOICE_SCHEMA, "required": ["engine"]}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+# A call's length has a bound: a persona may come from a lab trainer, and the lab runs it in
+# simulated previews (a time limit of a billion seconds would hold a scoring thread for good).
+MAX_CALL_S = 3600
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -105,8 +108,8 @@ SCHEMA: dict[str, Any] = {
                 "resolve_below": _UNIT,
                 "hang_up_at": _UNIT,
                 "escalate_at": _UNIT,
-                "patience_s": {"type": "number", "exclusiveMinimum": 0},
-                "max_silences": {"type": "integer", "minimum": 1},
+                "patience_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_S},
+                "max_silences": {"type": "integer", "minimum": 1, "maximum": 100},
             },
         },
         # How the mood is heard (see Prosody): every key has a default.
@@ -138,12 +141,12 @@ SCHEMA: dict[str, Any] = {
             "required": ["after_s", "say"],
             "properties": {
                 "mood_at_least": _UNIT,
-                "after_s": {"type": "number", "exclusiveMinimum": 0},
+                "after_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_S},
                 "mood": _MOOD_DELTA,
                 "say": _LINES,
             },
         },
-        "time_limit_s": {"type": "number", "exclusiveMinimum": 0},
+        "time_limit_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_S},
         "timing": {
             "type": "object",
             "additionalProperties": False,
