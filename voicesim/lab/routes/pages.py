@@ -454,8 +454,12 @@ async def persona_edit_post(
     except HTTPException:
         rubric, rubric_name = await run_in_threadpool(lab_rubric, db, DEFAULT_RUBRIC_NAME), ""
     new_id = fields.get("id", "").strip()[:64]
-    new_text, persona, form = persona_editor.edited(
-        text, fields, f"{new_id or 'edited'}.yaml", set(rubric.library.detectors)
+    new_text, persona, form = await run_in_threadpool(  # YAML in and out: off the event loop
+        persona_editor.edited,
+        text,
+        fields,
+        f"{new_id or 'edited'}.yaml",
+        set(rubric.library.detectors),
     )
     if len(new_text) > MAX_PERSONA:
         form.errors[""] = f"the persona's YAML is longer than {MAX_PERSONA} characters"
