@@ -72,6 +72,22 @@ class TrainerDesk:
         self.store.close()
 
 
+def page_login(page, url: str, name: str, password: str = PASSWORD) -> None:  # noqa: ANN001
+    """Sign a Playwright page in through the lab's sign-in form at ``url``."""
+    page.goto(url + "/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("button:has-text('Sign in')")
+
+
+def form_token(html: str) -> str:
+    """The form token (``csrf``) of a lab page's forms."""
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
 def web_login(web, name: str, password: str = PASSWORD, **kw):  # noqa: ANN001, ANN003, ANN201
     """Sign a browser (a TestClient) in through the sign-in form, with the form's token."""
     import re

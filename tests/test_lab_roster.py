@@ -38,9 +38,9 @@ class Desk:
         self.tina, self.tom = self.login("tina"), self.login("tom")
         self.june = self.post("/api/cohorts", self.tina, json={"name": "June"}).json()["id"]
         self.july = self.post("/api/cohorts", self.tina, json={"name": "July"}).json()["id"]
-        theirs = self.post("/api/cohorts", self.tom, json={"name": "Tom's"}).json()["id"]
+        self.theirs = self.post("/api/cohorts", self.tom, json={"name": "Tom's"}).json()["id"]
         self.add(self.june, "ann", self.tina)
-        self.add(theirs, "tess", self.tom)
+        self.add(self.theirs, "tess", self.tom)
 
     def login(self, name: str, password: str = PASSWORD) -> dict:
         r = self.http.post("/api/login", json={"username": name, "password": password})
@@ -208,7 +208,7 @@ def test_in_a_browser_at_375_px_the_roster_and_the_welcome_page_fit(tmp_path):
     """The trainer picks the file on the cohort page, copies a link from the report; the
     trainee opens it, chooses a password and is signed in: nothing wider than a phone."""
     from browser_support import CHROMIUM, launch
-    from lab_support import LiveServer
+    from lab_support import LiveServer, page_login
     from playwright.sync_api import sync_playwright
 
     from voicesim.lab.store import Store
@@ -223,11 +223,7 @@ def test_in_a_browser_at_375_px_the_roster_and_the_welcome_page_fit(tmp_path):
     with LiveServer(desk.http.app) as server, sync_playwright() as p:
         browser = launch(p)
         trainer = browser.new_page(viewport={"width": 375, "height": 800})
-        trainer.goto(server.url + "/login")
-        trainer.fill("input[name=username]", "tina")
-        trainer.fill("input[name=password]", PASSWORD)
-        with trainer.expect_navigation():
-            trainer.click("button:has-text('Sign in')")
+        page_login(trainer, server.url, "tina")
         trainer.goto(f"{server.url}/cohorts/{desk.june}")
         trainer.set_input_files("#roster input[name=file]", str(roster))
         with trainer.expect_navigation():

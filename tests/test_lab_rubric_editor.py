@@ -11,7 +11,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from lab_support import PASSWORD, web_login  # noqa: E402
+from lab_support import PASSWORD, form_token, web_login  # noqa: E402
 
 from voicesim.lab.app import create_app  # noqa: E402
 from voicesim.lab.editor import edited, form_of  # noqa: E402
@@ -77,15 +77,11 @@ def web(tmp_path):
     store.close()
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
 def test_the_editor_checks_saves_and_refuses_a_taken_name(web):
     assert 'href="/rubrics/edit"' in web.get("/").text
     page = web.get("/rubrics/edit").text
     assert f'name="{POINTS}"' in page and 'name="pass_mark" value="70"' in page
-    base = {"csrf": _csrf(page), "source": "default", "lab_name": "strict", "id": "strict"}
+    base = {"csrf": form_token(page), "source": "default", "lab_name": "strict", "id": "strict"}
 
     r = web.post("/rubrics/edit", data={**base, "pass_mark": "101", "action": "check"})
     assert r.status_code == 422
@@ -118,7 +114,7 @@ def test_the_editor_checks_saves_and_refuses_a_taken_name(web):
 def test_the_preview_scores_the_personas_good_and_bad_calls_with_the_edit(web):
     page = web.get("/rubrics/edit").text
     data = {
-        "csrf": _csrf(page),
+        "csrf": form_token(page),
         "source": "default",
         "id": "strict",
         "pass_mark": "75",

@@ -136,6 +136,11 @@ def _best_error(errors: list[jsonschema.ValidationError]) -> jsonschema.Validati
 
 def load_yaml(path: str | Path, schema: dict[str, Any]) -> tuple[dict[str, Any], yaml.Node]:
     """Read a YAML mapping from ``path`` and validate it; raise ConfigError with file:line: field."""
+    return parse_yaml(read_config(path), schema, str(path))
+
+
+def read_config(path: str | Path) -> str:
+    """A config file's text, at most ``MAX_BYTES``; ConfigError when it cannot be read."""
     path = Path(path)
     try:
         if not path.is_file():
@@ -147,7 +152,7 @@ def load_yaml(path: str | Path, schema: dict[str, Any]) -> tuple[dict[str, Any],
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read file ({exc})") from None
-    return parse_yaml(text, schema, str(path))
+    return text
 
 
 def parse_yaml(text: str, schema: dict[str, Any], name: str) -> tuple[dict[str, Any], yaml.Node]:

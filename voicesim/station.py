@@ -65,7 +65,7 @@ def register(sub, epilog: str) -> None:  # noqa: ANN001
 
 def cmd_drill(args: argparse.Namespace) -> int:
     """A drill on its own, or with --lab the lab's assigned drill and the upload."""
-    from .persona.persona import find_persona, load_persona
+    from .persona.persona import load_persona
     from .rubric.rubric import load_rubric
 
     if not args.lab:
@@ -81,7 +81,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     station = _lab_drill(args)
     # The drill's pass mark, not the rubric file's: the terminal shows the verdict the lab records.
     rubric = drill_rubric(load_rubric(station.rubric_file), station.drill["pass_mark"])
-    persona = load_persona(find_persona(station.persona), set(rubric.library.detectors))
+    # The lab's persona text (a trainer's may exist nowhere else), as the lab scores with it.
+    persona = load_persona(station.persona_file, set(rubric.library.detectors))
     if station.drill.get("guidance") and args.guidance is None:
         args.guidance = CUES  # the trainer set this drill to show guidance
     return run_drill(args, persona, rubric, after=partial(_upload_to_lab, station))

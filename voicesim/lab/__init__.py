@@ -7,6 +7,8 @@
   and uploads, pages) with the dependencies of ``deps`` (the database, the current user and
   role), the shared rules of ``service``, the request bodies of ``models``, the upload pipeline
   of ``uploads`` and the sign-in throttle and headers of ``security``; ``pages`` draws pages;
+* ``library``: the personas and rubrics drills name (bundled or added by trainers), and the
+  server's scoring of an upload; ``editor`` and ``persona_editor``: their forms in the browser;
 * ``client``: the station's uploader with an outbox that keeps failed uploads for retry;
 * ``commands``: ``voicesim lab serve | add-trainer | upload | drills``.
 """

@@ -92,6 +92,14 @@ class LabClient:
             raise LabError(self.odd(what, "no rubric text in it"))
         return out
 
+    def drill_persona(self, drill: int) -> dict:
+        """``{"id", "text"}``: the persona YAML the lab runs and scores this drill with."""
+        what = f"fetching drill #{int(drill)}'s persona"
+        out = self._ask(what, "GET", f"/api/drills/{int(drill)}/persona")
+        if not isinstance(out, dict) or not isinstance(out.get("text"), str):
+            raise LabError(self.odd(what, "no persona text in it"))
+        return out
+
     def send(self, archive: bytes, drill: int | None = None) -> dict:
         """The lab's answer for an upload; raises what ``_request`` raises (the outbox decides
         what to retry), and ValueError for an answer that is not the lab's."""

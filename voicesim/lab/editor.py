@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError
+from ..persona.persona import Persona
 from ..rubric.rubric import Rubric, parse_rubric
 
 NUMBER_KEYS = ("points", "target", "per_hit")
@@ -43,17 +44,21 @@ class RubricForm:
 def form_of(text: str) -> RubricForm:
     """The form's fields for a rubric's YAML text (already valid: a lab rubric)."""
     data = yaml.safe_load(text)
-    values = {"id": "", "name": str(data.get("name", "")), "pass_mark": _num(data["pass_mark"])}
+    values = {
+        "id": "",
+        "name": str(data.get("name", "")),
+        "pass_mark": number_text(data["pass_mark"]),
+    }
     families = []
     for fam_id, fam in data["families"].items():
-        values[f"families.{fam_id}.weight"] = _num(fam.get("weight", 1))
+        values[f"families.{fam_id}.weight"] = number_text(fam.get("weight", 1))
         rows = []
         for i, c in enumerate(fam["criteria"]):
             keys = {}
             for key in NUMBER_KEYS:
                 if key in c:
                     keys[key] = f"families.{fam_id}.criteria[{i}].{key}"
-                    values[keys[key]] = _num(c[key])
+                    values[keys[key]] = number_text(c[key])
             rows.append({"id": c["id"], "label": c.get("label", c["id"]), "fields": keys})
         families.append({"id": fam_id, "name": fam.get("name", fam_id), "criteria": rows})
     detectors = []
@@ -64,7 +69,8 @@ def form_of(text: str) -> RubricForm:
     return RubricForm(values, families, detectors)
 
 
-def _num(v: object) -> str:
+def number_text(v: object) -> str:
+    """A number as a form shows it (70, not 70.0)."""
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
@@ -144,22 +150,33 @@ class PreviewCall:
     passed: bool
     families: dict[str, float]
     end_state: str
+    customer: tuple[str, ...] = ()  # what the customer said, in order
 
 
 def preview(rubric: Rubric, persona_id: str) -> list[PreviewCall]:
-    """Simulated calls of the persona's good and bad scripted trainees, scored with
+    """The bundled persona's good and bad scripted trainees in simulated calls scored with
     ``rubric`` (the customer reacts through its detectors too, as in a drill)."""
     from ..persona.persona import find_persona, load_persona
+
+    persona = load_persona(find_persona(persona_id), set(rubric.library.detectors))
+    return simulated_calls(persona, rubric, persona_id)
+
+
+def simulated_calls(persona: Persona, rubric: Rubric, scripts_of: str) -> list[PreviewCall]:
+    """Simulated calls of ``persona`` with the good and bad scripted trainees written for the
+    bundled persona ``scripts_of``, scored with ``rubric``: the rubric editor's preview, and the
+    persona editor's (an edited copy meets its original's trainees)."""
+    from ..events import CUSTOMER_LINE_START
     from ..session.script import find_script, load_script, persona_script_name
     from ..session.simulate import simulate
 
-    persona = load_persona(find_persona(persona_id), set(rubric.library.detectors))
     out = []
     with tempfile.TemporaryDirectory(prefix="voicesim-preview-") as tmp:
         for kind in ("good", "bad"):
-            script = load_script(find_script(persona_script_name(persona_id, kind)))
+            script = load_script(find_script(persona_script_name(scripts_of, kind)))
             result = simulate(persona, script, rubric, Path(tmp) / kind)
             card = result.scorecard.to_dict()
+            said = [str(e.get("text", "")) for e in result.events if e.type == CUSTOMER_LINE_START]
             out.append(
                 PreviewCall(
                     kind,
@@ -168,6 +185,7 @@ def preview(rubric: Rubric, persona_id: str) -> list[PreviewCall]:
                     bool(card.get("passed")),
                     {f["name"]: float(f["score"]) for f in card["families"]},
                     str((card.get("outcome") or {}).get("end_state") or ""),
+                    tuple(said),
                 )
             )
     return out

@@ -1,9 +1,10 @@
-"""What a lab offers its drills: the bundled personas and the rubrics (the built-in one plus those
-trainers add), and the server-side scoring of an uploaded session with its drill's rubric.
+"""What a lab offers its drills: the personas (the bundled ones plus those trainers add) and the
+rubrics (the built-in one plus those trainers add), and the server-side scoring of an uploaded
+session with its drill's rubric and persona.
 
-A drill names a persona id and a rubric name, never a path. The station fetches the rubric's text
-for its drill and runs the call with it; the server scores the upload again, with the same text,
-rather than trusting the scorecard the station sent.
+A drill names a persona id and a rubric name, never a path. The station fetches the persona's
+and the rubric's text for its drill and runs the call with them; the server scores the upload
+again, with the same texts, rather than trusting the scorecard the station sent.
 """
 
 from __future__ import annotations
@@ -18,25 +19,31 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
-from ..persona.persona import Persona, load_persona, persona_files
+from ..persona.persona import Persona, load_persona, parse_persona, persona_files
 from ..rubric.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
 from .passmark import drill_rubric
-from .store import Drill, LabRubric, User
+from .store import Drill, LabPersona, LabRubric, User
 
 DEFAULT_RUBRIC_NAME = "default"
 
 
 # -- personas ---------------------------------------------------------------------------------------
 def personas() -> list[Persona]:
-    """The personas this lab can assign (the persona folders of the server's voicesim)."""
+    """The bundled personas (the persona folders of the server's voicesim): those with
+    scripted trainees, which previews use."""
     out = [_load(str(p), p.stat().st_mtime_ns) for p in persona_files()]
     return [p for p in out if p is not None]
 
 
 def persona_by_id(persona_id: str) -> Persona | None:
-    """A persona by its id, looked up among the persona files only (an id is never a path)."""
-    path = next((p for p in persona_files() if p.stem == persona_id), None)
+    """A bundled persona by its id, looked up among the persona files only (an id is never a
+    path)."""
+    path = _bundled_path(persona_id)
     return _load(str(path), path.stat().st_mtime_ns) if path is not None else None
+
+
+def _bundled_path(persona_id: str) -> Path | None:
+    return next((p for p in persona_files() if p.stem == persona_id), None)
 
 
 @lru_cache(maxsize=256)
@@ -46,6 +53,111 @@ def _load(path: str, _mtime_ns: int) -> Persona | None:
         return load_persona(path)
     except ConfigError:
         return None  # `voicesim personas validate` reports it; a broken file is not offered
+
+
+def _row(db: Session, persona_id: str) -> LabPersona | None:
+    return db.scalar(select(LabPersona).where(LabPersona.persona_id == persona_id[:64]))
+
+
+def persona_text(db: Session, persona_id: str) -> str:
+    """The YAML a drill's calls run with: a trainer's persona from the database, else the
+    bundled file. 404 for neither."""
+    row = _row(db, persona_id)
+    if row is not None:
+        return row.text
+    path = _bundled_path(persona_id)
+    if path is None or persona_by_id(persona_id) is None:
+        raise HTTPException(404, f"no persona {persona_id!r} in this lab")
+    return path.read_text(encoding="utf-8")
+
+
+def lab_persona(db: Session, persona_id: str) -> Persona | None:
+    """The persona a drill or session names (a trainer's first: its stored text is what the
+    drill's calls ran with), parsed once per distinct text; None when the lab has none."""
+    row = _row(db, persona_id)
+    if row is None:
+        return persona_by_id(persona_id)
+    return _parsed_persona(row.text, persona_id)
+
+
+@lru_cache(maxsize=64)
+def _parsed_persona(text: str, persona_id: str) -> Persona | None:
+    try:
+        return parse_persona(text, f"{persona_id}.yaml")
+    except ConfigError:  # validated when added; only a newer voicesim could refuse it
+        return None
+
+
+def persona_problem(db: Session, persona_id: str, rubric: Rubric) -> str | None:
+    """Why the persona cannot run with ``rubric`` (a move it reacts to that the rubric does
+    not detect), as the station would find when the call starts; None when it can."""
+    try:
+        parse_persona(
+            persona_text(db, persona_id), f"{persona_id}.yaml", set(rubric.library.detectors)
+        )
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def persona_list(db: Session) -> list[dict]:
+    """The bundled personas, then the trainers' (every trainer sees and may assign them all,
+    as rubrics; nobody changes one once added)."""
+    out = [_persona_summary(p, "built in", "", p.id) for p in personas()]
+    q = select(LabPersona, User.username).join(User, User.id == LabPersona.created_by)
+    for row, by in db.execute(q.order_by(LabPersona.persona_id)):
+        persona = _parsed_persona(row.text, row.persona_id)
+        if persona is not None:
+            out.append(_persona_summary(persona, row.sha256[:12], by, row.based_on))
+    return out
+
+
+def _persona_summary(p: Persona, source: str, by: str, based_on: str | None) -> dict:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "version": p.version,
+        "difficulty": p.difficulty,
+        "lesson": p.lesson,
+        "source": source,
+        "by": by,
+        "based_on": based_on,  # whose scripted trainees preview it
+    }
+
+
+def add_persona(
+    db: Session, text: str, user: User, based_on: str | None = None, filename: str = ""
+) -> dict:
+    """Validate and store a trainer's persona under the id its YAML gives itself; a mistake
+    answers 422 with file:line: field, an id the lab has (bundled or added) 409."""
+    filename = filename or "persona.yaml"
+    try:
+        persona = parse_persona(text, filename, set(_default().library.detectors))
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if len(persona.id) > 64:
+        raise HTTPException(422, f"{filename}: id: at most 64 characters")
+    taken = HTTPException(
+        409,
+        f"{filename}: id: the lab has a persona {persona.id!r} (personas are kept unchanged: "
+        "give this one an id of its own)",
+    )
+    if _bundled_path(persona.id) is not None or _row(db, persona.id) is not None:
+        raise taken
+    if based_on is not None and persona_by_id(based_on) is None:
+        based_on = None  # only a bundled persona has scripted trainees for previews
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    db.add(
+        LabPersona(
+            persona_id=persona.id, text=text, sha256=sha, based_on=based_on, created_by=user.id
+        )
+    )
+    try:
+        db.commit()
+    except IntegrityError:  # added by someone else a moment ago
+        db.rollback()
+        raise taken from None
+    return _persona_summary(persona, sha[:12], user.username, based_on)
 
 
 # -- rubrics ----------------------------------------------------------------------------------------
@@ -158,6 +270,6 @@ def score_upload(db: Session, path: Path, drill: Drill | None) -> tuple[dict, st
         rubric = drill_rubric(rubric, drill.pass_mark)
     trainee = session.audio()[1]
     card = score_call(
-        session.events, rubric, persona_by_id(persona_id), trainee if trainee.size else None
+        session.events, rubric, lab_persona(db, persona_id), trainee if trainee.size else None
     )
     return card.to_dict(), persona_id

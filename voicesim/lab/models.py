@@ -10,6 +10,7 @@ from .library import DEFAULT_RUBRIC_NAME
 from .store import password_problem
 
 MAX_RUBRIC = 256 * 1024  # characters of rubric YAML
+MAX_PERSONA = 64 * 1024  # characters of persona YAML (a bundled persona is about 8 KiB)
 
 
 class LoginIn(BaseModel):
@@ -108,3 +109,11 @@ class DrillEditIn(BaseModel):
 class RubricIn(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=NAME)
     text: str = Field(min_length=1, max_length=MAX_RUBRIC)
+
+
+class PersonaIn(BaseModel):
+    """A trainer's persona: its YAML (its ``id`` is the name drills use) and, for a copy, the
+    bundled persona whose scripted trainees preview it."""
+
+    text: str = Field(min_length=1, max_length=MAX_PERSONA)
+    based_on: str | None = Field(default=None, max_length=64, pattern=NAME)

@@ -10,7 +10,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .library import persona_by_id, personas, rubric_text
+from .library import lab_persona, lab_rubric, persona_list, persona_problem
 from .models import DrillEditIn, DrillIn
 from .provenance import UNVERIFIED
 from .store import (
@@ -246,13 +246,16 @@ def invitation_dict(db: Session, inv: Invitation, viewer: User) -> dict:
 
 def assign_drill(db: Session, cohort: Cohort, body: DrillIn) -> Drill:
     """Assign a drill; its persona and rubric must exist here, so that stations can run it."""
-    if persona_by_id(body.persona) is None:
-        known = ", ".join(p.id for p in personas())
+    if lab_persona(db, body.persona) is None:
+        known = ", ".join(p["id"] for p in persona_list(db))
         raise HTTPException(422, f"unknown persona {body.persona!r}; available: {known}")
     try:
-        rubric_text(db, body.rubric)
+        rubric = lab_rubric(db, body.rubric)
     except HTTPException as exc:
         raise HTTPException(422, exc.detail) from None
+    problem = persona_problem(db, body.persona, rubric)
+    if problem:  # the station would stop at this when the call starts
+        raise HTTPException(422, f"persona {body.persona!r} with rubric {body.rubric!r}: {problem}")
     due = _dt.datetime.combine(body.due, _dt.time()) if body.due else None
     d = Drill(
         cohort_id=cohort.id,

@@ -1,6 +1,7 @@
 """A drill station of a lab: ``voicesim drill --lab URL`` signs in, sends what earlier runs left
-in the outbox, picks the assigned drill, fetches its rubric, and after the call uploads the
-session (kept in the outbox and retried when the lab cannot take it now).
+in the outbox, picks the assigned drill, fetches its rubric and persona (a trainer's persona
+exists only in the lab), and after the call uploads the session (kept in the outbox and retried
+when the lab cannot take it now).
 
 Nothing here touches audio: the drill command runs the call between ``prepare`` and ``upload``.
 """
@@ -24,12 +25,13 @@ DEFAULT_OUTBOX = Path("sessions") / ".lab-outbox"
 
 @dataclass
 class StationDrill:
-    """An assigned drill, ready to run: its persona id and the rubric file fetched from the lab."""
+    """An assigned drill, ready to run: the rubric and persona files fetched from the lab."""
 
     client: LabClient
     user: str
     drill: dict
     rubric_file: Path
+    persona_file: Path
     outbox: Path
 
     @property
@@ -100,8 +102,8 @@ def prepare(
     ask: Callable[[list[dict]], dict] | None = None,
     say: Callable[[str], None] = print,
 ) -> StationDrill:
-    """Sign in, send the outbox, choose the drill and fetch its rubric. Every failure here comes
-    before any audio is opened, so it costs the trainee nothing."""
+    """Sign in, send the outbox, choose the drill and fetch its rubric and persona. Every
+    failure here comes before any audio is opened, so it costs the trainee nothing."""
     client = LabClient(url)
     client.login(user, password)  # LabError (a VoicesimError) names the lab and the reason
     outbox = Path(outbox)
@@ -118,21 +120,29 @@ def prepare(
         drills = client.assignments()
         drill = choose_drill(drills, wanted, ask)
         fetched = client.drill_rubric(drill["id"])
+        persona = client.drill_persona(drill["id"])
     except urllib.error.HTTPError as exc:
         raise LabError(f"the lab refused: {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise LabError(f"lost the lab at {url}: {exc}") from None
     if drill.get("due") and _dt.date.fromisoformat(drill["due"]) < _dt.date.today():
         say(f"note: drill #{drill['id']} was due on {drill['due']}")
+    rubric_file = _kept(outbox.parent / ".lab-rubrics", fetched.get("name") or "rubric", fetched)
+    persona_file = _kept(outbox.parent / ".lab-personas", drill["persona"], persona)
+    return StationDrill(client, user, drill, rubric_file, persona_file, outbox)
+
+
+def _kept(folder: Path, name: object, fetched: dict) -> Path:
+    """The fetched text as a file named by its name and digest (one file per version): the
+    session's meta names the file the call ran with."""
     text = fetched["text"]
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    folder = outbox.parent / ".lab-rubrics"
     folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", str(fetched.get("name") or "rubric"))[:64]
-    rubric_file = folder / f"{safe}-{digest}.yaml"
-    if not rubric_file.exists():
-        rubric_file.write_text(text, encoding="utf-8")
-    return StationDrill(client, user, drill, rubric_file, outbox)
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", str(name))[:64]
+    path = folder / f"{safe}-{digest}.yaml"
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+    return path
 
 
 def upload(station: StationDrill, session_dir: str | Path) -> tuple[Outcome, Path]:

@@ -210,6 +210,23 @@ class LabRubric(Base):
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class LabPersona(Base):
+    """A persona a trainer added (revision 0013): its YAML text, immutable once added, as a
+    rubric is (a drill's calls run on the station and are scored on the server with exactly
+    this text). ``persona_id`` is the YAML's own ``id``, the name drills and sessions use: it
+    is unique here and never one of the bundled personas'. ``based_on`` is the bundled persona
+    it was copied from, whose scripted trainees preview it."""
+
+    __tablename__ = "lab_personas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    persona_id: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    based_on: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("lab_users.id"))
+    created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Invitation(Base):
     """A trainer asked for an existing user to join a cohort (schema version 4). The user joins
     only when they accept, and nobody else may for them: a trainer cannot

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import line_of, load_yaml
+from ..config import line_of, parse_yaml, read_config
 from ..errors import ConfigError, VoicesimError
 from ..rubric.detectors import Detector
 from ..rubric.moves import NEGATIVE
@@ -42,6 +42,9 @@ _REACTION = {
 }
 _VOICE = {**VOICE_SCHEMA, "required": ["engine"]}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+# A call's length has a bound: a persona may come from a lab trainer, and the lab runs it in
+# simulated previews (a time limit of a billion seconds would hold a scoring thread for good).
+MAX_CALL_S = 3600
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -105,8 +108,8 @@ SCHEMA: dict[str, Any] = {
                 "resolve_below": _UNIT,
                 "hang_up_at": _UNIT,
                 "escalate_at": _UNIT,
-                "patience_s": {"type": "number", "exclusiveMinimum": 0},
-                "max_silences": {"type": "integer", "minimum": 1},
+                "patience_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_S},
+                "max_silences": {"type": "integer", "minimum": 1, "maximum": 100},
             },
         },
         # How the mood is heard (see Prosody): every key has a default.
@@ -138,12 +141,12 @@ SCHEMA: dict[str, Any] = {
             "required": ["after_s", "say"],
             "properties": {
                 "mood_at_least": _UNIT,
-                "after_s": {"type": "number", "exclusiveMinimum": 0},
+                "after_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_S},
                 "mood": _MOOD_DELTA,
                 "say": _LINES,
             },
         },
-        "time_limit_s": {"type": "number", "exclusiveMinimum": 0},
+        "time_limit_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_S},
         "timing": {
             "type": "object",
             "additionalProperties": False,
@@ -296,7 +299,7 @@ class Persona:
     path: str = ""
 
 
-def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> None:
+def _check_moves(path: str, root, where: list, moves, allowed: set[str]) -> None:
     for i, move in enumerate(moves):
         if move not in allowed:
             key = [*where, move] if isinstance(moves, dict) else [*where, i]
@@ -313,8 +316,13 @@ def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> Non
 
 def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Persona:
     """Load and validate one persona file; with ``known_moves``, move names are checked too."""
-    path = Path(path)
-    data, root = load_yaml(path, SCHEMA)
+    return parse_persona(read_config(path), str(path), known_moves)
+
+
+def parse_persona(text: str, path: str, known_moves: set[str] | None = None) -> Persona:
+    """Validate a persona held as text (the lab keeps trainers' personas in its database);
+    errors and ``Persona.path`` name it ``path``."""
+    data, root = parse_yaml(text, SCHEMA, path)
     res = data["resolutions"]
     if known_moves is not None:
         _check_moves(
@@ -344,7 +352,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
     voice = VoiceSettings.from_config(data["voice"])
     problem = voice_problem(voice)
     if problem:
-        raise ConfigError(path, problem, line_of(root, ["voice", "voice"]), "voice.voice")
+        raise ConfigError(str(path), problem, line_of(root, ["voice", "voice"]), "voice.voice")
     situation = data["situation"]
     answers = []
     for i, a in enumerate(situation.get("answers", [])):
@@ -389,7 +397,7 @@ def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Perso
         time_limit_s=float(data.get("time_limit_s", 300)),
         timing=Timing(**data.get("timing", {})),
         model_lines={k: list(v) for k, v in data.get("model_lines", {}).items()},
-        path=str(path),
+        path=path,
     )
 
 

@@ -1,3 +1,3 @@
 """The lab's routers by area: ``auth`` (API sign-in), ``cohorts`` (cohorts, trainees,
-invitations, drills, rubrics, exports), ``sessions`` (uploads, sessions, reports) and ``pages``
+invitations, drills, rubrics, personas, exports), ``sessions`` (uploads, sessions, reports) and ``pages``
 (the server-rendered dashboard)."""

@@ -1,6 +1,6 @@
 """The API of cohorts and drills: trainers make cohorts, add trainees (or invite existing users),
 assign drills with a persona and rubric, add rubrics, and read and export their cohorts'
-results; trainees see their assignments; both fetch a drill's rubric."""
+results, add personas; trainees see their assignments; both fetch a drill's rubric and persona."""
 
 import csv
 import io
@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import DB, Anyone, LabStore, Trainee, Trainer
 from ..figures import session_details
-from ..library import add_rubric, personas, rubric_list, rubric_text
-from ..models import CohortIn, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..library import add_persona, add_rubric, persona_list, persona_text, rubric_list, rubric_text
+from ..models import CohortIn, DrillEditIn, DrillIn, PasswordIn, PersonaIn, RubricIn, TraineeIn
 from ..provenance import SOURCE_UNCHECKED
 from ..reviews import latest_overrides
 from ..roster import MAX_ROSTER_BYTES, import_roster, roster_counts
@@ -128,8 +128,14 @@ def api_retire_drill(drill_id: int, user: Trainer, db: DB) -> dict:
 
 
 @router.get("/api/personas")
-def api_personas(user: Trainer) -> list[dict]:
-    return [{"id": p.id, "name": p.name, "difficulty": p.difficulty} for p in personas()]
+def api_personas(user: Trainer, db: DB) -> list[dict]:
+    """The bundled personas and the trainers' (``source``: "built in" or the text's digest)."""
+    return persona_list(db)
+
+
+@router.post("/api/personas", status_code=201)
+def api_add_persona(body: PersonaIn, user: Trainer, db: DB) -> dict:
+    return add_persona(db, body.text, user, body.based_on)
 
 
 @router.get("/api/rubrics")
@@ -217,9 +223,8 @@ def api_assignments(user: Trainee, db: DB) -> list[dict]:
     return [drill_dict(d, attempts_used(db, user, d)) for d in my_drills(db, user, retired=False)]
 
 
-@router.get("/api/drills/{drill_id}/rubric")
-def api_drill_rubric(drill_id: int, user: Anyone, db: DB) -> dict:
-    """The rubric text a station runs this drill with (the server scores with the same)."""
+def _station_drill(db: DB, drill_id: int, user: User) -> Drill:
+    """A drill its trainee (or its cohort's trainer) may run; 404 for anyone else."""
     drill = db.get(Drill, drill_id)
     allowed = drill is not None and (
         drill in my_drills(db, user)
@@ -228,8 +233,21 @@ def api_drill_rubric(drill_id: int, user: Anyone, db: DB) -> dict:
     )
     if not allowed:
         raise HTTPException(404, "no such drill assigned to you")
-    text = rubric_text(db, drill.rubric)
-    return {"drill": drill.id, "name": drill.rubric, "text": text}
+    return drill
+
+
+@router.get("/api/drills/{drill_id}/rubric")
+def api_drill_rubric(drill_id: int, user: Anyone, db: DB) -> dict:
+    """The rubric text a station runs this drill with (the server scores with the same)."""
+    drill = _station_drill(db, drill_id, user)
+    return {"drill": drill.id, "name": drill.rubric, "text": rubric_text(db, drill.rubric)}
+
+
+@router.get("/api/drills/{drill_id}/persona")
+def api_drill_persona(drill_id: int, user: Anyone, db: DB) -> dict:
+    """The persona YAML a station runs this drill with (the server scores with the same)."""
+    drill = _station_drill(db, drill_id, user)
+    return {"drill": drill.id, "id": drill.persona, "text": persona_text(db, drill.persona)}
 
 
 def csv_cell(value: object) -> object:

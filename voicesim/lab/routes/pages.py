@@ -14,6 +14,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from ...report.numbers import call_numbers
+from .. import persona_editor
 from ..deps import (
     COOKIE,
     DB,
@@ -26,10 +27,29 @@ from ..deps import (
     Scoring,
     Throttle,
 )
-from ..editor import RubricForm, edited, form_of, preview
+from ..editor import RubricForm, edited, form_of, preview, simulated_calls
 from ..figures import drill_summary, weakest_criteria
-from ..library import DEFAULT_RUBRIC_NAME, add_rubric, personas, rubric_list, rubric_text
-from ..models import MAX_RUBRIC, DrillEditIn, DrillIn, PasswordIn, RubricIn, TraineeIn
+from ..library import (
+    DEFAULT_RUBRIC_NAME,
+    add_persona,
+    add_rubric,
+    lab_rubric,
+    persona_list,
+    persona_text,
+    personas,
+    rubric_list,
+    rubric_text,
+)
+from ..models import (
+    MAX_PERSONA,
+    MAX_RUBRIC,
+    DrillEditIn,
+    DrillIn,
+    PasswordIn,
+    PersonaIn,
+    RubricIn,
+    TraineeIn,
+)
 from ..pages import (
     LOGIN_COOKIE,
     WEAKEST_SHOWN,
@@ -185,6 +205,7 @@ def home(
             approvals=[i for i in invitations if not i["sent_by_me"]],
             cohorts=my_cohorts(db, user),
             rubrics=rubric_list(db),
+            personas=persona_list(db),
         )
     drills = [
         {
@@ -339,6 +360,134 @@ async def rubric_edit_post(
     notice = "no mistakes found" if action == "check" and not form.errors else ""
     status = 422 if form.errors else 200
     return _editor_page(user, csrf, source, lab_name, form, previewed, db, notice, status)
+
+
+@router.post("/personas")
+def persona_post(
+    user: PageTrainer, db: DB, _: Checked, file: Annotated[UploadFile, File()]
+) -> RedirectResponse:
+    """A persona's YAML file, added under the id it gives itself."""
+    raw = file.file.read(MAX_PERSONA * 4 + 1)  # a worker thread: this route is not async
+    name = (file.filename or "").replace("\\", "/").rsplit("/", 1)[-1][:64] or "persona.yaml"
+    try:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(422, f"{name}: not UTF-8 text") from None
+        body = checked(PersonaIn, text=text)
+        added = add_persona(db, body.text, user, filename=name)
+    except HTTPException as exc:
+        return back("/", exc)
+    note = urllib.parse.quote(f"persona {added['id']} added")
+    return RedirectResponse(f"/?notice={note}", status_code=303)
+
+
+OPEN_GROUPS = ("voice", "situation", "mood")  # shown open; the long lists of lines folded
+
+
+@router.get("/personas/edit", response_class=HTMLResponse)
+def persona_edit_form(
+    user: PageTrainer, db: DB, csrf: Csrf, source: str = "damaged-blender"
+) -> HTMLResponse:
+    """A form over a persona's fields (bundled or a trainer's), to store an edited copy."""
+    try:
+        text = persona_text(db, source[:64])
+    except HTTPException as exc:
+        return back("/", exc)
+    listed = persona_list(db)
+    base = _based_on(listed, source)
+    return _persona_page(user, csrf, db, source, persona_editor.form_of(text), base, listed=listed)
+
+
+def _based_on(listed: list[dict], source: str) -> str | None:
+    """The bundled persona whose scripted trainees fit a copy of ``source``."""
+    return next((p["based_on"] for p in listed if p["id"] == source), None)
+
+
+def _persona_page(  # noqa: PLR0913
+    user: User,
+    csrf: str,
+    db: DB,
+    source: str,
+    form: persona_editor.PersonaForm,
+    trainees: str | None,
+    preview_rubric: str = DEFAULT_RUBRIC_NAME,
+    previewed: dict | None = None,
+    notice: str = "",
+    listed: list[dict] | None = None,
+) -> HTMLResponse:
+    in_error = {str(f.keys[0]) for f in form.fields.values() if f.name in form.errors}
+    return page(
+        "persona_edit.html",
+        f"Edit a copy of persona {source}",
+        user,
+        csrf,
+        notice=notice,
+        status=422 if form.errors else 200,
+        source=source,
+        form=form,
+        open_groups={*OPEN_GROUPS, *in_error},
+        trainees=trainees,
+        preview_rubric=preview_rubric,
+        previewed=previewed,
+        personas=listed if listed is not None else persona_list(db),
+        bundled=personas(),
+        rubrics=rubric_list(db),
+    )
+
+
+@router.post("/personas/edit", response_class=HTMLResponse, response_model=None)
+async def persona_edit_post(
+    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, scoring: Scoring
+) -> HTMLResponse | RedirectResponse:
+    """check: the mistakes on their fields; preview: the edited customer in simulated calls
+    with scripted trainees; save: stored under the new id, as an upload is."""
+    fields = {k: v for k, v in (await request.form(max_fields=3000)).items() if isinstance(v, str)}
+    source, action = fields.get("source", "")[:64], fields.get("action", "")
+    rubric_name = fields.get("preview_rubric", "")[:64]
+    text = await run_in_threadpool(persona_text, db, source)
+    trainees = fields.get("trainees") or _based_on(
+        await run_in_threadpool(persona_list, db), source
+    )
+    try:
+        rubric = await run_in_threadpool(lab_rubric, db, rubric_name or DEFAULT_RUBRIC_NAME)
+    except HTTPException:
+        rubric, rubric_name = await run_in_threadpool(lab_rubric, db, DEFAULT_RUBRIC_NAME), ""
+    new_id = fields.get("id", "").strip()[:64]
+    new_text, persona, form = await run_in_threadpool(  # YAML in and out: off the event loop
+        persona_editor.edited,
+        text,
+        fields,
+        f"{new_id or 'edited'}.yaml",
+        set(rubric.library.detectors),
+    )
+    if len(new_text) > MAX_PERSONA:
+        form.errors[""] = f"the persona's YAML is longer than {MAX_PERSONA} characters"
+        persona = None
+    bundled = {p.id for p in personas()}
+    if action == "save" and persona is not None:
+        try:
+            body = checked(PersonaIn, text=new_text, based_on=trainees or None)
+            await run_in_threadpool(
+                add_persona, db, body.text, user, body.based_on, f"{new_id}.yaml"
+            )
+        except HTTPException as exc:
+            form.errors["id" if "id:" in str(exc.detail) else ""] = str(exc.detail)
+        else:
+            note = urllib.parse.quote(f"persona {new_id} added")
+            return RedirectResponse(f"/?notice={note}", status_code=303)
+    previewed = None
+    if action == "preview" and persona is not None:
+        if not rubric_name:
+            form.errors["preview_rubric"] = "choose a rubric"
+        elif trainees not in bundled:
+            form.errors["trainees"] = "choose a persona whose scripted trainees to use"
+        else:
+            calls = await scoring.run(simulated_calls, persona, rubric, trainees)
+            previewed = {"persona": new_id, "trainees": trainees, "rubric": rubric_name}
+            previewed["calls"] = calls
+    notice = "no mistakes found" if action == "check" and not form.errors else ""
+    return _persona_page(user, csrf, db, source, form, trainees, rubric_name, previewed, notice)
 
 
 @router.post("/cohorts/{cohort_id}/trainees")
@@ -546,7 +695,7 @@ def cohort_page(
         drill_figures=drill_summary(db, view),
         weakest_criteria=weakest_criteria(store, db, members)[:WEAKEST_SHOWN],
         invited=invited,
-        personas=personas(),
+        personas=persona_list(db),
         rubrics=rubric_list(db),
     )
 
