@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .errors import OutputError, VoicesimError
 from .session.cues import add_guidance_option
+from .session.seed import add_seed_option
 from .speech.options import add_model_options as _add_model_options
 from .speech.options import add_voices_option
 
@@ -56,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="session directory to write (default: sessions/<time>-<persona>)",
     )
-    sim.add_argument(
-        "--seed", type=int, default=0, help="seed for the customer's choices (default 0)"
-    )
+    add_seed_option(sim)
     sim.add_argument(
         "--realtime",
         action="store_true",
@@ -451,6 +450,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .session.call import CallOptions
     from .session.cues import GuidanceOptions
     from .session.script import find_script, load_script
+    from .session.seed import call_seed
     from .session.simulate import default_session_dir, simulate
     from .speech.transcriber import TranscriberOptions
     from .speech.tts import Synthesizer
@@ -464,7 +464,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise VoicesimError(f"{out} already holds files; choose an empty or new --out directory")
     synth = Synthesizer(voices=args.voices)  # a bad VOICESIM_VOICES stops here, in one line
     options = CallOptions(
-        seed=args.seed,
+        seed=call_seed(args.seed),
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
         transcriber=TranscriberOptions(
             model=args.model, device=args.device, compute_type=args.compute_type
@@ -476,7 +476,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     console = Console(highlight=False, stderr=args.json)
     console.print(
         f"[bold]voicesim[/] simulated call: persona [bold]{persona.name}[/] ({persona.id}), "
-        f"trainee script [bold]{script.name}[/]; session -> {out}"
+        f"trainee script [bold]{script.name}[/], seed {options.seed}; session -> {out}"
     )
     listeners = [] if args.quiet else [LivePrinter(console)]
     try:
