@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_val.add_argument("files", nargs="*", metavar="FILE", help="persona files or ids")
     p_val.add_argument("--rubric", metavar="FILE", help="rubric whose moves reactions may name")
+    p_val.add_argument(
+        "--strict",
+        action="store_true",
+        help="also require three or more wordings of every spoken reaction, as the shipped "
+        "personas have (each call's seed picks one, so attempts sound different)",
+    )
     p_val.set_defaults(func=cmd_personas_validate)
     p_say = per_sub.add_parser(
         "say",
@@ -304,12 +310,12 @@ def cmd_rubric_score_text(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_persona_arg(name: str, rubric_path: str | None = None):
+def _load_persona_arg(name: str, rubric_path: str | None = None, min_wordings: int = 1):
     from .persona.persona import find_persona, load_persona
     from .rubric.rubric import load_rubric
 
     rubric = load_rubric(rubric_path)
-    return load_persona(find_persona(name), set(rubric.library.detectors))
+    return load_persona(find_persona(name), set(rubric.library.detectors), min_wordings)
 
 
 def cmd_personas_list(args: argparse.Namespace) -> int:
@@ -405,10 +411,11 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
 
 
 def cmd_personas_validate(args: argparse.Namespace) -> int:
-    from .persona.persona import persona_files
+    from .persona.persona import STRICT_WORDINGS, persona_files
 
+    least = STRICT_WORDINGS if args.strict else 1
     targets = args.files or [str(p) for p in persona_files()]
-    return _validate_files(targets, lambda name: _load_persona_arg(name, args.rubric).path)
+    return _validate_files(targets, lambda name: _load_persona_arg(name, args.rubric, least).path)
 
 
 def cmd_personas_say(args: argparse.Namespace) -> int:

@@ -311,11 +311,53 @@ def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> Non
             )
 
 
-def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Persona:
-    """Load and validate one persona file; with ``known_moves``, move names are checked too."""
+# ``personas validate --strict``: the wordings every spoken reaction of a shipped persona has,
+# so that a trainee's next attempt (a new seed) hears other sentences.
+STRICT_WORDINGS = 3
+
+
+def _spoken_lists(data: dict) -> list[tuple[list, str]]:
+    """Every list of lines the customer says in reaction to the trainee, with its YAML path:
+    reactions, refusals, answers to a question, the interjection (not the opening and endings,
+    said once a call)."""
+    res = data["resolutions"]
+    found = [(["reactions", k, "say"], r.get("say")) for k, r in data["reactions"].items()]
+    found += [
+        (["resolutions", "refuse", k, "say"], r.get("say"))
+        for k, r in res.get("refuse", {}).items()
+    ]
+    answers = data["situation"].get("answers", [])
+    found += [(["situation", "answers", i, "say"], a["say"]) for i, a in enumerate(answers)]
+    if data.get("interrupts"):
+        found.append((["interrupts", "say"], data["interrupts"]["say"]))
+    return [(where, lines) for where, lines in found if lines]
+
+
+def _check_wordings(path: Path, root, data: dict, least: int) -> None:
+    for where, lines in _spoken_lists(data):
+        if len(lines) < least:
+            name = ".".join(f"[{w}]" if isinstance(w, int) else w for w in where)
+            raise ConfigError(
+                str(path),
+                f"{len(lines)} wording{'s' if len(lines) != 1 else ''}, fewer than {least}: "
+                "each seed picks one, so with one or two a trainee hears the same sentence "
+                "attempt after attempt",
+                line_of(root, where, key_line=True),
+                name.replace(".[", "["),
+            )
+
+
+def load_persona(
+    path: str | Path, known_moves: set[str] | None = None, min_wordings: int = 1
+) -> Persona:
+    """Load and validate one persona file; with ``known_moves``, move names are checked too.
+    ``min_wordings`` (``STRICT_WORDINGS`` for the shipped library) is how many wordings each
+    spoken reaction needs: the schema asks for one, a trainer's quick persona may have one."""
     path = Path(path)
     data, root = load_yaml(path, SCHEMA)
     res = data["resolutions"]
+    if min_wordings > 1:
+        _check_wordings(path, root, data, min_wordings)
     if known_moves is not None:
         _check_moves(
             path, root, ["reactions"], data["reactions"], known_moves | set(AUDIO_REACTIONS)
