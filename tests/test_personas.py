@@ -125,7 +125,7 @@ def test_every_persona_validates_through_the_cli(capsys):
     assert re.search(r"^\d+ valid, 0 invalid$", out, re.MULTILINE)
 
 
-def test_every_shipped_persona_gives_each_spoken_reaction_three_wordings(capsys):
+def test_every_shipped_persona_gives_each_line_three_wordings(capsys):
     """The shipped library passes the strict check (a trainer's own persona need not)."""
     assert main(["personas", "validate", "--strict"]) == 0
     out = capsys.readouterr().out
@@ -138,7 +138,6 @@ def test_the_library_covers_the_situations_each_with_its_own_voice(personas):
     for pid, p in personas.items():
         assert p.id == pid
         assert p.lesson and 1 <= p.difficulty <= 5
-        assert len(p.opening) >= 2, f"{pid}: one opening line means every seed sounds the same"
         v = p.voice
         voices.setdefault((v.engine, v.voice, v.rate, v.pitch), []).append(pid)
     shared = {k: v for k, v in voices.items() if len(v) > 1}

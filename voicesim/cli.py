@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_val.add_argument(
         "--strict",
         action="store_true",
-        help="also require three or more wordings of every spoken reaction, as the shipped "
-        "personas have (each call's seed picks one, so attempts sound different)",
+        help="also require three or more wordings of every line (opening, reactions, answers, "
+        "endings), as the shipped personas have: each call's seed picks one, so attempts "
+        "sound different",
     )
     p_val.set_defaults(func=cmd_personas_validate)
     p_say = per_sub.add_parser(

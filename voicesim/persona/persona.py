@@ -311,30 +311,30 @@ def _check_moves(path: Path, root, where: list, moves, allowed: set[str]) -> Non
             )
 
 
-# ``personas validate --strict``: the wordings every spoken reaction of a shipped persona has,
-# so that a trainee's next attempt (a new seed) hears other sentences.
+# ``personas validate --strict``: the wordings every list of lines of a shipped persona has, so
+# that a trainee's next attempt (a new seed) hears other sentences.
 STRICT_WORDINGS = 3
 
 
-def _spoken_lists(data: dict) -> list[tuple[list, str]]:
-    """Every list of lines the customer says in reaction to the trainee, with its YAML path:
-    reactions, refusals, answers to a question, the interjection (not the opening and endings,
-    said once a call)."""
+def _line_lists(data: dict) -> list[tuple[list, list[str]]]:
+    """Every list of lines the customer may say, with its YAML path: the opening, reactions,
+    refusals, answers to a question, the interjection, the agreement and the endings."""
     res = data["resolutions"]
-    found = [(["reactions", k, "say"], r.get("say")) for k, r in data["reactions"].items()]
-    found += [
-        (["resolutions", "refuse", k, "say"], r.get("say"))
-        for k, r in res.get("refuse", {}).items()
-    ]
+    found = [(["opening"], data["opening"])]
+    found += [(["reactions", k, "say"], r.get("say")) for k, r in data["reactions"].items()]
+    refuse = res.get("refuse", {})
+    found += [(["resolutions", "refuse", k, "say"], r.get("say")) for k, r in refuse.items()]
     answers = data["situation"].get("answers", [])
     found += [(["situation", "answers", i, "say"], a["say"]) for i, a in enumerate(answers)]
     if data.get("interrupts"):
         found.append((["interrupts", "say"], data["interrupts"]["say"]))
+    found.append((["resolutions", "agreed"], res["agreed"]))
+    found += [(["endings", k], v) for k, v in data["endings"].items()]
     return [(where, lines) for where, lines in found if lines]
 
 
 def _check_wordings(path: Path, root, data: dict, least: int) -> None:
-    for where, lines in _spoken_lists(data):
+    for where, lines in _line_lists(data):
         if len(lines) < least:
             name = ".".join(f"[{w}]" if isinstance(w, int) else w for w in where)
             raise ConfigError(
@@ -352,7 +352,7 @@ def load_persona(
 ) -> Persona:
     """Load and validate one persona file; with ``known_moves``, move names are checked too.
     ``min_wordings`` (``STRICT_WORDINGS`` for the shipped library) is how many wordings each
-    spoken reaction needs: the schema asks for one, a trainer's quick persona may have one."""
+    list of lines needs: the schema asks for one, a trainer's quick persona may have one."""
     path = Path(path)
     data, root = load_yaml(path, SCHEMA)
     res = data["resolutions"]
