@@ -340,8 +340,8 @@ def _check_wordings(path: Path, root, data: dict, least: int) -> None:
             raise ConfigError(
                 str(path),
                 f"{len(lines)} wording{'s' if len(lines) != 1 else ''}, fewer than {least}: "
-                "each seed picks one, so with one or two a trainee hears the same sentence "
-                "attempt after attempt",
+                "each call's seed picks one, and with too few a trainee hears the same "
+                "sentences attempt after attempt",
                 line_of(root, where, key_line=True),
                 name.replace(".[", "["),
             )
