@@ -37,7 +37,7 @@ def make_session(tmp: Path) -> Path:
     out = tmp / "session"
     subprocess.run(
         [sys.executable, "-m", "voicesim", "simulate", "--persona", "damaged-blender"]
-        + ["--trainee", "poor-agent", "--out", str(out), "--quiet"],
+        + ["--trainee", "poor-agent", "--seed", "0", "--out", str(out), "--quiet"],
         check=True,
         capture_output=True,
         cwd=ROOT,

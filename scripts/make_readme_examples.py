@@ -17,7 +17,7 @@ environment first on PATH and an 80-column terminal. What they print is normalis
 every time (dates and times in session names become ``YYYYMMDD-HHMMSS``, the folder's path is
 dropped, trailing spaces go) and abridged by the example's ``keep`` ranges, each elided stretch
 shown as one ``...`` line. The examples are deterministic: a simulated call runs on a virtual
-clock and ``--seed`` (default 0) fixes the customer's choices.
+clock and ``--seed 0`` fixes the customer's choices (without it every call draws a fresh seed).
 
 ``tests/test_docs.py`` runs ``--check`` (a slow test: about half a minute of commands), so the
 README and the docs fail the tests until they are regenerated after a change in what a command
@@ -92,10 +92,10 @@ class Example:
 
 RUNS: dict[str, Run] = {
     "simulate-late-order-bad": Run(
-        "voicesim simulate --persona late-order --trainee late-order-bad"
+        "voicesim simulate --persona late-order --trainee late-order-bad --seed 0"
     ),
     "simulate-late-order-guidance": Run(
-        "voicesim simulate --persona late-order --trainee late-order-bad --guidance"
+        "voicesim simulate --persona late-order --trainee late-order-bad --guidance --seed 0"
     ),
     "score-demo-call": Run("voicesim score audio/demo-call.wav --customer-channel left"),
     "score-text-empty-promise": Run(

@@ -30,7 +30,7 @@ def simulated_session(out: Path, trainee: str = "poor-agent") -> Path:
     """A finished damaged-blender session, made by `voicesim simulate` as a user would."""
     from voicesim.cli import main
 
-    argv = ["simulate", "--persona", "damaged-blender", "--trainee", trainee]
+    argv = ["simulate", "--persona", "damaged-blender", "--trainee", trainee, "--seed", "0"]
     assert main([*argv, "--out", str(out), "--quiet"]) == 0
     return out
 

@@ -276,6 +276,7 @@ class Drill:
             "-m",
             "voicesim",
             "drill",
+            *([] if "--seed" in args else ["--seed", "0"]),  # the same customer every run
             "--out",
             str(self.out),
             "--max-seconds",

@@ -35,6 +35,8 @@ def test_sigkill_at_a_random_moment_leaves_a_session_that_reports(tmp_path, seed
             "damaged-blender",
             "--trainee",
             "poor-agent",
+            "--seed",
+            "0",
             "--out",
             str(out),
             "--realtime",

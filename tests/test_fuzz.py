@@ -458,7 +458,15 @@ def test_simulate_on_a_full_disk_is_one_line_and_keeps_the_calls_state(tmp_path,
     out = tmp_path / "s"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sf.SoundFile, "write", write)
-        argv = ["simulate", "--persona", "damaged-blender", "--trainee", "poor-agent"]
+        argv = [
+            "simulate",
+            "--persona",
+            "damaged-blender",
+            "--trainee",
+            "poor-agent",
+            "--seed",
+            "0",
+        ]
         assert main([*argv, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{out}/call.wav: cannot write (No space left" in err, err

@@ -284,6 +284,8 @@ def test_a_simulated_call_with_guidance_records_and_shows_its_cues(tmp_path):
             "--trainee",
             "late-order-bad",
             "--guidance",
+            "--seed",
+            "0",
             "--out",
             str(out),
         ],

@@ -90,6 +90,8 @@ def test_sigint_to_the_cli_keeps_the_session(tmp_path):
             "damaged-blender",
             "--trainee",
             "model-agent",
+            "--seed",
+            "0",
             "--out",
             str(out),
             "--realtime",

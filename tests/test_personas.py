@@ -17,11 +17,12 @@ from voicesim.persona.persona import (
     AUDIO_REACTIONS,
     PERSONA_DIR,
     SCHEMA,
+    STRICT_WORDINGS,
     Persona,
     load_persona,
     persona_files,
 )
-from voicesim.rubric.rubric import load_rubric
+from voicesim.rubric.rubric import excuses, load_rubric
 from voicesim.session.call import CallOptions
 from voicesim.session.script import SCRIPT_DIR, load_script
 from voicesim.session.simulate import simulate
@@ -124,13 +125,19 @@ def test_every_persona_validates_through_the_cli(capsys):
     assert re.search(r"^\d+ valid, 0 invalid$", out, re.MULTILINE)
 
 
+def test_every_shipped_persona_gives_each_line_three_wordings(capsys):
+    """The shipped library passes the strict check (a trainer's own persona need not)."""
+    assert main(["personas", "validate", "--strict"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\d+ valid, 0 invalid$", out, re.MULTILINE), out
+
+
 def test_the_library_covers_the_situations_each_with_its_own_voice(personas):
     assert set(BAD_END) | {"damaged-blender"} <= set(personas)
     voices = {}
     for pid, p in personas.items():
         assert p.id == pid
         assert p.lesson and 1 <= p.difficulty <= 5
-        assert len(p.opening) >= 2, f"{pid}: one opening line means every seed sounds the same"
         v = p.voice
         voices.setdefault((v.engine, v.voice, v.rate, v.pitch), []).append(pid)
     shared = {k: v for k, v in voices.items() if len(v) > 1}
@@ -224,6 +231,34 @@ def test_an_offer_that_skips_the_lesson_is_not_agreed(personas, rubric, persona_
     assert line.reason not in personas[persona_id].accept
     if reason:
         assert line.reason == reason
+
+
+def _customer_lines(persona: Persona, script: Path, rubric, seed: int) -> list[tuple[str, str]]:
+    """The customer's (reason, line) over a script's words, text only (no audio, no timing)."""
+    engine = DialogueEngine(persona, rubric.library, seed=seed, excuses=excuses(rubric))
+    said = [engine.opening()]
+    for turn in load_script(script).turns:
+        if turn.say and engine.end_state is None:
+            said.append(engine.respond(TraineeTurn(turn.say)))
+    return [(line.reason, line.text) for line in said]
+
+
+@pytest.mark.parametrize("persona_id", sorted(BAD_END))
+def test_seeds_vary_the_reactions_wording_and_the_same_seed_repeats_it(
+    personas, rubric, persona_id
+):
+    """A trainee who says the same things on three attempts hears other wordings of the same
+    reactions; the same seed gives the same lines."""
+    script = SCRIPT_DIR / f"{persona_id}-good.yaml"  # the whole call: many reactions
+    calls = {
+        seed: _customer_lines(personas[persona_id], script, rubric, seed) for seed in (1, 2, 3)
+    }
+    assert _customer_lines(personas[persona_id], script, rubric, 2) == calls[2]
+    worded: dict[tuple[int, str], set[str]] = {}
+    for lines in calls.values():
+        for i, (reason, text) in enumerate(lines[1:], 1):  # the replies, not the opening
+            worded.setdefault((i, reason), set()).add(text)
+    assert any(len(texts) >= 2 for texts in worded.values()), calls
 
 
 # --- talk-over and interjection ------------------------------------------------------------
@@ -464,6 +499,25 @@ def test_unknown_top_level_field(base_text, known_moves, tmp_path):
     line = _line_of(text, "accent:")
     allowed = ", ".join(sorted(SCHEMA["properties"]))
     assert str(err) == f"{path}:{line}: accent: unknown field (allowed: {allowed})"
+
+
+def test_strict_validation_names_a_reaction_with_too_few_wordings(base_text, known_moves, tmp_path):
+    apology = base_text.index("  apology:\n")
+    say = base_text.index("      - ", apology)  # keep the first wording, drop the others
+    rest = base_text.index("\n  reflect:", say)
+    first_end = base_text.index("\n", say)
+    text = base_text[:first_end] + base_text[rest:]
+    path = tmp_path / "one-apology.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_persona(path, known_moves).reactions["apology"].say  # fine for a trainer
+    with pytest.raises(ConfigError) as info:
+        load_persona(path, known_moves, STRICT_WORDINGS)
+    err = info.value
+    assert err.field == "reactions.apology.say"
+    assert err.line == text[:apology].count("\n") + 3  # its say: line
+    assert "1 wording, fewer than 3" in str(err) and str(path) in str(err)
+    assert main(["personas", "validate", "--strict", str(path)]) == 2
+    assert main(["personas", "validate", str(path)]) == 0
 
 
 def test_start_at_or_above_hang_up(base_text, known_moves, tmp_path):

@@ -55,6 +55,8 @@ def simulated(tmp_path_factory):
                 "damaged-blender",
                 "--trainee",
                 "poor-agent",
+                "--seed",
+                "0",
                 "--out",
                 str(out),
                 "--quiet",

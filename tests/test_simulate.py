@@ -8,8 +8,9 @@ import re
 import pytest
 import soundfile as sf
 
-from voicesim.cli import main
+from voicesim.cli import build_parser, main
 from voicesim.events import read_events
+from voicesim.session.seed import SEED_RANGE, call_seed
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +34,8 @@ def calls(tmp_path_factory):
                 "damaged-blender",
                 "--trainee",
                 script,
+                "--seed",
+                "0",  # the tests below know this call's customer lines
                 "--out",
                 str(d),
                 "--quiet",
@@ -147,26 +150,29 @@ def test_mood_is_recorded_after_every_customer_reply(calls):
     assert card["outcome"]["mood"][-1]["mood"] == moods[-1]["mood"]
 
 
-def test_same_seed_reproduces_the_call(calls, tmp_path):
-    d = tmp_path / "again"
-    assert (
-        main(
-            [
-                "simulate",
-                "--persona",
-                "damaged-blender",
-                "--trainee",
-                "poor-agent",
-                "--out",
-                str(d),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    first = [e.to_dict() for e in read_events(calls["poor-agent"] / "events.jsonl")]
-    second = [e.to_dict() for e in read_events(d / "events.jsonl")]
-    assert first == second
+def test_a_call_without_seed_draws_one_that_replays_it(tmp_path, capsys):
+    """No --seed: a fresh seed, printed and saved in meta.json; --seed with it replays the
+    call event for event (the customer's lines, their timing, the scores)."""
+    argv = ["simulate", "--persona", "damaged-blender", "--trainee", "poor-agent", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "first")]) == 0
+    seed = json.loads((tmp_path / "first" / "meta.json").read_text())["seed"]
+    assert isinstance(seed, int) and 0 <= seed < SEED_RANGE
+    assert f"seed {seed};" in capsys.readouterr().out
+    assert main([*argv, "--seed", str(seed), "--out", str(tmp_path / "again")]) == 0
+    first = [e.to_dict() for e in read_events(tmp_path / "first" / "events.jsonl")]
+    again = [e.to_dict() for e in read_events(tmp_path / "again" / "events.jsonl")]
+    assert first == again
+    assert json.loads((tmp_path / "again" / "meta.json").read_text())["seed"] == seed
+
+
+def test_drill_and_simulate_draw_a_seed_unless_given():
+    parser = build_parser()
+    for argv in (["simulate", "--persona", "p", "--trainee", "t"], ["drill", "--persona", "p"]):
+        assert parser.parse_args(argv).seed is None
+        assert parser.parse_args([*argv, "--seed", "7"]).seed == 7
+    assert call_seed(7) == 7 and call_seed(0) == 0
+    drawn = {call_seed(None) for _ in range(20)}
+    assert len(drawn) > 1 and all(0 <= s < SEED_RANGE for s in drawn)
 
 
 def test_out_directory_with_files_is_refused(calls, capsys):

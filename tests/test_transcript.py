@@ -612,7 +612,8 @@ def as_json(lines) -> str:
 def simulated(request, tmp_path_factory):
     persona, script = request.param.split("/")
     out = tmp_path_factory.mktemp("sim") / "session"
-    args = ["simulate", "--persona", persona, "--trainee", script, "--out", str(out), "--quiet"]
+    args = ["simulate", "--persona", persona, "--trainee", script, "--seed", "0"]
+    args += ["--out", str(out), "--quiet"]
     assert main(args) == 0
     return persona, out
 

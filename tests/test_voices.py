@@ -148,7 +148,8 @@ def test_a_simulated_call_runs_with_espeak_ng_hidden(tmp_path):
     out = tmp_path / "session"
     proc = subprocess.run(
         [sys.executable, "-m", "voicesim", "simulate", "--persona", "late-order"]
-        + ["--trainee", "late-order-bad", "--out", str(out), "--quiet", "--voices", "persona"],
+        + ["--trainee", "late-order-bad", "--seed", "0", "--out", str(out), "--quiet"]
+        + ["--voices", "persona"],
         env=env,
         capture_output=True,
         text=True,

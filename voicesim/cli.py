@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .errors import OutputError, VoicesimError
 from .session.cues import add_guidance_option
+from .session.seed import add_seed_option
 from .speech.options import add_model_options as _add_model_options
 from .speech.options import add_voices_option
 
@@ -56,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="session directory to write (default: sessions/<time>-<persona>)",
     )
-    sim.add_argument(
-        "--seed", type=int, default=0, help="seed for the customer's choices (default 0)"
-    )
+    add_seed_option(sim)
     sim.add_argument(
         "--realtime",
         action="store_true",
@@ -91,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_val.add_argument("files", nargs="*", metavar="FILE", help="persona files or ids")
     p_val.add_argument("--rubric", metavar="FILE", help="rubric whose moves reactions may name")
+    p_val.add_argument(
+        "--strict",
+        action="store_true",
+        help="also require three or more wordings of every line (opening, reactions, answers, "
+        "endings), as the shipped personas have: each call's seed picks one, so attempts "
+        "sound different",
+    )
     p_val.set_defaults(func=cmd_personas_validate)
     p_say = per_sub.add_parser(
         "say",
@@ -305,12 +311,12 @@ def cmd_rubric_score_text(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_persona_arg(name: str, rubric_path: str | None = None):
+def _load_persona_arg(name: str, rubric_path: str | None = None, min_wordings: int = 1):
     from .persona.persona import find_persona, load_persona
     from .rubric.rubric import load_rubric
 
     rubric = load_rubric(rubric_path)
-    return load_persona(find_persona(name), set(rubric.library.detectors))
+    return load_persona(find_persona(name), set(rubric.library.detectors), min_wordings)
 
 
 def cmd_personas_list(args: argparse.Namespace) -> int:
@@ -406,10 +412,11 @@ def cmd_personas_show(args: argparse.Namespace) -> int:
 
 
 def cmd_personas_validate(args: argparse.Namespace) -> int:
-    from .persona.persona import persona_files
+    from .persona.persona import STRICT_WORDINGS, persona_files
 
+    least = STRICT_WORDINGS if args.strict else 1
     targets = args.files or [str(p) for p in persona_files()]
-    return _validate_files(targets, lambda name: _load_persona_arg(name, args.rubric).path)
+    return _validate_files(targets, lambda name: _load_persona_arg(name, args.rubric, least).path)
 
 
 def cmd_personas_say(args: argparse.Namespace) -> int:
@@ -451,6 +458,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .session.call import CallOptions
     from .session.cues import GuidanceOptions
     from .session.script import find_script, load_script
+    from .session.seed import call_seed
     from .session.simulate import default_session_dir, simulate
     from .speech.transcriber import TranscriberOptions
     from .speech.tts import Synthesizer
@@ -464,7 +472,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise VoicesimError(f"{out} already holds files; choose an empty or new --out directory")
     synth = Synthesizer(voices=args.voices)  # a bad VOICESIM_VOICES stops here, in one line
     options = CallOptions(
-        seed=args.seed,
+        seed=call_seed(args.seed),
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
         transcriber=TranscriberOptions(
             model=args.model, device=args.device, compute_type=args.compute_type
@@ -476,7 +484,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     console = Console(highlight=False, stderr=args.json)
     console.print(
         f"[bold]voicesim[/] simulated call: persona [bold]{persona.name}[/] ({persona.id}), "
-        f"trainee script [bold]{script.name}[/]; session -> {out}"
+        f"trainee script [bold]{script.name}[/], seed {options.seed}; session -> {out}"
     )
     listeners = [] if args.quiet else [LivePrinter(console)]
     try:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import VoicesimError
 from ..session.cues import GuidanceOptions, add_guidance_option
+from ..session.seed import add_seed_option, call_seed
 from ..speech.options import add_model_options, add_voices_option, transcriber_options
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def add_drill_options(d: argparse.ArgumentParser) -> None:
     d.add_argument(
         "--out", metavar="DIR", help="session directory (default: sessions/<time>-<persona>)"
     )
-    d.add_argument("--seed", type=int, default=0, help="seed for the customer's choices")
+    add_seed_option(d)
     _device_options(d)
     d.add_argument("--latency", type=_latency, default="high", metavar="L", help=LATENCY_HELP)
     d.add_argument(
@@ -227,7 +228,7 @@ def run_drill(
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise VoicesimError("--max-seconds must be positive")
     options = CallOptions(
-        seed=args.seed,
+        seed=call_seed(args.seed),
         vad=VadConfig(aggressiveness=args.vad_aggressiveness),
         transcriber=_live_transcriber_options(args),
         call_sounds=not args.no_call_sounds,
@@ -276,7 +277,8 @@ def run_drill(
         state["source"] = source
         d = source.describe()
         console.print(
-            f"[bold]voicesim[/] live drill: persona [bold]{persona.name}[/] ({persona.id}); "
+            f"[bold]voicesim[/] live drill: persona [bold]{persona.name}[/] ({persona.id}), "
+            f"seed {options.seed}; "
             f"mic [bold]{d['input_device']}[/] -> headset [bold]{d['output_device']}[/] "
             f"({d['device_rate']} Hz); session -> {out}"
         )

@@ -314,16 +314,60 @@ def _check_moves(path: str, root, where: list, moves, allowed: set[str]) -> None
             )
 
 
-def load_persona(path: str | Path, known_moves: set[str] | None = None) -> Persona:
-    """Load and validate one persona file; with ``known_moves``, move names are checked too."""
-    return parse_persona(read_config(path), str(path), known_moves)
+# ``personas validate --strict``: the wordings every list of lines of a shipped persona has, so
+# that a trainee's next attempt (a new seed) hears other sentences.
+STRICT_WORDINGS = 3
 
 
-def parse_persona(text: str, path: str, known_moves: set[str] | None = None) -> Persona:
+def _line_lists(data: dict) -> list[tuple[list, list[str]]]:
+    """Every list of lines the customer may say, with its YAML path: the opening, reactions,
+    refusals, answers to a question, the interjection, the agreement and the endings."""
+    res = data["resolutions"]
+    found = [(["opening"], data["opening"])]
+    found += [(["reactions", k, "say"], r.get("say")) for k, r in data["reactions"].items()]
+    refuse = res.get("refuse", {})
+    found += [(["resolutions", "refuse", k, "say"], r.get("say")) for k, r in refuse.items()]
+    answers = data["situation"].get("answers", [])
+    found += [(["situation", "answers", i, "say"], a["say"]) for i, a in enumerate(answers)]
+    if data.get("interrupts"):
+        found.append((["interrupts", "say"], data["interrupts"]["say"]))
+    found.append((["resolutions", "agreed"], res["agreed"]))
+    found += [(["endings", k], v) for k, v in data["endings"].items()]
+    return [(where, lines) for where, lines in found if lines]
+
+
+def _check_wordings(path: str, root, data: dict, least: int) -> None:
+    for where, lines in _line_lists(data):
+        if len(lines) < least:
+            name = ".".join(f"[{w}]" if isinstance(w, int) else w for w in where)
+            raise ConfigError(
+                str(path),
+                f"{len(lines)} wording{'s' if len(lines) != 1 else ''}, fewer than {least}: "
+                "each call's seed picks one, and with too few a trainee hears the same "
+                "sentences attempt after attempt",
+                line_of(root, where, key_line=True),
+                name.replace(".[", "["),
+            )
+
+
+def load_persona(
+    path: str | Path, known_moves: set[str] | None = None, min_wordings: int = 1
+) -> Persona:
+    """Load and validate one persona file; with ``known_moves``, move names are checked too.
+    ``min_wordings`` (``STRICT_WORDINGS`` for the shipped library) is how many wordings each
+    list of lines needs: the schema asks for one, a trainer's quick persona may have one."""
+    return parse_persona(read_config(path), str(path), known_moves, min_wordings)
+
+
+def parse_persona(
+    text: str, path: str, known_moves: set[str] | None = None, min_wordings: int = 1
+) -> Persona:
     """Validate a persona held as text (the lab keeps trainers' personas in its database);
     errors and ``Persona.path`` name it ``path``."""
     data, root = parse_yaml(text, SCHEMA, path)
     res = data["resolutions"]
+    if min_wordings > 1:
+        _check_wordings(path, root, data, min_wordings)
     if known_moves is not None:
         _check_moves(
             path, root, ["reactions"], data["reactions"], known_moves | set(AUDIO_REACTIONS)

@@ -67,7 +67,7 @@ class Source(Protocol):
 
 @dataclass
 class CallOptions:
-    seed: int = 0
+    seed: int = 0  # the customer's wording and timing; the commands draw one (session/seed.py)
     frame_ms: int = 30
     vad: VadConfig = field(default_factory=VadConfig)
     transcriber: TranscriberOptions = field(default_factory=TranscriberOptions)
