@@ -98,7 +98,7 @@ def test_the_revisions_are_the_hand_rolled_versions():
     """Revision N is the hand-rolled version N: an old database is stamped at its version."""
     assert list(LEGACY_REVISIONS) == [1, 2, 3, 4, 5]
     # 0006_integrity was the first revision made with Alembic
-    assert head_revision() == "0011_fuzzy_copies"
+    assert head_revision() == "0012_scoring_queue"
 
 
 @pytest.mark.parametrize("version", [1, 3, 4, 5])
@@ -143,6 +143,8 @@ def test_lab_serve_upgrades_a_hand_rolled_database_and_keeps_its_rows(tmp_path, 
         old = db.get(Upload, 1)
         assert (old.drill_id, old.attempt, old.source, old.copy_key) == (1, 1, None, None)
         assert db.get(Drill, 1).allow_practice is False
+        # 0012: a session stored before the queue was scored on upload
+        assert (old.status, old.claimed_by, old.transcript_wer) == ("scored", None, None)
     store.close()
 
 

@@ -19,11 +19,11 @@ from ..deps import (
     DB,
     Checked,
     Csrf,
+    Intake,
     LabLimits,
     LabStore,
     PageTrainer,
     PageUser,
-    Scoring,
     Throttle,
 )
 from ..editor import RubricForm, edited, form_of, preview
@@ -309,7 +309,7 @@ def _editor_page(  # noqa: PLR0913
 
 @router.post("/rubrics/edit", response_class=HTMLResponse, response_model=None)
 async def rubric_edit_post(
-    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, scoring: Scoring
+    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, intake: Intake
 ) -> HTMLResponse | RedirectResponse:
     """check: the mistakes on their fields; preview: the persona's good and bad scripted
     calls scored with the edit; save: stored under the new name, as an upload is."""
@@ -335,7 +335,7 @@ async def rubric_edit_post(
         if persona not in {p.id for p in personas()}:
             form.errors["persona"] = "choose a persona"
         else:
-            previewed = {"persona": persona, "calls": await scoring.run(preview, rubric, persona)}
+            previewed = {"persona": persona, "calls": await intake.run(preview, rubric, persona)}
     notice = "no mistakes found" if action == "check" and not form.errors else ""
     status = 422 if form.errors else 200
     return _editor_page(user, csrf, source, lab_name, form, previewed, db, notice, status)
