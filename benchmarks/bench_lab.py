@@ -1,6 +1,10 @@
-"""The training lab under load: uploads/s and dashboard requests/s with 30 simulated stations
-against a real uvicorn server on 127.0.0.1 (SQLite store), and the dashboard's response time with
-10,000 stored sessions. Request counts are bounded: the run stops by itself."""
+"""The training lab under load, against a real uvicorn server on 127.0.0.1 (SQLite store), with
+the lab's own transcription and scoring on: 30 simulated stations upload at once while a trainer
+opens the dashboard (the cohort table API) and the cohort page; accepted uploads per second, the
+trainer's p95 while the stations upload and the queue drains, the queue's drain time, what the
+lab's transcription and scoring cost per call minute (CPU seconds), and the dashboard's
+response time with 10,000 stored sessions. Request counts are bounded: the run stops by
+itself."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, percentile, report  # noqa: E402
 
 STATIONS = 30
+TRAINER_CLIENTS = 4  # the trainer's browser tabs and scripts, asking while the stations upload
 PASSWORD = "bench password 1"
 
 
@@ -84,6 +89,116 @@ def run_stations(fn, per_station: int) -> tuple[float, list[float]]:  # noqa: AN
     if errors:
         raise RuntimeError(f"{len(errors)} station(s) failed: {errors[0]}")
     return wall, latencies
+
+
+class _Trainer:
+    """``TRAINER_CLIENTS`` threads asking for the cohort table API and the cohort page in
+    turn until stopped, each request timed."""
+
+    def __init__(self, base: str, auth: str, cohort: int) -> None:
+        import httpx
+
+        self.cohort = cohort
+        self.times: dict[str, list[float]] = {"table": [], "page": []}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.clients = []
+        for _ in range(TRAINER_CLIENTS):
+            c = httpx.Client(base_url=base, timeout=60, headers={"Authorization": auth})
+            c.cookies.set("lab_token", auth.removeprefix("Bearer "))
+            self.clients.append(c)
+        self.threads = [threading.Thread(target=self._ask, args=(c,)) for c in self.clients]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def _ask(self, client) -> None:  # noqa: ANN001
+        while not self.stopped.is_set():
+            for kind, url in (
+                ("table", f"/api/cohorts/{self.cohort}/table"),
+                ("page", f"/cohorts/{self.cohort}"),
+            ):
+                t0 = time.perf_counter()
+                client.get(url).raise_for_status()
+                with self.lock:
+                    self.times[kind].append(time.perf_counter() - t0)
+
+    def snapshot(self) -> dict[str, list[float]]:
+        with self.lock:
+            return {k: list(v) for k, v in self.times.items()}
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for t in self.threads:
+            t.join()
+
+
+def _p95_ms(values: list[float]) -> float:
+    return round(percentile(values, 95) * 1000, 1)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_drained(data: Path, n: int) -> float:
+    """Seconds until the lab's queue holds nothing (all ``n`` uploads scored or refused),
+    read from its database every half second; an error if it stops moving for 10 minutes."""
+    from sqlalchemy import func, select
+
+    from voicesim.lab.store import PENDING, Store, Upload
+
+    t0 = time.perf_counter()
+    store = Store(data)
+    last, since = None, time.perf_counter()
+    try:
+        while True:
+            with store.Session() as db:
+                left = db.scalar(select(func.count(Upload.id)).where(Upload.status.in_(PENDING)))
+            if left == 0:
+                return time.perf_counter() - t0
+            if left != last:
+                last, since = left, time.perf_counter()
+            elif time.perf_counter() - since > 600:
+                raise RuntimeError(f"the lab's queue is stuck at {left} of {n} sessions")
+            time.sleep(0.5)
+    finally:
+        store.close()
+
+
+def _call_seconds(session: Path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(session / "call.wav")).duration
+
+
+def _scoring_cost(session: Path, runs: int = 3) -> dict[str, float]:
+    """CPU seconds per call minute of what the lab's scoring worker does with one upload:
+    hearing the trainee's side (endpointing and Whisper) alone, and hearing plus scoring
+    (``library.score_upload``), in this process, after a first warm-up run."""
+    from voicesim.lab.hearing import hear
+    from voicesim.lab.library import lab_rubric, score_upload
+    from voicesim.report.session import read_session
+    from voicesim.speech.transcriber import Transcriber
+
+    transcriber = Transcriber()
+    rubric = lab_rubric(None, "default")  # the built-in rubric needs no database
+    s = read_session(session)
+    trainee = s.audio()[1]
+    minutes = _call_seconds(session) / 60
+    score_upload(session, None, rubric, lambda: transcriber)  # warm-up: model, rubric caches
+    t0 = time.process_time()
+    for _ in range(runs):
+        hear(s.events, trainee, transcriber)
+    heard = (time.process_time() - t0) / runs
+    t0 = time.process_time()
+    for _ in range(runs):
+        score_upload(session, None, rubric, lambda: transcriber)
+    both = (time.process_time() - t0) / runs
+    return {"transcription": round(heard / minutes, 2), "both": round(both / minutes, 2)}
 
 
 def main() -> int:
@@ -175,10 +290,25 @@ def main() -> int:
                     headers={"Content-Type": "application/zip"},
                 )
                 r.raise_for_status()
-                assert r.json()["duplicate"] is False
+                assert r.status_code == 202 and r.json()["duplicate"] is False, r.text
 
+            # The trainer asks for the dashboard and the cohort page from the first upload until
+            # the queue has drained: the server's busiest time.
+            trainer = _Trainer(base, admin.headers["Authorization"], cohort)
+            trainer.start()
+            cpu0 = _cpu_seconds(server.pid)
+            t_first = time.perf_counter()
             up_wall, up_lat = run_stations(upload, uploads_each)
             n_up = STATIONS * uploads_each
+            t_accepted = time.perf_counter()
+            during_uploads = trainer.snapshot()
+            _wait_drained(data, n_up)
+            t_drained = time.perf_counter()
+            trainer.stop()
+            server_cpu = _cpu_seconds(server.pid) - cpu0
+            call_minutes = n_up * _call_seconds(session) / 60
+            call_s = _call_seconds(session)
+            cost = _scoring_cost(session)
 
             def dashboard(i: int, k: int) -> None:
                 r = admin_pool[i].get(f"/api/cohorts/{cohort}/table")
@@ -207,6 +337,7 @@ def main() -> int:
                         "families": fams,
                         "passed": n % 100 >= 70,
                         "end_state": "resolved",
+                        "status": "scored",
                     }
                     for n in range(n_sessions - n_up)
                 ]
@@ -246,8 +377,22 @@ def main() -> int:
         "stations": STATIONS,
         "uploads": n_up,
         "upload_kb": round(size_kb, 1),
+        "call_s": round(call_s, 1),
         "uploads_per_s": round(n_up / up_wall, 1),
         "upload_p95_ms": round(percentile(up_lat, 95) * 1000, 1),
+        "trainer_requests_during_uploads": len(during_uploads["table"] + during_uploads["page"]),
+        "dashboard_p95_during_uploads_ms": _p95_ms(during_uploads["table"]),
+        "cohort_page_p95_during_uploads_ms": _p95_ms(during_uploads["page"]),
+        "trainer_requests_uploads_and_drain": len(trainer.times["table"] + trainer.times["page"]),
+        "dashboard_p95_uploads_and_drain_ms": _p95_ms(trainer.times["table"]),
+        "cohort_page_p95_uploads_and_drain_ms": _p95_ms(trainer.times["page"]),
+        "queue_drain_after_last_upload_s": round(t_drained - t_accepted, 1),
+        "first_upload_to_all_scored_s": round(t_drained - t_first, 1),
+        "call_minutes_scored": round(call_minutes, 1),
+        "server_cpu_s_per_call_minute": round(server_cpu / call_minutes, 2),
+        "transcription_cpu_s_per_call_minute": cost["transcription"],
+        "transcription_and_scoring_cpu_s_per_call_minute": cost["both"],
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "dashboard_requests": n_dash,
         "dashboard_per_s": round(n_dash / dash_wall, 1),
         "dashboard_p95_ms": round(percentile(dash_lat, 95) * 1000, 1),
@@ -265,8 +410,39 @@ def main() -> int:
         [
             ("stations (threads, keep-alive clients)", str(STATIONS)),
             (f"uploads ({size_kb:.0f} KiB zip each)", str(n_up)),
-            ("uploads/s", f"{result['uploads_per_s']}"),
+            ("call length (s of audio, transcribed by the lab)", f"{result['call_s']}"),
+            ("uploads accepted/s (202, queued)", f"{result['uploads_per_s']}"),
             ("upload p95", f"{result['upload_p95_ms']} ms"),
+            (
+                "dashboard p95 while 30 stations upload",
+                f"{result['dashboard_p95_during_uploads_ms']} ms",
+            ),
+            (
+                "cohort page p95 while 30 stations upload",
+                f"{result['cohort_page_p95_during_uploads_ms']} ms",
+            ),
+            (
+                "dashboard p95, uploads and queue drain",
+                f"{result['dashboard_p95_uploads_and_drain_ms']} ms",
+            ),
+            (
+                "cohort page p95, uploads and queue drain",
+                f"{result['cohort_page_p95_uploads_and_drain_ms']} ms",
+            ),
+            ("queue drain after the last upload", f"{result['queue_drain_after_last_upload_s']} s"),
+            ("first upload to all scored", f"{result['first_upload_to_all_scored_s']} s"),
+            (
+                "lab server CPU s per call minute (all work)",
+                f"{result['server_cpu_s_per_call_minute']}",
+            ),
+            (
+                "transcription CPU s per call minute",
+                f"{result['transcription_cpu_s_per_call_minute']}",
+            ),
+            (
+                "transcription + scoring CPU s per call minute",
+                f"{result['transcription_and_scoring_cpu_s_per_call_minute']}",
+            ),
             ("dashboard (cohort table API) requests/s", f"{result['dashboard_per_s']}"),
             ("dashboard p95", f"{result['dashboard_p95_ms']} ms"),
             (f"cohort page, {n_sessions} sessions, median", f"{result['page_10k_median_ms']} ms"),
@@ -274,6 +450,7 @@ def main() -> int:
             ("cohort table API, 10k sessions, median", f"{result['table_api_10k_median_ms']} ms"),
             ("dashboard requests/s, 30 stations, 10k sessions", f"{result['dashboard_10k_per_s']}"),
             ("dashboard p95, 30 stations, 10k sessions", f"{result['dashboard_10k_p95_ms']} ms"),
+            ("load average (1, 5, 15 min) at the end", str(result["load_average"])),
         ],
     )
     return 0

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import resource
 import statistics
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's voicesim, whatever is installed
+
+from voicesim.speech.wer import normalise_words, wer  # noqa: E402, F401 (one source of truth)
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
@@ -33,26 +38,6 @@ def report(name: str, result: dict, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         print(f"| {key} | {value} |")
     print()
-
-
-def normalise_words(text: str) -> list[str]:
-    """Lower-case words without punctuation, for word error rate."""
-    import re
-
-    text = text.lower().replace("\u2019", "'")
-    return re.findall(r"[a-z0-9']+", text.replace("-", " "))
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: (substitutions + deletions + insertions) / reference words."""
-    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
 
 
 def stm_text(path: Path) -> str:

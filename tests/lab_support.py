@@ -12,6 +12,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicesim.lab.store import Store
 
 PASSWORD = "correct horse battery"
 
@@ -33,6 +37,115 @@ def simulated_session(out: Path, trainee: str = "poor-agent") -> Path:
     argv = ["simulate", "--persona", "damaged-blender", "--trainee", trainee, "--seed", "0"]
     assert main([*argv, "--out", str(out), "--quiet"]) == 0
     return out
+
+
+LIVE_CALL = Path(__file__).parent / "data" / "lab" / "live-call"
+
+
+def live_with_audio(sim_dir: Path, trainee: str | None = None) -> dict[str, bytes]:
+    """An honest live call with its audio, for a lab that hears what it scores: a simulated
+    session (its trainee side really says the words of its events) with the station's live
+    stream, device statistics, clock and latency measures of tests/data/lab/live-call (a real
+    `voicesim drill --lab` session, which keeps no call.wav), and without the simulation's
+    scripted lines and synthetic trainee voice. The source check cannot tell it from a live
+    call (a careful forgery of every field passes it, ``provenance``): what it carries is the
+    words its audio says. ``trainee``: another trainee text for every trainee line (an
+    edited events.jsonl, whose audio does not say it)."""
+    import json
+
+    from voicesim.lab.archive import directory_files
+
+    files = directory_files(sim_dir)
+    live = json.loads((LIVE_CALL / "meta.json").read_text())
+    events = [json.loads(x) for x in files["events.jsonl"].splitlines() if x.strip()]
+    events = [e for e in events if e["type"] != "scripted"]
+    end = next(e for e in events if e["type"] == "call_end")
+    finals = [e for e in events if e["type"] == "final"]
+    if trainee is not None:
+        for e in finals:
+            e["text"] = trainee
+            e["words"] = []
+    meta = json.loads(files["meta.json"])
+    source = dict(live["source"])
+    source["final_latency"] = [{"utterance": e["utterance"], "s": 1.0} for e in finals]
+    source["device_stats"] = {**source["device_stats"], "callbacks": int(end["duration"] * 100)}
+    meta["source"] = source
+    meta["voices"] = {"customer": meta["voices"]["customer"]}
+    meta["duration_s"] = end["duration"]
+    lines = "".join(json.dumps(e) + "\n" for e in events)
+    return files | {"meta.json": json.dumps(meta).encode(), "events.jsonl": lines.encode()}
+
+
+class ApiLab:
+    """Trainer tina with a cohort of ann and bob (and any other ``trainers``, each signed in
+    as the attribute of their name), through the API."""
+
+    def __init__(self, store: Store, trainers: tuple[str, ...] = ("tina",), **app_options) -> None:  # noqa: ANN003
+        from fastapi.testclient import TestClient
+
+        from voicesim.lab.app import create_app
+        from voicesim.lab.store import TRAINER, create_user
+
+        self.store = store
+        self.app = create_app(store, **app_options)
+        self.http = TestClient(self.app)
+        with store.Session() as db:
+            for name in ("tina", *(t for t in trainers if t != "tina")):
+                create_user(db, name, PASSWORD, TRAINER)
+            db.commit()
+        self.tina = self.login("tina")
+        for name in trainers:
+            setattr(self, name, self.login(name))
+        self.cohort = self.call("post", "/api/cohorts", self.tina, json={"name": "June"})["id"]
+        for name in ("ann", "bob"):
+            body = {"username": name, "password": PASSWORD}
+            self.call("post", f"/api/cohorts/{self.cohort}/trainees", self.tina, json=body)
+        self.ann, self.bob = self.login("ann"), self.login("bob")
+
+    def login(self, name: str, password: str = PASSWORD) -> dict:
+        r = self.http.post("/api/login", json={"username": name, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def page(self, who: dict, url: str) -> str:
+        """A lab page as the browser of ``who`` (signed in: the token in the pages' cookie)."""
+        from fastapi.testclient import TestClient
+
+        token = who["Authorization"].removeprefix("Bearer ")
+        r = TestClient(self.app, cookies={"lab_token": token}).get(url)
+        assert r.status_code == 200, r.text
+        return r.text
+
+    def call(self, method: str, url: str, headers: dict, **kw):  # noqa: ANN003, ANN201
+        r = getattr(self.http, method)(url, headers=headers, **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    def drill(self, **body) -> int:  # noqa: ANN003
+        body = {"persona": "damaged-blender", **body}
+        return self.call("post", f"/api/cohorts/{self.cohort}/drills", self.tina, json=body)["id"]
+
+    def upload(self, who: dict, files: dict[str, bytes], drill: int | None = None):  # noqa: ANN201
+        """Uploaded and scored (``Settled``: the answer's code, the session once scored)."""
+        q = f"?drill={drill}" if drill else ""
+        return upload_settled(
+            self.http,
+            "/api/sessions" + q,
+            {**who, "Content-Type": "application/zip"},
+            content=pack_files(files),
+        )
+
+
+def pack_files(files: dict[str, bytes]) -> bytes:
+    """A session's files as an upload: a zip with them in one folder."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(f"s/{name}", content)
+    return buf.getvalue()
 
 
 class TrainerDesk:
@@ -86,6 +199,34 @@ def form_token(html: str) -> str:
     import re
 
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def settle(app) -> None:  # noqa: ANN001
+    """Wait until the lab's scoring queue is idle: every upload answered so far is scored,
+    refused or failed (the queue's own state, never a sleep; the timeout only stops a hang)."""
+    assert app.state.scoring.wait_idle(timeout=900), "the lab's scoring queue never went idle"
+
+
+class Settled:
+    """An upload's answer (status code, text) with ``json()`` read again once the queue has
+    settled: the session as the lab holds it then, plus ``duplicate`` from the answer."""
+
+    def __init__(self, http, response, headers: dict) -> None:  # noqa: ANN001
+        self.status_code, self.text, self.first = response.status_code, response.text, response
+        self._json = response.json() if response.content else None
+        if response.status_code in (200, 202):
+            settle(http.app)
+            again = http.get(self._json["url"], headers=headers)
+            assert again.status_code == 200, again.text
+            self._json = again.json() | {"duplicate": self._json["duplicate"]}
+
+    def json(self):  # noqa: ANN201
+        return self._json
+
+
+def upload_settled(http, url: str, headers: dict, **kw) -> Settled:  # noqa: ANN001, ANN003
+    """POST an upload and wait for the lab to score it (``Settled``)."""
+    return Settled(http, http.post(url, headers=headers, **kw), headers)
 
 
 def web_login(web, name: str, password: str = PASSWORD, **kw):  # noqa: ANN001, ANN003, ANN201

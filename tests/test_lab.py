@@ -26,15 +26,23 @@ from lab_support import (  # noqa: E402
     PASSWORD,
     CuttingProxy,
     LiveServer,
+    settle,
     simulated_session,
     strict_rubric,
+    upload_settled,
     web_login,
 )
 
 from voicesim.cli import main  # noqa: E402
 from voicesim.lab.app import create_app  # noqa: E402
 from voicesim.lab.archive import pack_session  # noqa: E402
-from voicesim.lab.client import LabClient, enqueue, flush_outbox, upload_session  # noqa: E402
+from voicesim.lab.client import (  # noqa: E402
+    LabClient,
+    enqueue,
+    flush_outbox,
+    upload_session,
+    wait_scored,
+)
 from voicesim.lab.station import prepare, upload  # noqa: E402
 from voicesim.lab.store import (  # noqa: E402
     TRAINER,
@@ -111,9 +119,10 @@ class Lab:
         return self.http.get(url, headers=headers or {})
 
     def upload(self, headers, data: bytes, ctype="application/zip", drill=None):  # noqa: ANN001, ANN201
+        """Uploaded and scored (``Settled``: the answer's code, the session once scored)."""
         q = f"?drill={drill}" if drill else ""
-        return self.http.post(
-            "/api/sessions" + q, headers={**headers, "Content-Type": ctype}, content=data
+        return upload_settled(
+            self.http, "/api/sessions" + q, {**headers, "Content-Type": ctype}, content=data
         )
 
 
@@ -251,7 +260,7 @@ def test_trainer_cannot_upload_or_list_assignments(lab, session_dir):
 def test_trainee_sees_only_own_sessions(lab, session_dir):
     data, _ = pack_session(session_dir)
     r = lab.upload(lab.ann, data, drill=lab.drill)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
     ann_session = r.json()["id"]
     assert r.json()["duplicate"] is False and r.json()["drill"] == lab.drill
     # bob cannot read it, its report, or see it listed
@@ -277,7 +286,7 @@ def test_assignments_and_attempt_limit(lab, session_dir, tmp_path):
     for i in range(2):  # two different sessions (meta differs) use both attempts
         meta = members["meta.json"].replace(b"{", b'{"attempt": %d, ' % i, 1)
         r = lab.upload(lab.ann, _zip({**members, "meta.json": meta}), drill=lab.drill)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 202, r.text
     third = members["meta.json"].replace(b"{", b'{"attempt": 9, ', 1)
     r = lab.upload(lab.ann, _zip({**members, "meta.json": third}), drill=lab.drill)
     assert r.status_code == 409
@@ -355,11 +364,12 @@ def test_rubrics_are_checked_kept_and_served_to_the_drill(lab):
 
 
 def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
-    from voicesim.events import read_events
+    from voicesim.lab.hearing import hear
     from voicesim.persona.persona import find_persona, load_persona
     from voicesim.report.session import load_session
     from voicesim.rubric.grade import score_call
-    from voicesim.rubric.rubric import parse_rubric
+    from voicesim.rubric.rubric import load_rubric, parse_rubric
+    from voicesim.speech.transcriber import Transcriber
 
     lab.post("/api/rubrics", lab.trainer, json={"name": "strict", "text": strict_rubric()})
     drill = lab.post(
@@ -378,11 +388,14 @@ def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
     forged = {**station_card, "overall": 100.0, "passed": True}
     members["scorecard.json"] = json.dumps(forged).encode()
     r = lab.upload(lab.ann, _zip(members), drill=drill)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
     up = r.json()
     session = load_session(session_dir)
+    # scored as the lab scores it: on the words it hears in the trainee's audio
+    trainee = session.audio()[1]
+    heard = hear(session.events, trainee, Transcriber())
     expected = score_call(
-        list(read_events(session_dir / "events.jsonl")),
+        heard.events,
         parse_rubric(strict_rubric(), "strict.yaml"),
         load_persona(find_persona("damaged-blender")),
         session.audio()[1],
@@ -397,7 +410,10 @@ def test_the_server_scores_uploads_with_the_drills_rubric(lab, session_dir):
     members["scorecard.json"] = json.dumps(station_card).encode()
     members["meta.json"] = members["meta.json"].replace(b"{", b'{"again": 1, ', 1)
     plain = lab.upload(lab.bob, _zip(members)).json()
-    assert plain["overall"] == station_card["overall"]
+    builtin = score_call(
+        heard.events, load_rubric(), load_persona(find_persona("damaged-blender")), trainee
+    )
+    assert plain["overall"] == builtin.overall  # the lab's words (the station's may differ)
 
 
 def test_a_session_with_another_persona_is_refused_for_the_drill(lab, session_dir):
@@ -507,13 +523,13 @@ def test_cohort_table_progress_weakest_and_csv(lab, session_dir):
     meta = json.loads((session_dir / "meta.json").read_text())
     assert row["source"] == "simulated" and row["script"] == meta["source"]["script"]
     assert row["recorded"] == meta["created"]
-    card = json.loads((session_dir / "scorecard.json").read_text())
+    (stored,) = lab.store.sessions_dir.iterdir()  # the lab's scorecard, on the words it heard
+    card = json.loads((stored / "scorecard.json").read_text())
     for c in (c for f in card["families"] for c in f["criteria"]):
         cell = row[f"criterion:{c['id']}"]
         assert (float(cell) == c["earned"]) if c["applies"] else cell == ""
     assert lab.get(f"/api/cohorts/{lab.cohort}/sessions.csv", lab.ann).status_code == 403
     # weakest skills per criterion, by readable name, weakest first (cohort and trainee pages)
-    card = json.loads((session_dir / "scorecard.json").read_text())
     share = {
         c["label"]: 100 * c["earned"] / c["points"]
         for f in card["families"]
@@ -797,8 +813,10 @@ def test_trainer_dashboard_in_a_real_browser(tmp_path, session_dir):
             station.client.base_url = proxy.url
             out, path = upload(station, session_dir)
             assert proxy.connections == 2
-        answer = out.arrived[path]
-        assert answer["duplicate"] is True
+        station.client.base_url = server.url
+        settle(server.server.config.app)  # the lab has scored it (its queue is idle)
+        answer = wait_scored(station.client, out.arrived[path])  # read again: no wait now
+        assert answer["duplicate"] is True and answer["status"] == "scored"
         card = json.loads((session_dir / "scorecard.json").read_text())
         assert answer["overall"] != card["overall"]  # scored with the strict rubric
         page.reload()
@@ -827,7 +845,7 @@ def test_uploaded_meta_cannot_point_the_server_at_its_files(lab, session_dir, tm
     meta["persona"] = {"id": "damaged-blender", "file": "/etc/passwd"}
     members["meta.json"] = json.dumps(meta).encode()
     r = lab.upload(lab.ann, _zip(members))
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
     (stored,) = lab.store.sessions_dir.iterdir()
     kept = json.loads((stored / "meta.json").read_text())
     assert "file" not in kept["rubric"] and "file" not in kept["persona"]
@@ -1031,7 +1049,7 @@ def test_lab_served_reports_run_only_the_reports_own_script(tmp_path, session_di
     session = _tampered(session_dir, tmp_path / "s", XSS.format("created"), nan=False)
     members = _session_members(session)
     up = lab.upload(lab.login("ann"), _zip(members), drill=drill)
-    assert up.status_code == 200, up.text
+    assert up.status_code == 202, up.text
     url = f"/sessions/{up.json()['id']}/report"
     served = lab.get(url, tina)
     csp = served.headers["content-security-policy"]
@@ -1258,7 +1276,7 @@ def test_csv_cells_never_start_a_formula(lab, session_dir):
         lines.append(json.dumps(e))
     members["events.jsonl"] = ("\n".join(lines) + "\n").encode()
     up = lab.upload(lab.login("@SUM.A1"), _zip(members))
-    assert up.status_code == 200, up.text
+    assert up.status_code == 202, up.text
     import csv as csvlib
 
     rows = list(

@@ -18,10 +18,17 @@ pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from lab_support import PASSWORD, LiveServer, param_store, web_login  # noqa: E402
+from lab_support import (  # noqa: E402
+    PASSWORD,
+    ApiLab,
+    LiveServer,
+    param_store,
+    settle,
+    upload_settled,
+    web_login,
+)
 
 from voicesim.errors import SessionError  # noqa: E402
-from voicesim.lab.app import create_app  # noqa: E402
 from voicesim.lab.store import TRAINER, Store, create_user  # noqa: E402
 from voicesim.report.session import parse_events  # noqa: E402
 
@@ -33,43 +40,22 @@ def store(request, tmp_path):
     s.close()
 
 
-class Lab:
+class Lab(ApiLab):
     """Trainer tina with a cohort of ann and bob, and trainer tom, through the API."""
 
     def __init__(self, store: Store, **app_options) -> None:  # noqa: ANN003
-        self.store = store
-        self.app = create_app(store, **app_options)
-        self.http = TestClient(self.app)
-        with store.Session() as db:
-            create_user(db, "tina", PASSWORD, TRAINER)
-            create_user(db, "tom", PASSWORD, TRAINER)
-            db.commit()
-        self.tina, self.tom = self.login("tina"), self.login("tom")
-        self.cohort = self.call("post", "/api/cohorts", self.tina, json={"name": "June"})["id"]
-        for name in ("ann", "bob"):
-            body = {"username": name, "password": PASSWORD}
-            self.call("post", f"/api/cohorts/{self.cohort}/trainees", self.tina, json=body)
-        self.ann, self.bob = self.login("ann"), self.login("bob")
-
-    def login(self, name: str, password: str = PASSWORD) -> dict:
-        r = self.http.post("/api/login", json={"username": name, "password": password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
-
-    def call(self, method: str, url: str, headers: dict, **kw):  # noqa: ANN003, ANN201
-        r = getattr(self.http, method)(url, headers=headers, **kw)
-        assert r.status_code < 300, r.text
-        return r.json()
+        super().__init__(store, ("tina", "tom"), **app_options)
 
     def upload_to_new_drill(self, data: bytes) -> int:
         """ann's upload of ``data`` to a new drill of tina's (practice allowed): its id."""
         drill = self.drill().json()["id"]
-        r = self.http.post(
+        r = upload_settled(
+            self.http,
             f"/api/sessions?drill={drill}",
-            headers={**self.ann, "Content-Type": "application/zip"},
+            {**self.ann, "Content-Type": "application/zip"},
             content=data,
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == 202 and r.json()["status"] == "scored", r.text
         return r.json()["id"]
 
     def drill(self, headers: dict | None = None, cohort: int | None = None, **body):  # noqa: ANN003, ANN201
@@ -103,18 +89,19 @@ def test_a_transcribed_line_is_bounded():
 
 
 def test_a_full_scoring_queue_answers_503_and_sign_in_never_waits(store, monkeypatch):
-    """Scoring runs in a bounded pool off the event loop: while the only worker is busy and
-    the queue is full, another upload gets 503 with Retry-After, and signing in still works."""
+    """Unpacking and checking run in a bounded pool off the event loop (scoring comes later,
+    from the queue: test_lab_queue): while the only worker is busy and the pool's queue is
+    full, another upload gets 503 with Retry-After, and signing in still works."""
     started, release = threading.Event(), threading.Event()
 
     def slow_scoring(*args):  # noqa: ANN002, ANN202
         started.set()
         release.wait(60)
-        return {"ok": True}
+        return {"ok": True, "duplicate": False}
 
     monkeypatch.setattr("voicesim.lab.routes.sessions.unpack_and_store", slow_scoring)
-    lab = Lab(store, scoring_workers=1, scoring_queue=1)
-    pool = lab.app.state.scoring
+    lab = Lab(store, scoring_workers=1, unpacking_queue=1)
+    pool = lab.app.state.intake
     with LiveServer(lab.app) as server:
 
         def post(path: str, data: bytes, headers: dict) -> tuple:
@@ -148,7 +135,7 @@ def test_a_full_scoring_queue_answers_503_and_sign_in_never_waits(store, monkeyp
             release.set()
         first.join(60)
         second.join(60)
-    assert sorted(a[0] for a in answers) == [200, 200]
+    assert sorted(a[0] for a in answers) == [202, 202]
 
 
 # -- 2. bounded everything ------------------------------------------------------------------------
@@ -226,7 +213,8 @@ def test_a_drill_is_edited_and_retired_by_its_trainer_only(lab, two_calls):
         headers={**lab.ann, "Content-Type": "application/zip"},
         content=data,
     )
-    assert up.status_code == 200, up.text
+    assert up.status_code == 202, up.text
+    settle(lab.app)
     again = lab.http.patch(url, headers=lab.tina, json={"pass_mark": 50})
     assert again.status_code == 409 and "retire it" in again.text
     # retired: out of the assignments, no more uploads, its session and results stay
@@ -289,8 +277,9 @@ def _shared(lab: Lab, calls: list[bytes]) -> tuple[int, int, int]:
             headers={**lab.ann, "Content-Type": "application/zip"},
             content=data,
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == 202, r.text
         ids.append(r.json()["id"])
+    settle(lab.app)
     return toms, ids[0], ids[1]
 
 
@@ -646,6 +635,7 @@ def test_every_lab_page_fits_a_375_px_phone(tmp_path, two_calls):
         content=two_calls[0],
     )
     sid = up.json()["id"]
+    settle(lab.app)
     comment = {"text": "a long comment " * 12, "t": 12.5}
     lab.call("post", f"/api/sessions/{sid}/comments", lab.tina, json=comment)
     pages = {

@@ -17,7 +17,6 @@ import os
 import threading
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +25,21 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from lab_support import PASSWORD, LiveServer, simulated_session  # noqa: E402
+from lab_support import (  # noqa: E402
+    PASSWORD,
+    ApiLab,
+    LiveServer,
+    live_with_audio,
+    pack_files,
+    settle,
+    simulated_session,
+)
 from sqlalchemy import select  # noqa: E402
 
 from voicesim.events import Event  # noqa: E402
-from voicesim.lab.app import create_app  # noqa: E402
 from voicesim.lab.archive import directory_files  # noqa: E402
 from voicesim.lab.provenance import LIVE, SIMULATED, UNVERIFIED, verify_source  # noqa: E402
-from voicesim.lab.store import TRAINER, SessionScore, Store, Upload, create_user  # noqa: E402
+from voicesim.lab.store import SessionScore, Store, Upload  # noqa: E402
 from voicesim.report.session import parse_events  # noqa: E402
 from voicesim.rubric.rubric import DEFAULT_RUBRIC  # noqa: E402
 
@@ -45,6 +50,13 @@ LIVE_CALL = Path(__file__).parent / "data" / "lab" / "live-call"
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory) -> Path:
     return simulated_session(tmp_path_factory.mktemp("integrity") / "session")
+
+
+@pytest.fixture(scope="module")
+def other_sim_dir(tmp_path_factory) -> Path:
+    """Another call with the same customer (a polite trainee who offers nothing)."""
+    out = tmp_path_factory.mktemp("integrity") / "polite"
+    return simulated_session(out, "damaged-blender-polite-bad")
 
 
 _db_counter = iter(range(10**6))
@@ -61,64 +73,12 @@ def store(request, tmp_path):
     s.close()
 
 
-class Lab:
-    """Trainer tina with a cohort of ann and bob, through the API."""
-
-    def __init__(self, store: Store, **app_options) -> None:  # noqa: ANN003
-        self.store = store
-        self.app = create_app(store, **app_options)
-        self.http = TestClient(self.app)
-        with store.Session() as db:
-            create_user(db, "tina", PASSWORD, TRAINER)
-            db.commit()
-        self.tina = self.login("tina")
-        self.cohort = self.call("post", "/api/cohorts", self.tina, json={"name": "June"})["id"]
-        for name in ("ann", "bob"):
-            body = {"username": name, "password": PASSWORD}
-            self.call("post", f"/api/cohorts/{self.cohort}/trainees", self.tina, json=body)
-        self.ann, self.bob = self.login("ann"), self.login("bob")
-
-    def login(self, name: str) -> dict:
-        r = self.http.post("/api/login", json={"username": name, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
-
-    def page(self, who: dict, url: str) -> str:
-        """A lab page as the browser of ``who`` (signed in: the token in the pages' cookie)."""
-        token = who["Authorization"].removeprefix("Bearer ")
-        r = TestClient(self.app, cookies={"lab_token": token}).get(url)
-        assert r.status_code == 200, r.text
-        return r.text
-
-    def call(self, method: str, url: str, headers: dict, **kw):  # noqa: ANN003, ANN201
-        r = getattr(self.http, method)(url, headers=headers, **kw)
-        assert r.status_code < 300, r.text
-        return r.json()
-
-    def drill(self, **body) -> int:  # noqa: ANN003
-        body = {"persona": "damaged-blender", **body}
-        return self.call("post", f"/api/cohorts/{self.cohort}/drills", self.tina, json=body)["id"]
-
-    def upload(self, who: dict, files: dict[str, bytes], drill: int | None = None):  # noqa: ANN201
-        q = f"?drill={drill}" if drill else ""
-        return self.http.post(
-            "/api/sessions" + q,
-            headers={**who, "Content-Type": "application/zip"},
-            content=pack(files),
-        )
+Lab, pack = ApiLab, pack_files
 
 
 @pytest.fixture
 def lab(store) -> Lab:
     return Lab(store)
-
-
-def pack(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, content in files.items():
-            zf.writestr(f"s/{name}", content)
-    return buf.getvalue()
 
 
 def live_call() -> dict[str, bytes]:
@@ -224,7 +184,7 @@ def test_a_session_that_only_claims_live_is_unverified(name, sim_dir):
     assert got.source == UNVERIFIED and why in got.note, got
 
 
-def test_drills_take_live_calls_only_unless_practice_is_allowed(lab, sim_dir):
+def test_drills_take_live_calls_only_unless_practice_is_allowed(lab, sim_dir, other_sim_dir):
     live_only, practice = lab.drill(), lab.drill(allow_practice=True)
     sim = directory_files(sim_dir)
     r = lab.upload(lab.ann, sim, drill=live_only)
@@ -249,9 +209,9 @@ def test_drills_take_live_calls_only_unless_practice_is_allowed(lab, sim_dir):
     # a drill that takes practice uploads takes the simulated call, labelled simulated
     up = lab.upload(lab.ann, sim, drill=practice).json()
     assert (up["drill"], up["source"], up["attempt"]) == (practice, SIMULATED, 1)
-    # the real live call is taken by the live-only drill
-    up = lab.upload(lab.ann, live_call(), drill=live_only).json()
-    assert (up["drill"], up["source"]) == (live_only, LIVE)
+    # a live call whose audio says its words is taken by the live-only drill
+    up = lab.upload(lab.ann, live_with_audio(other_sim_dir), drill=live_only).json()
+    assert (up["drill"], up["source"], up["status"]) == (live_only, LIVE, "scored")
     # the API, the CSV export and the pages show the source
     listed = {s["id"]: s["source"] for s in lab.call("get", "/api/sessions", lab.tina)}
     assert sorted(listed.values()) == [LIVE, SIMULATED, UNVERIFIED]
@@ -272,7 +232,7 @@ def test_a_call_stored_for_another_user_is_refused_and_flagged(lab):
     drill = lab.drill(attempts_allowed=5)
     call = live_call() | {"call.wav": stereo_wav(1)}
     mine = lab.upload(lab.ann, call, drill=drill)
-    assert mine.status_code == 200 and mine.json()["source"] == LIVE, mine.text
+    assert mine.status_code == 202 and mine.json()["source"] == LIVE, mine.text
     # bob sends ann's session as it is, with another date, and without its audio
     for copy in (
         call,
@@ -329,7 +289,7 @@ def test_a_copy_changed_a_little_is_still_the_same_call(lab):
     drill = lab.drill(attempts_allowed=5)
     call = live_call() | {"call.wav": stereo_wav(1)}
     mine = lab.upload(lab.ann, call, drill=drill)
-    assert mine.status_code == 200 and mine.json()["source"] == LIVE, mine.text
+    assert mine.status_code == 202 and mine.json()["source"] == LIVE, mine.text
     reworded = edit_events(
         call,
         change=lambda e: {**e, "text": e["text"] + " Right."} if e["type"] == "final" else e,
@@ -349,33 +309,33 @@ def test_a_copy_changed_a_little_is_still_the_same_call(lab):
         assert "already stored in the lab for another user" in r.json()["detail"]
     # The same words five seconds later, with other audio: not this call.
     other = shifted(call, 5.0) | {"call.wav": stereo_wav(2)}
-    assert lab.upload(lab.bob, other).status_code == 200
+    assert lab.upload(lab.bob, other).status_code == 202
 
 
 def test_simulated_calls_alike_are_not_copies(lab, sim_dir):
     """Anyone can run the same simulation and get the same call: no one is accused for it."""
     sim = directory_files(sim_dir)
-    assert lab.upload(lab.ann, sim).status_code == 200
-    assert lab.upload(lab.bob, sim).status_code == 200
+    assert lab.upload(lab.ann, sim).status_code == 202
+    assert lab.upload(lab.bob, sim).status_code == 202
 
 
 # -- the attempt limit under concurrent uploads -------------------------------------------------
 def test_one_attempt_and_six_concurrent_uploads_store_exactly_one(store, sim_dir, monkeypatch):
     """Six different sessions for a drill with one attempt, sent at once to a real server: all
-    six are past the early check and scored together (a barrier in the scoring holds each until
-    all six are there), and then exactly one is stored."""
+    six are past the early check together (a barrier holds each until all six are there), and
+    then exactly one is stored (and queued: 202)."""
     import voicesim.lab.uploads as uploads
 
     lab = Lab(store, scoring_workers=6)
     drill = lab.drill(attempts_allowed=1, allow_practice=True)
     together = threading.Barrier(6, timeout=120)
-    score = uploads.score_upload
+    check = uploads.check_persona
 
-    def score_together(db, path, d):  # noqa: ANN001, ANN202
-        together.wait()
-        return score(db, path, d)
+    def check_together(meta, d):  # noqa: ANN001, ANN202
+        together.wait()  # all six have passed the early attempt check
+        return check(meta, d)
 
-    monkeypatch.setattr(uploads, "score_upload", score_together)
+    monkeypatch.setattr(uploads, "check_persona", check_together)
     sim = directory_files(sim_dir)
     bodies = [pack(edit_meta(sim, created=f"2027-01-0{i + 1}T09:00:00+00:00")) for i in range(6)]
     answers: list[int] = []
@@ -398,7 +358,8 @@ def test_one_attempt_and_six_concurrent_uploads_store_exactly_one(store, sim_dir
             t.start()
         for t in threads:
             t.join()
-    assert sorted(answers) == [200] + [409] * 5
+    assert sorted(answers) == [202] + [409] * 5
+    settle(lab.app)
     with store.Session() as db:
         assert db.scalars(select(Upload.attempt).where(Upload.drill_id == drill)).all() == [1]
     assert len(list(store.sessions_dir.iterdir())) == 1  # the refused ones left nothing behind
@@ -407,23 +368,31 @@ def test_one_attempt_and_six_concurrent_uploads_store_exactly_one(store, sim_dir
 
 
 # -- one pass mark ------------------------------------------------------------------------------
-def test_the_drills_pass_mark_is_the_one_recorded_and_reported(lab):
+def test_the_drills_pass_mark_is_the_one_recorded_and_reported(lab, sim_dir, tmp_path):
+    from voicesim.lab.hearing import hear
     from voicesim.lab.library import persona_by_id
     from voicesim.report.session import read_session
     from voicesim.rubric.grade import score_call
     from voicesim.rubric.rubric import load_rubric
     from voicesim.rubric.scorer import card_passes
+    from voicesim.speech.transcriber import Transcriber
 
-    # The call fails the built-in rubric's 70; the drill's pass mark sits just below its score.
-    session = read_session(LIVE_CALL)
+    # The call fails the built-in rubric's 70 as the lab hears and scores it; the drill's pass
+    # mark sits just below its score.
+    call = live_with_audio(sim_dir)
+    (tmp_path / "call").mkdir()
+    for name, data in call.items():
+        (tmp_path / "call" / name).write_bytes(data)
+    session = read_session(tmp_path / "call")
+    heard = hear(session.events, session.audio()[1], Transcriber())
     scored = score_call(
-        session.events, load_rubric(), persona_by_id("damaged-blender"), session.audio()[1]
+        heard.events, load_rubric(), persona_by_id("damaged-blender"), session.audio()[1]
     )
     overall = scored.overall
     mark = int(overall)
     assert 0 < mark < 70 and not scored.passed
     drill = lab.drill(pass_mark=mark)
-    up = lab.upload(lab.ann, live_call(), drill=drill).json()
+    up = lab.upload(lab.ann, call, drill=drill).json()
     (stored,) = lab.store.sessions_dir.iterdir()
     card = json.loads((stored / "scorecard.json").read_text())
     assert card["pass_mark"] == mark and card["overall"] == up["overall"] == overall
@@ -434,12 +403,24 @@ def test_the_drills_pass_mark_is_the_one_recorded_and_reported(lab):
     assert f'<span class="mute" id="pass-mark">(pass mark {mark})</span>' in page
 
 
-def test_a_call_that_is_not_scorable_never_passes(lab):
-    drill = lab.drill(pass_mark=0)
+def trainee_silenced(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The call with its trainee channel silent, and no trainee lines in its events."""
+    import soundfile as sf
+
+    audio, rate = sf.read(io.BytesIO(files["call.wav"]), dtype="float32", always_2d=True)
+    audio[:, 1] = 0.0
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, format="WAV", subtype="PCM_16")
     silent = edit_events(
-        edit_meta(live_call(), source__final_latency=[]),
+        edit_meta(files, source__final_latency=[]),
         keep=lambda e: e["type"] not in ("final", "partial", "speech_start", "speech_end"),
     )
+    return silent | {"call.wav": buf.getvalue()}
+
+
+def test_a_call_that_is_not_scorable_never_passes(lab, sim_dir):
+    drill = lab.drill(pass_mark=0)
+    silent = trainee_silenced(live_with_audio(sim_dir))
     up = lab.upload(lab.ann, silent, drill=drill).json()
     assert up["source"] == LIVE and up["scorable"] is False and up["passed"] is False
     table = lab.call("get", f"/api/cohorts/{lab.cohort}/table", lab.tina)["table"]
@@ -454,7 +435,7 @@ def test_a_call_that_is_not_scorable_never_passes(lab):
     assert sessions_csv(lab)[0]["scorable"] == "False"
 
 
-def test_a_family_left_out_has_no_score_row_and_reads_na(lab):
+def test_a_family_left_out_has_no_score_row_and_reads_na(lab, sim_dir):
     text = DEFAULT_RUBRIC.read_text().replace("id: default\n", "id: abuse\n", 1)
     text = text.replace(
         "families:\n",
@@ -465,8 +446,8 @@ def test_a_family_left_out_has_no_score_row_and_reads_na(lab):
     )
     lab.call("post", "/api/rubrics", lab.tina, json={"name": "abuse", "text": text})
     drill = lab.drill(rubric="abuse")
-    up = lab.upload(lab.ann, live_call(), drill=drill).json()
-    assert up["families"]["abuse"] is None and up["families"]["tone"] == 90.0
+    up = lab.upload(lab.ann, live_with_audio(sim_dir), drill=drill).json()
+    assert up["families"]["abuse"] is None and up["families"]["tone"] is not None
     with lab.store.Session() as db:
         rows = db.scalars(select(SessionScore.family).where(SessionScore.upload_id == up["id"]))
         assert sorted(rows) == ["interruptions", "outcome", "resolution", "tone"]

@@ -143,6 +143,8 @@ def test_lab_serve_upgrades_a_hand_rolled_database_and_keeps_its_rows(tmp_path, 
         old = db.get(Upload, 1)
         assert (old.drill_id, old.attempt, old.source, old.copy_key) == (1, 1, None, None)
         assert db.get(Drill, 1).allow_practice is False
+        # 0012: a session stored before the queue was scored on upload
+        assert (old.status, old.claimed_by, old.transcript_wer) == ("scored", None, None)
     store.close()
 
 

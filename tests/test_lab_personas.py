@@ -369,7 +369,7 @@ def test_in_a_browser_at_375_px_a_persona_is_edited_saved_assigned_and_run(tmp_p
     """The trainer sees a mistake on its field, saves the copy, assigns a drill with it; the
     station fetches the copy's text, runs the call with it, and the lab scores it with it."""
     from browser_support import CHROMIUM, launch
-    from lab_support import LiveServer, page_login
+    from lab_support import LiveServer, page_login, settle
     from playwright.sync_api import sync_playwright
 
     from voicesim.cli import main
@@ -423,6 +423,7 @@ def test_in_a_browser_at_375_px_a_persona_is_edited_saved_assigned_and_run(tmp_p
         outcome, path = upload(station, out)
     answer = outcome.arrived[path]
     assert answer["drill"] == station.drill["id"] and answer["persona"] == "dana-copy"
+    settle(desk.http.app)  # stored at once, scored from the lab's queue
     (session,) = [u for u in store.sessions_dir.iterdir() if u.is_dir()]
     card = json.loads((session / "scorecard.json").read_text())
     assert card["persona"]["name"] == "Dana Copy"  # the server scored with the lab's text

@@ -135,6 +135,7 @@ def _lab_drill(args: argparse.Namespace) -> StationDrill:
 def _upload_to_lab(station: StationDrill, out: Path, rc: int, console: Console, quiet: bool) -> int:
     """Send the finished session to the lab. A call that failed on the audio device is not an
     attempt and is not sent; a session the lab cannot take now waits in the outbox."""
+    from .lab.client import PENDING, result_line, wait_scored
     from .lab.station import upload
 
     def say(text: str) -> None:
@@ -156,7 +157,13 @@ def _upload_to_lab(station: StationDrill, out: Path, rc: int, console: Console, 
         say(f"upload interrupted; the session waits in {station.outbox}. Send it with: {retry}")
         return 130
     answer = outcome.arrived.get(path)
+    if answer is not None and answer.get("status") in PENDING:
+        say(f"the lab has it as session #{answer['id']}: scoring…")
+        answer = wait_scored(station.client, answer)
     if answer is not None:
+        if answer.get("status") in PENDING or answer.get("status") in ("refused", "failed"):
+            say(f"session #{answer['id']}: {result_line(answer)}")
+            return rc if answer.get("status") in PENDING else rc or 1
         if answer.get("scorable") is False:  # no score and no verdict: nothing to judge
             say(f"the lab has it as session #{answer['id']}: not scorable")
             return rc

@@ -18,9 +18,17 @@ from sqlalchemy.exc import OperationalError
 
 from .deps import Limits, SignIn
 from .routes import auth, cohorts, pages, sessions
+from .scoring_queue import ScoringQueue
 from .security import LoginThrottle, SecurityHeaders
 from .store import TOKEN_TTL, Store
-from .uploads import MAX_UNPACKED, MAX_UPLOAD, SCORING_QUEUE, SCORING_WORKERS, ScoringPool
+from .uploads import (
+    MAX_UNPACKED,
+    MAX_UPLOAD,
+    SCORING_QUEUE,
+    SCORING_WORKERS,
+    UNPACKING,
+    UploadPool,
+)
 
 __all__ = ["LoginThrottle", "create_app"]
 
@@ -34,12 +42,16 @@ def create_app(
     throttle: LoginThrottle | None = None,
     scoring_workers: int = SCORING_WORKERS,
     scoring_queue: int = SCORING_QUEUE,
+    unpacking_queue: int = UNPACKING,
 ) -> FastAPI:
     app = FastAPI(title="voicesim lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.limits = Limits(token_ttl, max_upload, max_unpacked)
     app.state.throttle = throttle or LoginThrottle()
-    app.state.scoring = ScoringPool(scoring_workers, scoring_queue)
+    app.state.intake = UploadPool(scoring_workers, unpacking_queue)
+    # Uploads are scored from a queue in the database: what a stopped lab left is picked up.
+    app.state.scoring = ScoringQueue(store, scoring_workers, scoring_queue)
+    app.state.scoring.recover()
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(OverflowError, _id_out_of_range)
     app.add_exception_handler(OSError, _disk_trouble)

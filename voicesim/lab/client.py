@@ -100,6 +100,15 @@ class LabClient:
             raise LabError(self.odd(what, "no persona text in it"))
         return out
 
+    def session(self, session_id: int) -> dict:
+        """The lab's record of one of this user's sessions (its status, and its scores once
+        scored)."""
+        what = f"reading session #{int(session_id)}"
+        out = self._ask(what, "GET", f"/api/sessions/{int(session_id)}")
+        if not isinstance(out, dict) or not isinstance(out.get("id"), int):
+            raise LabError(self.odd(what, "not a session"))
+        return out
+
     def send(self, archive: bytes, drill: int | None = None) -> dict:
         """The lab's answer for an upload; raises what ``_request`` raises (the outbox decides
         what to retry), and ValueError for an answer that is not the lab's."""
@@ -108,6 +117,39 @@ class LabClient:
         if not isinstance(out, dict) or not isinstance(out.get("id"), int):
             raise ValueError("the answer to an upload is not the lab's")
         return out
+
+
+PENDING = ("queued", "scoring")  # the lab has the session and has not scored it yet
+SCORE_WAIT_S = 120.0  # how long a station waits for the lab's score before it moves on
+
+
+def wait_scored(
+    client: LabClient, answer: dict, *, timeout: float = SCORE_WAIT_S, poll: float = 1.0
+) -> dict:
+    """An upload's ``answer`` read again until the lab has scored (or refused) the session, or
+    ``timeout`` seconds have passed: the lab answers an upload at once and scores it from its
+    queue. A lab that cannot be asked leaves the answer as it was."""
+    deadline = time.monotonic() + timeout
+    while answer.get("status") in PENDING and time.monotonic() < deadline:
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        try:
+            answer = client.session(answer["id"]) | {"duplicate": answer.get("duplicate")}
+        except LabError:
+            break
+    return answer
+
+
+def result_line(answer: dict) -> str:
+    """What the lab made of an upload, in words: its score, or why there is none (yet)."""
+    status = answer.get("status")
+    if status in PENDING:
+        return "scoring… (the lab shows the result when it is ready)"
+    if status in ("refused", "failed"):
+        return f"not scored: {answer.get('status_note') or status}"
+    if answer.get("scorable") is False:
+        return "not scorable"
+    overall = answer.get("overall")
+    return f"score {overall:.1f}" if isinstance(overall, int | float) else "no score"
 
 
 def _drill_ok(d: object) -> bool:

@@ -271,7 +271,7 @@ def cmd_add_to_cohort(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from .client import LabClient, LabError, enqueue, flush_outbox
+    from .client import LabClient, LabError, enqueue, flush_outbox, result_line, wait_scored
 
     for s in args.session:  # queue first: nothing is lost if the lab is unreachable
         enqueue(s, args.outbox, args.drill)
@@ -284,10 +284,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
             f"{exc}; {kept} upload(s) kept in {args.outbox}, run again to retry"
         ) from None
     out = flush_outbox(client, args.outbox)
-    for a in out.sent:
+    for a in out.sent:  # the lab scores each from its queue: wait a while for the result
         dup = " (already there)" if a.get("duplicate") else ""
-        score = "not scorable" if a.get("scorable") is False else f"score {a['overall']:.1f}"
-        print(f"uploaded session #{a['id']}: {score}{dup}")
+        print(f"uploaded session #{a['id']}: {result_line(wait_scored(client, a))}{dup}")
     for path, why in out.rejected:
         print(f"refused {path.name}: {why}")
     if out.pending:

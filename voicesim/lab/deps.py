@@ -14,9 +14,10 @@ from typing import Annotated
 from fastapi import Depends, Form, HTTPException, Request
 from sqlalchemy.orm import Session
 
+from .scoring_queue import ScoringQueue
 from .security import LoginThrottle, csrf_token
 from .store import TRAINEE, TRAINER, Store, User, user_for_token
-from .uploads import ScoringPool
+from .uploads import UploadPool
 
 COOKIE = "lab_token"  # the pages' session cookie: the same tokens as the API's
 
@@ -42,8 +43,12 @@ def get_throttle(request: Request) -> LoginThrottle:
     return request.app.state.throttle
 
 
-def get_scoring(request: Request) -> ScoringPool:
+def get_scoring(request: Request) -> ScoringQueue:
     return request.app.state.scoring
+
+
+def get_intake(request: Request) -> UploadPool:
+    return request.app.state.intake
 
 
 def db_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
@@ -55,7 +60,8 @@ DB = Annotated[Session, Depends(db_session)]
 LabStore = Annotated[Store, Depends(get_store)]
 LabLimits = Annotated[Limits, Depends(get_limits)]
 Throttle = Annotated[LoginThrottle, Depends(get_throttle)]
-Scoring = Annotated[ScoringPool, Depends(get_scoring)]
+Scoring = Annotated[ScoringQueue, Depends(get_scoring)]
+Intake = Annotated[UploadPool, Depends(get_intake)]
 
 
 def request_token(request: Request) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .store import Upload
+from .store import SCORED, Upload
 
 PASSED = ("passed", "late")
 
@@ -27,7 +27,9 @@ def drill_summary(db: Session, view: dict) -> list[dict]:
         passed = [r for r in started if r["status"] in PASSED]
         scores = [
             s
-            for s in db.scalars(select(Upload.overall).where(Upload.drill_id == d["id"]))
+            for s in db.scalars(
+                select(Upload.overall).where(Upload.drill_id == d["id"], Upload.status == SCORED)
+            )
             if s is not None
         ]
         out.append(
@@ -88,7 +90,7 @@ def weakest_criteria(store, db: Session, owners, limit: int = CRITERIA_SAMPLE) -
     ups = list(
         db.scalars(
             select(Upload)
-            .where(Upload.owner_id.in_(owners))
+            .where(Upload.owner_id.in_(owners), Upload.status == SCORED)
             .order_by(Upload.id.desc())
             .limit(limit)
         )

@@ -10,8 +10,10 @@ again, with the same texts, rather than trusting the scorecard the station sent.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException
 from sqlalchemy import select
@@ -23,6 +25,10 @@ from ..persona.persona import Persona, load_persona, parse_persona, persona_file
 from ..rubric.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
 from .passmark import drill_rubric
 from .store import Drill, LabPersona, LabRubric, User
+
+if TYPE_CHECKING:
+    from ..speech.transcriber import Transcriber
+    from .hearing import Heard
 
 DEFAULT_RUBRIC_NAME = "default"
 
@@ -247,29 +253,54 @@ def add_rubric(db: Session, name: str, text: str, user: User) -> dict:
 
 
 # -- scoring an upload ------------------------------------------------------------------------------
-def score_upload(db: Session, path: Path, drill: Drill | None) -> tuple[dict, str]:
-    """Score the session stored at ``path`` with its drill's rubric and pass mark (the built-in
-    rubric without a drill): the scorecard's ``pass_mark`` and ``passed`` are the drill's, so
-    the report shows the pass mark the lab records. Returns the scorecard and the session's
-    persona id. Raises ValueError for a session
-    that does not fit: no events, or a call with another persona than the drill's."""
-    from ..report.session import read_session
-    from ..rubric.grade import score_call
+def persona_of(meta: dict) -> str:
+    """The persona id a session's meta.json names ("" for none)."""
+    persona = meta.get("persona")
+    return str((persona if isinstance(persona, dict) else {}).get("id") or "")[:120]
 
-    session = read_session(path)  # no scorecard: the uploaded one was not stored
-    if not session.events:
-        raise ValueError("no readable events")
-    persona_id = str((session.meta.get("persona") or {}).get("id") or "")[:120]
+
+def check_persona(meta: dict, drill: Drill | None) -> str:
+    """The session's persona id; ValueError for a call with another persona than the drill's
+    (checked as it arrives, before the session is stored)."""
+    persona_id = persona_of(meta)
     if drill is not None and persona_id != drill.persona:
         raise ValueError(
             f"this is a call with {persona_id or 'no persona'!r}; "
             f"drill #{drill.id} is with {drill.persona!r}"
         )
+    return persona_id
+
+
+def scoring_rubric(db: Session, drill: Drill | None) -> Rubric:
+    """The rubric a session is scored with: its drill's, with the drill's pass mark (the
+    built-in rubric without a drill), so the report shows the pass mark the lab records."""
     rubric = lab_rubric(db, drill.rubric if drill is not None else DEFAULT_RUBRIC_NAME)
-    if drill is not None:
-        rubric = drill_rubric(rubric, drill.pass_mark)
+    return drill_rubric(rubric, drill.pass_mark) if drill is not None else rubric
+
+
+def score_upload(
+    path: Path,
+    drill: Drill | None,
+    rubric: Rubric,
+    persona: Persona | None,
+    transcriber: Callable[[], Transcriber],
+) -> tuple[dict, Heard]:
+    """Score the session stored at ``path`` with ``rubric`` and ``persona`` (the lab's text of
+    the persona the session names, read before the long work so that no database transaction
+    stays open) on the words the lab hears in its call audio (``hearing``; a session without
+    call.wav is scored on its events' words, and a graded drill refuses it: nothing was heard).
+    Returns the scorecard and what was heard.
+    Raises ValueError for a session that does not fit: no events, another persona than the
+    drill's. ``transcriber`` is called only when there is audio to hear."""
+    from ..report.session import read_session
+    from ..rubric.grade import score_call
+    from .hearing import hear
+
+    session = read_session(path)  # no scorecard: the uploaded one was not stored
+    if not session.events:
+        raise ValueError("no readable events")
+    check_persona(session.meta, drill)
     trainee = session.audio()[1]
-    card = score_call(
-        session.events, rubric, lab_persona(db, persona_id), trainee if trainee.size else None
-    )
-    return card.to_dict(), persona_id
+    heard = hear(session.events, trainee, transcriber() if trainee.size else None)
+    card = score_call(heard.events, rubric, persona, trainee if trainee.size else None)
+    return card.to_dict(), heard

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..report.html import asset, environment
 from .figures import by_persona
 from .reviews import latest_overrides, machine_card, reviewed_card
-from .store import Upload, User
+from .store import SCORED, Upload, User
 
 WEAKEST_SHOWN = 8  # criteria listed as the weakest skills
 LOGIN_COOKIE = "lab_login"  # a random value per browser, for the sign-in form's token
@@ -171,6 +171,7 @@ def latest_coaching(store, db: Session, sessions: list[dict]) -> dict:  # noqa: 
     """The coaching of the newest of ``sessions`` as reviewed: the scorecard the server wrote
     when it scored the upload, with the trainers' overrides applied (a criterion a trainer gave
     full points is no longer a thing to work on), with the session id; {} when there is none."""
+    sessions = [s for s in sessions if s.get("status", SCORED) == SCORED]  # not waiting ones
     if not sessions:
         return {}
     up = db.get(Upload, sessions[-1]["id"])

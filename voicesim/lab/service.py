@@ -14,6 +14,11 @@ from .library import lab_persona, lab_rubric, persona_list, persona_problem
 from .models import DrillEditIn, DrillIn
 from .provenance import UNVERIFIED
 from .store import (
+    FAILED,
+    QUEUED,
+    REFUSED,
+    SCORED,
+    SCORING,
     TRAINEE,
     TRAINER,
     Cohort,
@@ -323,8 +328,12 @@ def my_drills(db: Session, user: User, *, retired: bool = True) -> list[Drill]:
 
 
 def attempts_used(db: Session, user: User, drill: Drill) -> int:
+    """Sessions that hold an attempt: queued, being scored or scored (a refused or failed one
+    gives its attempt back)."""
     return db.scalar(
-        select(func.count(Upload.id)).where(Upload.owner_id == user.id, Upload.drill_id == drill.id)
+        select(func.count(Upload.attempt)).where(
+            Upload.owner_id == user.id, Upload.drill_id == drill.id
+        )
     )
 
 
@@ -354,6 +363,13 @@ def drill_dict(d: Drill, attempts: int | None = None) -> dict:
 # What a trainee reads of their own session that the lab could not verify: which check failed
 # would tell a forger what to fix next (their trainers see it).
 NOT_VERIFIED = "this session could not be verified"
+# What each status means to whoever uploaded the session (no list of the checks).
+STATUS_NOTES = {
+    QUEUED: "stored; waiting to be scored",
+    SCORING: "being scored",
+    REFUSED: NOT_VERIFIED + "; it does not count as an attempt",
+    FAILED: "the lab could not score this session; it does not count as an attempt",
+}
 
 
 def upload_dict(u: Upload, owner: str, viewer: User | None = None) -> dict:
@@ -362,7 +378,7 @@ def upload_dict(u: Upload, owner: str, viewer: User | None = None) -> dict:
     note = u.source_note
     if viewer is not None and viewer.role == TRAINEE and u.source == UNVERIFIED:
         note = NOT_VERIFIED
-    return {
+    out = {
         "id": u.id,
         "owner": owner,
         "drill": u.drill_id,
@@ -380,7 +396,16 @@ def upload_dict(u: Upload, owner: str, viewer: User | None = None) -> dict:
         "end_state": u.end_state,
         "created": u.created.isoformat() + "Z" if u.created else None,
         "report": f"/sessions/{u.id}/report",
+        # queued, scoring (the scores are None until then), scored, refused, failed
+        "status": u.status,
+        "status_note": STATUS_NOTES.get(u.status),
+        "url": f"/api/sessions/{u.id}",
     }
+    if viewer is not None and viewer.role != TRAINEE:
+        # how far the events' words are from what the lab heard (trainers only: the
+        # trainee reads that the session could not be verified, not why)
+        out["transcript_wer"] = u.transcript_wer
+    return out
 
 
 def cohort_overview(db: Session, cohort: Cohort) -> dict:
@@ -395,7 +420,8 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
     )
     drills = list(db.scalars(select(Drill).where(Drill.cohort_id == cohort.id).order_by(Drill.id)))
     ids = [m.id for m in members]
-    # Aggregates in SQL, so that the page stays quick with thousands of stored sessions.
+    # Aggregates in SQL, so that the page stays quick with thousands of stored sessions; only
+    # scored sessions count (one waiting in the queue, refused or failed has no scores).
     stats: dict[tuple[int, int | None], tuple[int, float, int, bool]] = {}
     # A drill is passed by an attempt the lab recorded as a pass (``Upload.passed``: the one
     # pass decision, so a call that was not scorable never passes whatever the mark).
@@ -412,14 +438,14 @@ def cohort_overview(db: Session, cohort: Cohort) -> dict:
                 func.max(Upload.id),
                 any_pass,
             )
-            .where(Upload.owner_id.in_(ids))
+            .where(Upload.owner_id.in_(ids), Upload.status == SCORED)
             .group_by(Upload.owner_id, Upload.drill_id)
         )
         for owner, drill_id, n, best, last_id, passed in db.execute(q):
             stats[(owner, drill_id)] = (n, best, last_id, bool(passed))
         q = (
             select(Upload.owner_id, func.count(Upload.id), func.min(Upload.id), func.max(Upload.id))
-            .where(Upload.owner_id.in_(ids))
+            .where(Upload.owner_id.in_(ids), Upload.status == SCORED)
             .group_by(Upload.owner_id)
         )
         for owner, n, first_id, last_id in db.execute(q):

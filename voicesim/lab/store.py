@@ -55,6 +55,11 @@ TRAINER, TRAINEE = "trainer", "trainee"
 TOKEN_TTL = _dt.timedelta(hours=12)
 
 
+# Where an upload is (revision 0012): stored and waiting, being scored, and the three ends.
+QUEUED, SCORING, SCORED, REFUSED, FAILED = "queued", "scoring", "scored", "refused", "failed"
+PENDING = (QUEUED, SCORING)
+
+
 def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)  # stored naive, always UTC
 
@@ -137,7 +142,13 @@ class Upload(Base):
     ``audio_key`` of its audio), unique lab-wide, so a call stored for one user is never
     credited to another; the ``attempt`` number within a drill, unique per trainee and drill,
     so concurrent uploads cannot all take the last attempt; whether the call was
-    ``scorable``."""
+    ``scorable``.
+
+    Revision 0012 stores an upload first and scores it later, from a queue: ``status`` says
+    where it is (``QUEUED`` -> ``SCORING`` -> ``SCORED``, or ``REFUSED`` when its audio does not
+    carry the words of its events, or ``FAILED``); the scores are None until it is scored;
+    ``claimed_by``/``claimed_at`` name the lab process scoring it; ``transcript_wer`` is how
+    far the events' trainee words are from the lab's own transcript of the call's audio."""
 
     __tablename__ = "lab_sessions"
     __table_args__ = (
@@ -154,9 +165,9 @@ class Upload(Base):
     digest: Mapped[str] = mapped_column(String(64))
     storage_id: Mapped[str] = mapped_column(String(32), unique=True)
     persona: Mapped[str] = mapped_column(String(120), default="")
-    overall: Mapped[float] = mapped_column(Float)
-    families: Mapped[dict] = mapped_column(JSON)
-    passed: Mapped[bool] = mapped_column(Boolean)
+    overall: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: not scored
+    families: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     end_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     source: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: before 0006
@@ -170,6 +181,12 @@ class Upload(Base):
     audio_seconds: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no drill
     scorable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default=QUEUED, server_default=SCORED, index=True
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    claimed_at: Mapped[_dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    transcript_wer: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class CopyFlag(Base):

@@ -1,7 +1,9 @@
-"""An upload, from the bytes on the wire to a scored, stored session: unpacked and checked with
-the session reader's rules, scored by the server with the drill's rubric (a station's scorecard
-is never trusted), written under DATA/sessions/ and recorded in the database, or refused with
-nothing left behind. At most a few are scored at once (``ScoringPool``)."""
+"""An upload, from the bytes on the wire to a stored session waiting to be scored: unpacked and
+checked with the session reader's rules, its source verified, compared with the calls the lab
+has, its attempt counted, written under DATA/sessions/ and recorded in the database as
+``queued``, or refused with nothing left behind. At most a few are unpacked at once
+(``UploadPool``). The lab hears and scores it afterwards, from its queue (``scoring_queue``):
+the station's scorecard is never trusted."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..errors import SessionError, VoicesimError
 from ..report.session import check_files, parse_events, parse_meta
 from .archive import ArchiveError, read_archive, session_digest
-from .library import score_upload
+from .library import check_persona
 from .provenance import (
     LIVE,
     SIMULATED,
@@ -37,24 +39,28 @@ from .provenance import (
     verify_source,
     words_key,
 )
-from .reviews import store_scores
+from .scoring_queue import ScoringQueue
 from .service import attempts_used, my_drills, upload_dict
-from .store import CopyFlag, Drill, Store, Upload, User
+from .store import QUEUED, CopyFlag, Drill, Store, Upload, User
 
 log = logging.getLogger("voicesim.lab")
 
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
 MAX_UNPACKED = 256 * 1024 * 1024
 MAX_ID = 2**63 - 1  # the database's integers
-SCORING_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))  # uploads scored at once
-SCORING_QUEUE = 32  # uploads waiting for a scoring worker before the lab answers 503
+SCORING_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))  # sessions heard and scored at once
+# Sessions stored and waiting to be scored (in every lab process sharing the database) before
+# the lab answers 503: they wait on disk, not in memory; this bounds how far behind the
+# scores may fall (at about 1.5 s of a core per call minute, a few minutes of work).
+SCORING_QUEUE = 1000
+UNPACKING = 32  # uploads waiting for an unpacking thread before the lab answers 503
 UPLOAD_TYPES = ("application/zip", "application/x-tar", "application/gzip", "application/x-gzip")
 
 
-class ScoringPool:
-    """At most ``workers`` uploads are unpacked and scored at once (scoring is CPU and memory
-    heavy); up to ``queue`` more wait their turn; beyond that the lab answers 503 with
-    Retry-After, and the station's outbox tries again later."""
+class UploadPool:
+    """At most ``workers`` uploads are unpacked and checked at once (CPU and memory: the
+    archive, the audio's fingerprint); up to ``queue`` more wait their turn; beyond that the
+    lab answers 503 with Retry-After, and the station's outbox tries again later."""
 
     def __init__(self, workers: int, queue: int) -> None:
         self.limiter = anyio.CapacityLimiter(max(1, workers))
@@ -75,17 +81,28 @@ class ScoringPool:
 
 
 def unpack_and_store(
-    store: Store, db: Session, user: User, data: bytes, drill_id: int | None, max_unpacked: int
+    store: Store,
+    db: Session,
+    user: User,
+    data: bytes,
+    drill_id: int | None,
+    max_unpacked: int,
+    queue: ScoringQueue,
 ) -> dict:
-    """The upload ``data`` (a zip or tar) as a stored, scored session of ``user``: its API
-    answer. Blocking (unpacking, scoring): runs in the ScoringPool's threads."""
+    """The upload ``data`` (a zip or tar) as a stored session of ``user``, queued to be
+    scored: its API answer. Blocking (unpacking, checking): runs in the UploadPool's threads."""
+    queue.check_room(db)
     try:
         files = read_archive(data, max_unpacked)
         events = check_files(files)  # the session reader's checks, before anything is written
         meta = parse_meta(files["meta.json"], "meta.json") if "meta.json" in files else {}
     except (ArchiveError, SessionError) as exc:
         raise HTTPException(400, public_message(store, str(exc))) from None
-    return _store_upload(store, db, user, files, drill_id, Arrival.of(files, meta, events))
+    arrival = Arrival.of(files, meta, events)
+    answer = _store_upload(store, db, user, files, meta, drill_id, arrival)
+    if not answer["duplicate"]:
+        queue.kick()
+    return answer
 
 
 def public_message(store: Store, message: str) -> str:
@@ -108,12 +125,13 @@ class Arrival:
     words_key: str | None = None
     fingerprint: Fingerprint | None = None
     events: tuple = ()
+    has_events: bool = True
 
     @classmethod
     def of(cls, files: dict[str, bytes], meta: dict, events: list) -> Arrival:
         prov = verify_source(meta, events)
         if prov.source == SIMULATED:
-            return cls(session_digest(files), prov, None, None)
+            return cls(session_digest(files), prov, None, None, has_events=bool(events))
         wav = files.get("call.wav")
         return cls(
             session_digest(files),
@@ -123,6 +141,7 @@ class Arrival:
             words_key(events),
             audio_fingerprint(wav),
             tuple(events),
+            bool(events),
         )
 
 
@@ -134,6 +153,7 @@ def _store_upload(
     db: Session,
     user: User,
     files: dict[str, bytes],
+    meta: dict,
     drill_id: int | None,
     arrival: Arrival,
 ) -> dict:
@@ -170,13 +190,12 @@ def _store_upload(
     storage_id = uuid.uuid4().hex
     path = store.sessions_dir / storage_id
     try:
+        persona = check_persona(meta, drill)
+        if not arrival.has_events:
+            raise ValueError("no readable events")
         path.mkdir()
         for name, content in _server_side(files).items():
             (path / name).write_bytes(content)
-        # The server scores the session itself, with the drill's rubric and pass mark: a
-        # station's scorecard is never trusted (and a session cut short has none).
-        card, persona = score_upload(db, path, drill)
-        (path / "scorecard.json").write_text(json.dumps(card))
         for _ in range(ATTEMPT_RETRIES):
             up = Upload(
                 owner_id=user.id,
@@ -191,13 +210,12 @@ def _store_upload(
                 words_key=arrival.words_key,
                 fingerprint=arrival.fingerprint.bits if arrival.fingerprint else None,
                 audio_seconds=arrival.fingerprint.seconds if arrival.fingerprint else None,
+                status=QUEUED,  # heard and scored from the queue (scoring_queue)
             )
             try:
                 if drill is not None:
                     up.attempt = _next_attempt(db, user, drill)
-                up.end_state = (card.get("outcome") or {}).get("end_state")
                 db.add(up)
-                store_scores(db, up, card, drill)
                 db.commit()
                 break
             except IntegrityError:
@@ -228,12 +246,13 @@ def _store_upload(
 
 
 def _next_attempt(db: Session, user: User, drill: Drill) -> int:
-    """The attempt number this upload takes, or 409 when none is left. Both come from one
+    """The attempt number this upload takes, or 409 when none is left (a refused or failed
+    session has none: it uses no attempt). Both come from one
     statement (one snapshot: a count and a number read apart could straddle another upload's
     commit); the number is unique per trainee and drill in the database, so of two uploads
     that read at once only one stores it, and the other reads again."""
     used, last = db.execute(
-        select(func.count(Upload.id), func.max(Upload.attempt)).where(
+        select(func.count(Upload.attempt), func.max(Upload.attempt)).where(
             Upload.owner_id == user.id, Upload.drill_id == drill.id
         )
     ).one()

@@ -21,8 +21,8 @@ from ..audio.sources import Frame
 from ..errors import AudioFileError, VoicesimError
 from ..rubric.rubric import Rubric
 from ..rubric.sides import check_sides
-from ..speech.transcriber import DeferredTranscriber, Transcriber
-from ..speech.vad import Endpointer
+from ..speech.transcriber import DeferredTranscriber, Transcriber, Transcript
+from ..speech.vad import Endpointer, Utterance
 from .call import CallOptions, CallResult, Listener, run_call, session_meta_recorded
 
 CHANNELS = {"left": 0, "right": 1}
@@ -139,19 +139,29 @@ class RecordedLine:
         return self.position
 
 
+def transcribe_side(
+    side: np.ndarray, transcriber: Transcriber, options: CallOptions | None = None
+) -> list[tuple[Utterance, Transcript]]:
+    """One side of a call endpointed and transcribed, utterance by utterance (call-clock word
+    times): how a recording's customer side is heard, and how the lab hears an upload's
+    trainee side to check the words its events claim."""
+    options = options or CallOptions()
+    ep = Endpointer(options.vad)
+    hop = RATE * options.frame_ms // 1000
+    utterances = []
+    for i in range(0, side.size, hop):
+        utterances += [e.utterance for e in ep.process(side[i : i + hop]) if e.utterance]
+    utterances += [e.utterance for e in ep.flush() if e.utterance]
+    transcripts = transcriber.transcribe_many([(u.audio, u.audio_start / RATE) for u in utterances])
+    return list(zip(utterances, transcripts, strict=True))
+
+
 def customer_playout(
     customer: np.ndarray, transcriber: Transcriber, options: CallOptions
 ) -> Playout:
     """Endpoint and transcribe the customer side; each utterance is a clip on the timeline."""
     playout = Playout()
-    ep = Endpointer(options.vad)
-    hop = RATE * options.frame_ms // 1000
-    utterances = []
-    for i in range(0, customer.size, hop):
-        utterances += [e.utterance for e in ep.process(customer[i : i + hop]) if e.utterance]
-    utterances += [e.utterance for e in ep.flush() if e.utterance]
-    transcripts = transcriber.transcribe_many([(u.audio, u.audio_start / RATE) for u in utterances])
-    for n, (u, tr) in enumerate(zip(utterances, transcripts, strict=True)):
+    for n, (u, tr) in enumerate(transcribe_side(customer, transcriber, options)):
         playout.schedule(
             u.start,
             customer[u.start : u.end],

@@ -87,7 +87,8 @@ def _packed_len(batch: list[tuple[np.ndarray, float]]) -> int:
     return sum(a.size for a, _ in batch) + int(PACK_GAP_S * RATE) * len(batch)
 
 
-def _distance(t: float, span: tuple[float, float]) -> float:
+def span_distance(t: float, span: tuple[float, float]) -> float:
+    """Seconds from ``t`` to the span (0 inside it)."""
     a, b = span
     return 0.0 if a <= t <= b else min(abs(t - a), abs(t - b))
 
@@ -256,7 +257,7 @@ class Transcriber:
         per = [Transcript("", [], packed.no_speech_prob) for _ in batch]
         for w in packed.words:
             mid = (w.start + w.end) / 2
-            i = min(range(len(spans)), key=lambda k: _distance(mid, spans[k]))
+            i = min(range(len(spans)), key=lambda k: span_distance(mid, spans[k]))
             a, (audio, offset) = spans[i][0], batch[i]
             per[i].words.append(
                 Word(w.text, offset + w.start - a, offset + w.end - a, w.probability)

@@ -41,7 +41,7 @@ from ..service import (
     trainee_history,
     upload_dict,
 )
-from ..store import TRAINEE, Drill, Membership, Upload, User
+from ..store import SCORED, TRAINEE, Drill, Membership, Upload, User
 
 router = APIRouter(tags=["cohorts"])
 
@@ -184,7 +184,7 @@ def api_export_sessions(cohort_id: int, user: Trainer, db: DB, store: LabStore) 
     q = (
         select(Upload, User.username)
         .join(User, User.id == Upload.owner_id)
-        .where(Upload.owner_id.in_(members))
+        .where(Upload.owner_id.in_(members), Upload.status == SCORED)  # scored ones only
         .order_by(Upload.id)
     )
     ups = list(db.execute(q))

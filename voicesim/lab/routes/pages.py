@@ -20,11 +20,11 @@ from ..deps import (
     DB,
     Checked,
     Csrf,
+    Intake,
     LabLimits,
     LabStore,
     PageTrainer,
     PageUser,
-    Scoring,
     Throttle,
 )
 from ..editor import RubricForm, edited, form_of, preview, simulated_calls
@@ -330,7 +330,7 @@ def _editor_page(  # noqa: PLR0913
 
 @router.post("/rubrics/edit", response_class=HTMLResponse, response_model=None)
 async def rubric_edit_post(
-    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, scoring: Scoring
+    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, intake: Intake
 ) -> HTMLResponse | RedirectResponse:
     """check: the mistakes on their fields; preview: the persona's good and bad scripted
     calls scored with the edit; save: stored under the new name, as an upload is."""
@@ -356,7 +356,7 @@ async def rubric_edit_post(
         if persona not in {p.id for p in personas()}:
             form.errors["persona"] = "choose a persona"
         else:
-            previewed = {"persona": persona, "calls": await scoring.run(preview, rubric, persona)}
+            previewed = {"persona": persona, "calls": await intake.run(preview, rubric, persona)}
     notice = "no mistakes found" if action == "check" and not form.errors else ""
     status = 422 if form.errors else 200
     return _editor_page(user, csrf, source, lab_name, form, previewed, db, notice, status)
@@ -438,7 +438,7 @@ def _persona_page(  # noqa: PLR0913
 
 @router.post("/personas/edit", response_class=HTMLResponse, response_model=None)
 async def persona_edit_post(
-    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, scoring: Scoring
+    request: Request, user: PageTrainer, db: DB, csrf: Csrf, _: Checked, intake: Intake
 ) -> HTMLResponse | RedirectResponse:
     """check: the mistakes on their fields; preview: the edited customer in simulated calls
     with scripted trainees; save: stored under the new id, as an upload is."""
@@ -483,7 +483,7 @@ async def persona_edit_post(
         elif trainees not in bundled:
             form.errors["trainees"] = "choose a persona whose scripted trainees to use"
         else:
-            calls = await scoring.run(simulated_calls, persona, rubric, trainees)
+            calls = await intake.run(simulated_calls, persona, rubric, trainees)
             previewed = {"persona": new_id, "trainees": trainees, "rubric": rubric_name}
             previewed["calls"] = calls
     notice = "no mistakes found" if action == "check" and not form.errors else ""

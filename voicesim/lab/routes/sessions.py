@@ -1,12 +1,13 @@
-"""The API of sessions: a trainee uploads a session (scored by the server, ``uploads``); both
-roles list and read the sessions they may see, and open a session's report."""
+"""The API of sessions: a trainee uploads a session (stored at once, then heard and scored by
+the server from its queue: ``uploads``, ``scoring_queue``); both roles list and read the
+sessions they may see, and open a session's report."""
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import select
 
 from ...errors import VoicesimError
-from ..deps import DB, Anyone, LabLimits, LabStore, Scoring, Trainee, Trainer
+from ..deps import DB, Anyone, Intake, LabLimits, LabStore, Scoring, Trainee, Trainer
 from ..models import CommentIn, OverrideIn
 from ..reviews import (
     add_comment,
@@ -17,13 +18,14 @@ from ..reviews import (
     reviewed_card,
 )
 from ..service import (
+    STATUS_NOTES,
     my_cohort_ids,
     owned_cohort,
     reviewable_upload,
     upload_dict,
     visible_upload,
 )
-from ..store import TRAINEE, Membership, Upload, User
+from ..store import SCORED, TRAINEE, Membership, Upload, User
 from ..uploads import MAX_ID, UPLOAD_TYPES, public_message, unpack_and_store
 
 router = APIRouter(tags=["sessions"])
@@ -36,9 +38,10 @@ async def api_upload(
     db: DB,
     store: LabStore,
     limits: LabLimits,
+    intake: Intake,
     scoring: Scoring,
     drill: int | None = None,
-) -> dict:
+) -> JSONResponse:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in UPLOAD_TYPES:
         raise HTTPException(415, f"upload a zip or tar of the session ({', '.join(UPLOAD_TYPES)})")
@@ -54,10 +57,14 @@ async def api_upload(
         if size > max_upload:
             raise HTTPException(413, f"upload larger than {max_upload} bytes")
         chunks.append(chunk)
-    # Unpacking, checking, scoring and the database work run off the event loop, in a
-    # bounded pool: a burst of uploads queues (up to a point), it never starts a thread each.
+    # Unpacking, checking and the database work run off the event loop, in a bounded pool: a
+    # burst of uploads queues (up to a point), it never starts a thread each. Scoring comes
+    # later, from the queue: a new session is answered 202 (queued), one the lab has 200.
     data = b"".join(chunks)
-    return await scoring.run(unpack_and_store, store, db, user, data, drill, limits.max_unpacked)
+    answer = await intake.run(
+        unpack_and_store, store, db, user, data, drill, limits.max_unpacked, scoring
+    )
+    return JSONResponse(answer, status_code=200 if answer["duplicate"] else 202)
 
 
 # -- both roles ---------------------------------------------------------------------------------
@@ -130,6 +137,8 @@ def session_report(session_id: int, user: Anyone, db: DB, store: LabStore) -> HT
     from ...report.session import load_session
 
     up = visible_upload(db, user, session_id)
+    if up.status != SCORED:  # the report is the scored session's: none yet, or none at all
+        raise HTTPException(409, f"session #{up.id} has no report: {STATUS_NOTES[up.status]}")
     try:
         session = load_session(store.session_path(up))
         machine = session.scorecard

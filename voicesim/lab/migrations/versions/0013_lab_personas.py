@@ -1,14 +1,14 @@
 """Personas that trainers add for their drills (uploaded YAML or an edited copy), kept as text.
 
 Revision ID: 0013_lab_personas
-Revises: 0011_fuzzy_copies
+Revises: 0012_scoring_queue
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_lab_personas"
-down_revision = "0011_fuzzy_copies"
+down_revision = "0012_scoring_queue"
 branch_labels = None
 depends_on = None
 
