@@ -77,7 +77,9 @@ class DialogueEngine:
         return copy.deepcopy({k: v for k, v in vars(self).items() if k not in self._SHARED})
 
     def restore(self, state: dict) -> None:
-        vars(self).update(state)
+        """Put back a ``snapshot``; a copy of it, so the same snapshot can be put back again
+        (the random generator and the lists it holds stay as they were when it was taken)."""
+        vars(self).update(copy.deepcopy(state))
 
     # -- lines -------------------------------------------------------------------------------
     def _pick(self, options: list[str]) -> str:
