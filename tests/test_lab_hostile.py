@@ -100,7 +100,7 @@ def test_a_full_scoring_queue_answers_503_and_sign_in_never_waits(store, monkeyp
         return {"ok": True, "duplicate": False}
 
     monkeypatch.setattr("voicesim.lab.routes.sessions.unpack_and_store", slow_scoring)
-    lab = Lab(store, scoring_workers=1, unpacking_queue=1)
+    lab = Lab(store, intake_workers=1, unpacking_queue=1)
     pool = lab.app.state.intake
     with LiveServer(lab.app) as server:
 
@@ -136,6 +136,74 @@ def test_a_full_scoring_queue_answers_503_and_sign_in_never_waits(store, monkeyp
         first.join(60)
         second.join(60)
     assert sorted(a[0] for a in answers) == [202, 202]
+
+
+def test_uploads_waiting_their_turn_hold_no_database_connection(store, monkeypatch):
+    """Thirty uploads waiting for one busy intake turn (more than the database pool's 15
+    connections) leave the trainer's pages their connections: a page answers while the first
+    upload is still held. (Each waiting upload held the connection that checked its trainee,
+    and the pages waited for the pool's 30 s timeout.)"""
+    started, release = threading.Event(), threading.Event()
+
+    def held(*args):  # noqa: ANN002, ANN202
+        started.set()
+        assert release.wait(120), "never released"
+        return {"ok": True, "duplicate": False}
+
+    monkeypatch.setattr("voicesim.lab.routes.sessions.unpack_and_store", held)
+    lab = Lab(store, intake_workers=1, unpacking_queue=40)
+    pool = lab.app.state.intake
+    with LiveServer(lab.app) as server:
+
+        def post(path: str, data: bytes, headers: dict) -> int:
+            req = urllib.request.Request(server.url + path, data=data, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        upload = {**lab.ann, "Content-Type": "application/zip"}
+        codes: list[int] = []
+        senders = [
+            threading.Thread(target=lambda: codes.append(post("/api/sessions", b"PK", upload)))
+            for _ in range(31)
+        ]
+        for t in senders:
+            t.start()
+        try:
+            assert started.wait(60)
+            while pool.waiting < 31 and any(t.is_alive() for t in senders):
+                release.wait(0.01)  # every upload has checked its trainee and waits its turn
+            req = urllib.request.Request(server.url + "/api/cohorts", headers=lab.tina)
+            with urllib.request.urlopen(req, timeout=20) as r:
+                assert r.status == 200
+        finally:
+            release.set()
+            for t in senders:
+                t.join(60)
+    assert codes == [202] * 31
+
+
+def test_an_upload_sent_too_slowly_loses_its_turn_with_408(store, monkeypatch):
+    """An admitted upload must arrive in time: a client that sends part of its body and
+    stops is answered 408 and no longer holds one of the few intake turns."""
+    import socket
+
+    monkeypatch.setattr("voicesim.lab.uploads.RECEIVE_TIMEOUT_S", 0.5)
+    lab = Lab(store, intake_workers=1)
+    with LiveServer(lab.app) as server, socket.create_connection(("127.0.0.1", server.port)) as c:
+        head = (
+            "POST /api/sessions HTTP/1.1\r\nHost: lab\r\n"
+            f"Authorization: {lab.ann['Authorization']}\r\n"
+            "Content-Type: application/zip\r\nContent-Length: 100000\r\n\r\n"
+        )
+        c.sendall(head.encode() + b"PK" + b"\0" * 1000)  # then nothing more
+        c.settimeout(60)
+        answer = c.recv(65536).decode("latin-1")
+        assert answer.startswith("HTTP/1.1 408"), answer[:200]
+        assert "too slowly" in answer
+        assert lab.app.state.intake.waiting == 0
 
 
 # -- 2. bounded everything ------------------------------------------------------------------------

@@ -326,7 +326,7 @@ def test_one_attempt_and_six_concurrent_uploads_store_exactly_one(store, sim_dir
     then exactly one is stored (and queued: 202)."""
     import voicesim.lab.uploads as uploads
 
-    lab = Lab(store, scoring_workers=6)
+    lab = Lab(store, intake_workers=6)
     drill = lab.drill(attempts_allowed=1, allow_practice=True)
     together = threading.Barrier(6, timeout=120)
     check = uploads.check_persona

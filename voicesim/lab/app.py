@@ -18,16 +18,19 @@ from sqlalchemy.exc import OperationalError
 
 from .deps import Limits, SignIn
 from .routes import auth, cohorts, pages, sessions
+from .scoring_process import SCORING_WORKERS
+from .scoring_process import warm as warm_scoring
 from .scoring_queue import ScoringQueue
 from .security import LoginThrottle, SecurityHeaders
 from .store import TOKEN_TTL, Store
 from .uploads import (
+    INTAKE_WORKERS,
     MAX_UNPACKED,
     MAX_UPLOAD,
     SCORING_QUEUE,
-    SCORING_WORKERS,
     UNPACKING,
     UploadPool,
+    warm_intake,
 )
 
 __all__ = ["LoginThrottle", "create_app"]
@@ -41,6 +44,7 @@ def create_app(
     max_unpacked: int = MAX_UNPACKED,
     throttle: LoginThrottle | None = None,
     scoring_workers: int = SCORING_WORKERS,
+    intake_workers: int = INTAKE_WORKERS,
     scoring_queue: int = SCORING_QUEUE,
     unpacking_queue: int = UNPACKING,
 ) -> FastAPI:
@@ -48,10 +52,12 @@ def create_app(
     app.state.store = store
     app.state.limits = Limits(token_ttl, max_upload, max_unpacked)
     app.state.throttle = throttle or LoginThrottle()
-    app.state.intake = UploadPool(scoring_workers, unpacking_queue)
+    app.state.intake = UploadPool(intake_workers, unpacking_queue)
     # Uploads are scored from a queue in the database: what a stopped lab left is picked up.
     app.state.scoring = ScoringQueue(store, scoring_workers, scoring_queue)
     app.state.scoring.recover()
+    warm_intake()  # the children start now, not while the first stations wait
+    warm_scoring()
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(OverflowError, _id_out_of_range)
     app.add_exception_handler(OSError, _disk_trouble)

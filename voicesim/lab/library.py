@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -259,7 +260,20 @@ def persona_of(meta: dict) -> str:
     return str((persona if isinstance(persona, dict) else {}).get("id") or "")[:120]
 
 
-def check_persona(meta: dict, drill: Drill | None) -> str:
+@dataclass(frozen=True)
+class DrillRef:
+    """What scoring needs of a drill (``check_persona``), without the database row: it is
+    handed to the scoring process (``scoring_process``)."""
+
+    id: int
+    persona: str
+
+    @classmethod
+    def of(cls, drill: Drill | None) -> DrillRef | None:
+        return None if drill is None else cls(drill.id, drill.persona)
+
+
+def check_persona(meta: dict, drill: Drill | DrillRef | None) -> str:
     """The session's persona id; ValueError for a call with another persona than the drill's
     (checked as it arrives, before the session is stored)."""
     persona_id = persona_of(meta)
@@ -280,7 +294,7 @@ def scoring_rubric(db: Session, drill: Drill | None) -> Rubric:
 
 def score_upload(
     path: Path,
-    drill: Drill | None,
+    drill: Drill | DrillRef | None,
     rubric: Rubric,
     persona: Persona | None,
     transcriber: Callable[[], Transcriber],

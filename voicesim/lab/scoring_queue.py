@@ -1,7 +1,8 @@
 """Uploads are scored from a queue held in the database: an upload is stored as ``queued`` and
-answered at once; a few worker threads of the lab process claim queued sessions, hear them
-(``hearing``: the lab's own transcript of the trainee's side), score them with their drill's
-rubric and store the result (``scored``), or refuse a graded session whose audio does not carry
+answered at once; a few worker threads of the lab process claim queued sessions, have them
+heard (``hearing``: the lab's own transcript of the trainee's side) and scored with their
+drill's rubric in a scoring process at a lower CPU priority (``scoring_process``), and store the
+result (``scored``), or refuse a graded session whose audio does not carry
 its events' words (``refused``: its attempt is given back), or mark what could not be scored
 (``failed``).
 
@@ -31,8 +32,9 @@ from fastapi import HTTPException
 from sqlalchemy import func, select, update
 
 from ..errors import VoicesimError
-from .library import lab_persona, score_upload, scoring_rubric
+from .library import DrillRef, lab_persona, scoring_rubric
 from .reviews import store_scores
+from .scoring_process import score_upload
 from .store import (
     FAILED,
     PENDING,
@@ -64,7 +66,6 @@ class ScoringQueue:
         self._running = 0
         self._wanted = False
         self._closed = False
-        self._local = threading.local()  # a Whisper model per worker thread
 
     # -- the request side -----------------------------------------------------------------------
     def check_room(self, db) -> None:  # noqa: ANN001
@@ -170,15 +171,6 @@ class ScoringQueue:
                     return up_id
         return None
 
-    def _transcriber(self):  # noqa: ANN202
-        """This worker's Whisper (the bundled tiny.en the station uses), loaded on first use."""
-        from ..speech.transcriber import Transcriber, TranscriberOptions
-
-        if getattr(self._local, "transcriber", None) is None:
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            self._local.transcriber = Transcriber(TranscriberOptions(cpu_threads=threads))
-        return self._local.transcriber
-
     def _score(self, up_id: int) -> None:
         with self.store.Session() as db:
             up = db.get(Upload, up_id)
@@ -188,7 +180,7 @@ class ScoringQueue:
                 rubric = scoring_rubric(db, drill)
                 persona = lab_persona(db, up.persona or "")
                 db.commit()  # no transaction stays open while the call is heard and scored
-                card, heard = score_upload(path, drill, rubric, persona, self._transcriber)
+                card, heard = score_upload(path, DrillRef.of(drill), rubric, persona)
             except (VoicesimError, HTTPException, ValueError, KeyError, TypeError, OSError) as exc:
                 log.warning("session #%s could not be scored: %s", up_id, exc)
                 card, heard = None, None

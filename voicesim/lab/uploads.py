@@ -1,9 +1,10 @@
 """An upload, from the bytes on the wire to a stored session waiting to be scored: unpacked and
-checked with the session reader's rules, its source verified, compared with the calls the lab
-has, its attempt counted, written under DATA/sessions/ and recorded in the database as
-``queued``, or refused with nothing left behind. At most a few are unpacked at once
-(``UploadPool``). The lab hears and scores it afterwards, from its queue (``scoring_queue``):
-the station's scorecard is never trusted."""
+checked with the session reader's rules and its source verified in an intake child process
+(``inspect_upload``: CPU work kept off the server's interpreter, see ``processes``), then
+compared with the calls the lab has, its attempt counted, written under DATA/sessions/ and
+recorded in the database as ``queued``, or refused with nothing left behind. At most a few are
+taken in at once (``UploadPool``). The lab hears and scores it afterwards, from its queue
+(``scoring_queue``): the station's scorecard is never trusted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
@@ -25,6 +28,7 @@ from ..errors import SessionError, VoicesimError
 from ..report.session import check_files, parse_events, parse_meta
 from .archive import ArchiveError, read_archive, session_digest
 from .library import check_persona
+from .processes import ChildDied, ChildPool
 from .provenance import (
     LIVE,
     SIMULATED,
@@ -48,25 +52,35 @@ log = logging.getLogger("voicesim.lab")
 MAX_UPLOAD = 64 * 1024 * 1024  # bytes on the wire
 MAX_UNPACKED = 256 * 1024 * 1024
 MAX_ID = 2**63 - 1  # the database's integers
-SCORING_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))  # sessions heard and scored at once
 # Sessions stored and waiting to be scored (in every lab process sharing the database) before
 # the lab answers 503: they wait on disk, not in memory; this bounds how far behind the
 # scores may fall (at about 1.5 s of a core per call minute, a few minutes of work).
 SCORING_QUEUE = 1000
 UNPACKING = 32  # uploads waiting for an unpacking thread before the lab answers 503
+INTAKE_PROCESSES = max(1, min(4, os.cpu_count() or 1))  # uploads unpacked and checked at once
+INTAKE_WORKERS = 2 * INTAKE_PROCESSES  # uploads taken in at once: received, checked, stored
 UPLOAD_TYPES = ("application/zip", "application/x-tar", "application/gzip", "application/x-gzip")
 
 
+RECEIVE_TIMEOUT_S = 120.0  # to receive one upload once admitted: 64 MiB at 0.5 MiB/s
+
+
 class UploadPool:
-    """At most ``workers`` uploads are unpacked and checked at once (CPU and memory: the
-    archive, the audio's fingerprint); up to ``queue`` more wait their turn; beyond that the
-    lab answers 503 with Retry-After, and the station's outbox tries again later."""
+    """At most ``workers`` uploads are received, unpacked and checked at once (CPU and
+    memory: the body, the archive, the audio's fingerprint); up to ``queue`` more wait their
+    turn, their bytes still unread on the wire (a burst of stations then costs the server
+    nothing until each is taken in, and the trainers' pages keep their share of the CPU);
+    beyond that the lab answers 503 with Retry-After, and the station's outbox tries again
+    later. An admitted upload must arrive within ``RECEIVE_TIMEOUT_S`` (408 after), so a
+    client sending slowly cannot hold a turn for long."""
 
     def __init__(self, workers: int, queue: int) -> None:
         self.limiter = anyio.CapacityLimiter(max(1, workers))
         self.queue, self.waiting = queue, 0
 
-    async def run(self, func, *args):  # noqa: ANN001, ANN002, ANN201
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """This upload's turn: wait for it, or 503 when too many wait already."""
         if self.waiting >= self.limiter.total_tokens + self.queue:
             raise HTTPException(
                 503,
@@ -75,9 +89,27 @@ class UploadPool:
             )
         self.waiting += 1  # one event loop: no lock needed around the count
         try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self.limiter)
+            async with self.limiter:
+                yield
         finally:
             self.waiting -= 1
+
+    async def receive(self, chunks: AsyncIterator[bytes], max_upload: int) -> bytes:
+        """The body of an admitted upload (413 past ``max_upload``, 408 past the timeout)."""
+        parts, size = [], 0
+        with anyio.move_on_after(RECEIVE_TIMEOUT_S) as timer:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_upload:
+                    raise HTTPException(413, f"upload larger than {max_upload} bytes")
+                parts.append(chunk)
+        if timer.cancelled_caught:
+            raise HTTPException(408, "the upload arrived too slowly; send it again")
+        return b"".join(parts)
+
+    async def run(self, func, *args):  # noqa: ANN001, ANN002, ANN201
+        """``func(*args)`` in a thread, for an upload admitted (``admit``)."""
+        return await anyio.to_thread.run_sync(func, *args)
 
 
 def unpack_and_store(
@@ -90,19 +122,65 @@ def unpack_and_store(
     queue: ScoringQueue,
 ) -> dict:
     """The upload ``data`` (a zip or tar) as a stored session of ``user``, queued to be
-    scored: its API answer. Blocking (unpacking, checking): runs in the UploadPool's threads."""
+    scored: its API answer. Blocking (the intake child, the database): runs in the
+    UploadPool's threads."""
     queue.check_room(db)
     try:
-        files = read_archive(data, max_unpacked)
-        events = check_files(files)  # the session reader's checks, before anything is written
-        meta = parse_meta(files["meta.json"], "meta.json") if "meta.json" in files else {}
-    except (ArchiveError, SessionError) as exc:
+        got = _intake.run(inspect_upload, data, max_unpacked)
+    except Unreadable as exc:
         raise HTTPException(400, public_message(store, str(exc))) from None
-    arrival = Arrival.of(files, meta, events)
-    answer = _store_upload(store, db, user, files, meta, drill_id, arrival)
+    except ChildDied:  # bounded unpacking cannot exhaust memory: the upload is at fault
+        raise HTTPException(400, "this upload could not be read") from None
+    answer = _store_upload(store, db, user, got, drill_id)
     if not answer["duplicate"]:
         queue.kick()
     return answer
+
+
+INTAKE_NICE = 5  # the trainers' pages before the uploads' checks (and these before scoring)
+_intake = ChildPool("intake", INTAKE_PROCESSES, INTAKE_NICE)
+
+
+def warm_intake() -> None:
+    """Start the intake children (imports) ahead of the first upload."""
+    _intake.warm(_ready)
+
+
+def _ready() -> None:
+    """Nothing: a child that runs it has imported this module."""
+
+
+class Unreadable(ValueError):
+    """Not a session archive the lab takes (the message says why); raised in the child."""
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """An upload as the intake child found it: the files as the server would keep them
+    (``_server_side``), its meta.json and what the lab knows of it (``Arrival``); ``unfit``
+    says why the files cannot be stored as they are (refused after the copy checks, which
+    come first)."""
+
+    files: dict[str, bytes]
+    meta: dict
+    arrival: Arrival
+    unfit: str | None = None
+
+
+def inspect_upload(data: bytes, max_unpacked: int) -> Inspected:
+    """Unpack ``data`` and check it with the session reader's rules, before anything is
+    written; runs in an intake child. Raises Unreadable."""
+    try:
+        files = read_archive(data, max_unpacked)
+        events = check_files(files)
+        meta = parse_meta(files["meta.json"], "meta.json") if "meta.json" in files else {}
+    except (ArchiveError, SessionError) as exc:
+        raise Unreadable(str(exc)) from None
+    arrival = Arrival.of(files, meta, events)
+    try:
+        return Inspected(_server_side(files), meta, arrival)
+    except ValueError as exc:
+        return Inspected({}, meta, arrival, str(exc))
 
 
 def public_message(store: Store, message: str) -> str:
@@ -149,14 +227,9 @@ ATTEMPT_RETRIES = 50  # inserts lost to a concurrent upload taking the same atte
 
 
 def _store_upload(
-    store: Store,
-    db: Session,
-    user: User,
-    files: dict[str, bytes],
-    meta: dict,
-    drill_id: int | None,
-    arrival: Arrival,
+    store: Store, db: Session, user: User, got: Inspected, drill_id: int | None
 ) -> dict:
+    arrival = got.arrival
     known = _already_stored(db, store, user, arrival, drill_id)
     if known is not None:
         return known
@@ -190,11 +263,13 @@ def _store_upload(
     storage_id = uuid.uuid4().hex
     path = store.sessions_dir / storage_id
     try:
-        persona = check_persona(meta, drill)
+        persona = check_persona(got.meta, drill)
         if not arrival.has_events:
             raise ValueError("no readable events")
+        if got.unfit:
+            raise ValueError(got.unfit)
         path.mkdir()
-        for name, content in _server_side(files).items():
+        for name, content in got.files.items():
             (path / name).write_bytes(content)
         for _ in range(ATTEMPT_RETRIES):
             up = Upload(

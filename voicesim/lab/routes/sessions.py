@@ -2,6 +2,7 @@
 the server from its queue: ``uploads``, ``scoring_queue``); both roles list and read the
 sessions they may see, and open a session's report."""
 
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import select
@@ -51,19 +52,18 @@ async def api_upload(
         raise HTTPException(413, f"upload larger than {max_upload} bytes")
     if drill is not None and not 0 < drill <= MAX_ID:
         raise HTTPException(404, "no such drill assigned to you")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_upload:
-            raise HTTPException(413, f"upload larger than {max_upload} bytes")
-        chunks.append(chunk)
-    # Unpacking, checking and the database work run off the event loop, in a bounded pool: a
-    # burst of uploads queues (up to a point), it never starts a thread each. Scoring comes
-    # later, from the queue: a new session is answered 202 (queued), one the lab has 200.
-    data = b"".join(chunks)
-    answer = await intake.run(
-        unpack_and_store, store, db, user, data, drill, limits.max_unpacked, scoring
-    )
+    # One upload's turn covers receiving, unpacking, checking and the database work, off the
+    # event loop and bounded: a burst of uploads queues (up to a point, its bytes unread), it
+    # never starts a thread each. Scoring comes later, from the queue: a new session is
+    # answered 202 (queued), one the lab has 200. The database connection that checked the
+    # trainee goes back to the pool while the upload waits its turn: thirty waiting uploads
+    # would hold them all, and every page would wait for one.
+    await anyio.to_thread.run_sync(db.rollback)
+    async with intake.admit():
+        data = await intake.receive(request.stream(), max_upload)
+        answer = await intake.run(
+            unpack_and_store, store, db, user, data, drill, limits.max_unpacked, scoring
+        )
     return JSONResponse(answer, status_code=200 if answer["duplicate"] else 202)
 
 
