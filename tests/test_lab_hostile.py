@@ -731,6 +731,57 @@ def test_every_lab_page_fits_a_375_px_phone(tmp_path, two_calls):
     assert all(w <= 375 for w in wide.values()), wide
 
 
+def test_in_a_browser_the_review_page_plays_the_call_and_a_line_comment_shows_on_the_report(
+    tmp_path, two_calls
+):
+    """The trainer's workbench as a trainer uses it, at 375 px: the review page's player plays
+    the call (its time moves), a comment typed on a transcript line is saved at that line's
+    moment, and the report's timeline shows it."""
+    from browser_support import CHROMIUM, launch
+    from playwright.sync_api import sync_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (`make setup-test` installs it)")
+    lab = Lab(Store(tmp_path / "lab"))
+    sid = lab.upload_to_new_drill(two_calls[0])
+    with LiveServer(lab.app) as server, sync_playwright() as p:
+        browser = launch(p, "--autoplay-policy=no-user-gesture-required")
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        page.goto(server.url + "/login")
+        page.fill("input[name=username]", "tina")
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation():
+            page.click("button:has-text('Sign in')")
+        page.goto(f"{server.url}/sessions/{sid}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        played = page.evaluate(
+            """() => new Promise((resolve) => {
+                const audio = document.getElementById('call-audio');
+                const now = () => resolve([audio.currentTime, audio.duration]);
+                audio.addEventListener('error', now);  // not served, or not audio
+                setTimeout(now, 60000);  // never started
+                audio.addEventListener('timeupdate', () => {
+                    if (audio.currentTime > 0.3) resolve([audio.currentTime, audio.duration]);
+                });
+                audio.play();
+            })"""
+        )
+        assert played[0] > 0.3 and played[1] > 30  # it plays, and it is the whole call
+        line = page.locator("#transcript tr", has_text="trainee").first
+        moment = float(line.get_attribute("data-t"))
+        line.locator("input[name=text]").fill("acknowledge the cracked jug first")
+        with page.expect_navigation():
+            line.locator("button:has-text('Comment here')").click()
+        assert "comment added" in page.content()
+        page.goto(f"{server.url}/sessions/{sid}/report")
+        assert "acknowledge the cracked jug first" in page.content()
+        browser.close()
+    review = lab.call("get", f"/api/sessions/{sid}/review", lab.tina)
+    assert [(c["t"], c["text"]) for c in review["comments"]] == [
+        (round(moment, 2), "acknowledge the cracked jug first")
+    ]
+
+
 def test_a_trainers_rubric_cannot_claim_the_builtin_rubrics_id(lab):
     from voicesim.rubric.rubric import DEFAULT_RUBRIC
 
