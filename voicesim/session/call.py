@@ -30,6 +30,7 @@ from ..persona.persona import Persona
 from ..rubric.grade import score_call
 from ..rubric.rubric import Rubric
 from ..rubric.scorer import Scorecard
+from ..speech.streaming import LineRenderer, Planned, Prerenderer, Rendering
 from ..speech.transcriber import (
     DeferredTranscriber,
     JobStat,
@@ -80,6 +81,9 @@ class CallOptions:
     speculate_s: float | None = None
     # In-call cues for the trainee (session/guidance.py); None: no guidance.
     guidance: GuidanceOptions | None = None
+    # Render the customer's likely next lines into the cache while the call goes on (one
+    # low-priority thread). None: when the customer's voice is a slow one (Kokoro).
+    prerender: bool | None = None
 
 
 @dataclass
@@ -94,12 +98,12 @@ class CallResult:
 
 @dataclass(eq=False)  # holds audio: compared by identity, never by value
 class _Prepared:
-    """A reply chosen and rendered while the trainee's turn may still be ending."""
+    """A reply chosen, and rendering, while the trainee's turn may still be ending."""
 
     text: str  # the trainee's words it answers
     interrupted: bool
     line: CustomerLine
-    audio: np.ndarray
+    rendering: Rendering
     before: dict  # the engine's state before choosing it, to put back if the trainee goes on
 
 
@@ -123,10 +127,16 @@ class Conductor:
         reply_gap_s: float,
         backchannel_words: int = 3,
         seed: int = 0,
+        prerender: bool = False,
     ):
         self.floor = floor
         self.engine = engine
         self.synth = synth
+        self.renderer = LineRenderer(synth)  # a line plays while its later sentences render
+        # The lines likely next, rendered into the cache while the call goes on.
+        self.prerenderer = Prerenderer(synth) if prerender else None
+        self._planned_for: tuple[int, bool] | None = None
+        self.line_log: list[dict] = []  # per line: how soon its first audio was ready
         self.playout = playout
         self.pipeline = pipeline
         self.gap = int(reply_gap_s * RATE)
@@ -161,14 +171,26 @@ class Conductor:
         line: CustomerLine,
         at: int,
         keeps_turn: bool = False,
-        audio: np.ndarray | None = None,
+        rendering: Rendering | None = None,
     ) -> Event:
-        if audio is None:
-            audio = self.synth.render(line.text, line.voice)
+        """Play ``line`` from ``at`` (or as soon as its first piece is rendered); the rest of
+        a streamed line follows on the playout as it renders."""
+        r = rendering or self.renderer.stream(line.text, line.voice)
+        audio = r.first()
         at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
+        self.line_log.append(
+            {
+                "line": self.lines,
+                "reason": line.reason,
+                "first_audio_s": round(r.first_audio_s or 0.0, 4),
+                "cached": bool(r.cached),
+                "pieces": len(r.pieces),
+            }
+        )
         clip = self.playout.schedule(
             at,
             audio,
+            more=r.more,
             line=self.lines,
             text=line.text,
             reason=line.reason,
@@ -177,6 +199,7 @@ class Conductor:
             keeps_turn=keeps_turn,
         )
         self.lines += 1
+        self.plan()
         return Event(
             MOOD,
             sec(clip.start),  # a live source may have moved the line later to be heard whole
@@ -187,6 +210,24 @@ class Conductor:
                 "end_state": line.end_state,
             },
         )
+
+    def plan(self) -> None:
+        """Have the lines likely next rendered ahead (after each line, and when the trainee
+        starts talking over the customer, who would then say so first)."""
+        interrupted = self.pipeline.state.turn_interrupted
+        if self.prerenderer is None or self._planned_for == (self.lines, interrupted):
+            return
+        self._planned_for = (self.lines, interrupted)
+        likely = self.engine.likely_lines(interrupted=interrupted)
+        self.prerenderer.plan(Planned(x.text, x.voice) for x in likely)
+
+    def close(self) -> None:
+        """The call is over: stop rendering (what was rendered stays in the cache)."""
+        if self._prepared is not None:
+            self._prepared.rendering.cancel()
+        self.renderer.close()
+        if self.prerenderer is not None:
+            self.prerenderer.close()
 
     @property
     def finished(self) -> bool:
@@ -260,13 +301,15 @@ class Conductor:
         self._drop_prepared()
         before = self.engine.snapshot()
         line = self.engine.respond(TraineeTurn(text, interrupted=interrupted))
-        audio = self.synth.render(line.text, line.voice)
-        self._prepared = _Prepared(text, interrupted, line, audio, before)
+        rendering = self.renderer.stream(line.text, line.voice)  # renders while the turn ends
+        self._prepared = _Prepared(text, interrupted, line, rendering, before)
         return self._prepared
 
     def _drop_prepared(self) -> None:
-        """The trainee went on: the prepared reply was never said, so it never happened."""
+        """The trainee went on: the prepared reply was never said, so it never happened (and
+        the rest of it is not rendered)."""
         if self._prepared is not None:
+            self._prepared.rendering.cancel()
             self.engine.restore(self._prepared.before)
             self._prepared = None
 
@@ -285,10 +328,11 @@ class Conductor:
                 "p_end": None if guess is None else round(guess.p_end, 3),
                 "why": "fallback" if quiet >= self.gap else "detector",
                 "early": early,
+                "line": self.lines,  # the line it was answered with (line_log)
             }
         )
         self._delay = self._draw_delay()
-        return self.say(p.line, now, audio=p.audio)
+        return self.say(p.line, now, rendering=p.rendering)
 
     def _answer_early(self, now: int) -> list[Event] | None:
         """During the endpointer's hangover: answer from the speculative transcript when the
@@ -319,6 +363,7 @@ class Conductor:
         if self.finished:
             return ("done" if self.playout.busy_until() <= now else "idle"), []
         self._barge_in(now)
+        self.plan()  # the trainee may have started talking over the customer
         interjection = self._interject(now)
         if interjection:
             return "said", interjection
@@ -405,6 +450,9 @@ def run_call(
             gap,
             th.backchannel_max_words,
             seed=options.seed,
+            prerender=synth.streams(engine.persona.voice)
+            if options.prerender is None
+            else options.prerender,
         )
     persona = engine.persona if engine else None
     guide = None
@@ -495,6 +543,8 @@ def run_call(
     except Exception as exc:  # a defect: keep what was recorded, never call it complete
         failure, interrupted = exc, True
     finally:
+        if conductor is not None:
+            conductor.close()
         end = source.position
         emit(pipeline.flush(end))
         worker.wait_idle(timeout=120)
@@ -549,6 +599,9 @@ def _turn_taking(pipeline: Pipeline, conductor: Conductor) -> dict:
         "timing": asdict(conductor.engine.persona.timing),
         "speculative_decodes": dict(pipeline.guesses),
         "answers": conductor.turn_log,
+        # Per customer line: seconds from choosing it to its first audio, and whether that
+        # came from the cache (wall clock: what a live call waits; bench_live.py reports it).
+        "lines": conductor.line_log,
     }
 
 
