@@ -107,7 +107,7 @@ def test_a_cache_miss_plays_its_first_piece_before_the_rest_is_rendered(synth, v
     clip = customer.schedule(0, first, more=r.more, line=0)
     assert not r.cached and clip.end == OPEN_END  # open: the rest of the line is to come
     heard = [line.read(480).customer for _ in range(first.size // 480)]
-    assert voice.entered.is_set() and voice.said == ["Hi.", "My blender came today."]
+    assert voice.entered.wait(timeout=60) and voice.said == ["Hi.", "My blender came today."]
     played = np.concatenate(heard)
     assert np.array_equal(played, first[: played.size])  # the first piece, while the rest waits
     voice.gate.set()
@@ -275,3 +275,25 @@ def test_a_streamed_voice_gives_the_same_call_from_a_cold_or_a_warm_cache(
     assert all(x["cached"] for x in warm_lines)
     starts = [e for e in cold if e["type"] == CUSTOMER_LINE_START]
     assert len(starts) == len(cold_lines) and any(x["pieces"] > 1 for x in cold_lines)
+
+
+def test_personas_prerender_fills_the_cache_with_the_lines_of_each_mood(capsys, rubric):
+    from voicesim.cli import main
+
+    argv = ["personas", "prerender", "damaged-blender", "--voices", "fast"]
+    assert main([*argv, "--moods", "0.5-0.7"]) == 0
+    out = capsys.readouterr().out
+    assert "lines at moods 0.5-0.7" in out and "pieces rendered" in out
+    persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
+    synth = Synthesizer(voices="fast")
+    engine = DialogueEngine(persona, rubric.library, seed=2)
+    opening = engine.opening()  # at the start mood, 0.65
+    empathy = engine.respond(TraineeTurn("I'm so sorry, that must be so frustrating."))
+    for line in (opening, empathy):
+        assert all(synth.cached(p, line.voice) for p in synth.pieces(line.text, line.voice))
+    assert main([*argv, "--moods", "0.5-0.7"]) == 0  # again: nothing left to render
+    assert "0 pieces rendered" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--moods", "0.9-0.2"])
+    assert exc.value.code == 2
+    assert "--moods: '0.9-0.2': expected LOW-HIGH" in capsys.readouterr().err

@@ -150,9 +150,11 @@ class DialogueEngine:
             good.insert(0, ("resolved", p.endings.get("resolved", []), [0.0, *more]))
         elif p.accept:
             good.append(("agreed", p.agreed, [*more, 0.0]))
+        default = r.get("default")  # whatever it does not react to: often
+        good.append(
+            ("default", default.say if default and default.say else p.opening, [0.0, *more])
+        )
         good.sort(key=lambda c: c[0] in self.seen)  # a move made already is seldom made again
-        default = r.get("default")
-        good.append(("default", default.say if default and default.say else p.opening, [0.0]))
         bad = [(m, x.say, [x.mood, step]) for m, x in r.items() if x.say and x.mood > 0]
         bad += [(f"refused {m}", x.say or p.opening, [x.mood]) for m, x in p.refuse.items()]
         if p.interrupts is not None and p.interrupts.say:
@@ -276,6 +278,38 @@ class DialogueEngine:
         default = p.reactions.get("default")
         options = default.say if default and default.say else p.opening
         return self._line(options, "default", moves)
+
+    def every_line(self, low: float, high: float) -> list[CustomerLine]:
+        """Every wording of every line the persona has, in the voice of each tenth of mood
+        from ``low`` to ``high`` at which it can be said (an agreement or a goodbye when calm
+        enough, hanging up or demanding a manager from the mood that does it), nearest the
+        start mood first: what ``voicesim personas prerender`` renders ahead of a session."""
+        p, m = self.persona, self.persona.mood
+        tenths = [t / 10 for t in range(11)]
+        band = [t for t in tenths if low - 1e-9 <= t <= high + 1e-9]
+        calm = [t for t in band if t <= m.resolve_below + 0.05]
+        lines: list[tuple[str, list[str], list[float]]] = [("opening", p.opening, [m.start])]
+        lines += [(k, r.say, band) for k, r in p.reactions.items() if r.say]
+        lines += [(f"refused {k}", r.say, band) for k, r in p.refuse.items() if r.say]
+        lines += [("answer", a.say, band) for a in p.answers]
+        if p.interrupts is not None:
+            lines.append(("interjection", p.interrupts.say, band))
+        lines.append(("agreed", p.agreed, calm))
+        at = {"hung_up": m.hang_up_at, "escalated": m.escalate_at}
+        for state, said in p.endings.items():
+            if state == "resolved":
+                lines.append((state, said, calm))
+            elif at.get(state) is not None:
+                lines.append((state, said, [t for t in tenths if t >= at[state] - 0.05]))
+            else:
+                lines.append((state, said, band))
+        out = [
+            CustomerLine(text, reason, mood, self.persona.prosody.voice(p.voice, mood))
+            for reason, said, moods in lines
+            for mood in moods
+            for text in said
+        ]
+        return sorted(out, key=lambda x: abs(x.mood - m.start))  # stable: file order kept
 
     def interject(self) -> CustomerLine | None:
         """The customer cuts into a trainee who has talked too long, if upset enough."""

@@ -52,6 +52,12 @@ Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of 
 # more speech.
 QUICK_ANSWER_MIN_WORDS = 6
 PICKUP_PAUSE_S = 0.3  # between the connect sound and the customer's first words
+# Rendered ahead after each customer line: the first pieces of the lines most likely next,
+# the whole of the first few. A first piece costs about a second of one (idle) core; the
+# reply to a trainee who handles the call (empathy, a question, an offer, the closing) came
+# within the first 20 in 85 of 88 such turns on the shipped personas.
+PLANNED_LINES = 20
+PLANNED_WHOLE = 4
 
 
 class Source(Protocol):
@@ -218,16 +224,22 @@ class Conductor:
         if self.prerenderer is None or self._planned_for == (self.lines, interrupted):
             return
         self._planned_for = (self.lines, interrupted)
-        likely = self.engine.likely_lines(interrupted=interrupted)
-        self.prerenderer.plan(Planned(x.text, x.voice) for x in likely)
+        likely = self.engine.likely_lines(interrupted=interrupted)[:PLANNED_LINES]
+        self.prerenderer.plan((Planned(x.text, x.voice) for x in likely), whole=PLANNED_WHOLE)
 
     def close(self) -> None:
-        """The call is over: stop rendering (what was rendered stays in the cache)."""
+        """The call is over: stop rendering (what was rendered stays in the cache); ``join``
+        waits for the pieces under way."""
         if self._prepared is not None:
             self._prepared.rendering.cancel()
         self.renderer.close()
         if self.prerenderer is not None:
             self.prerenderer.close()
+
+    def join(self) -> None:
+        self.renderer.join()
+        if self.prerenderer is not None:
+            self.prerenderer.join()
 
     @property
     def finished(self) -> bool:
@@ -585,6 +597,8 @@ def run_call(
             },
         )
         recorder.close()
+        if conductor is not None:
+            conductor.join()  # a render under way ends before the model can be torn down
     if failure is not None:
         raise failure
     if interrupted:

@@ -144,9 +144,15 @@ class LineRenderer:
                 r._finish()
 
     def close(self) -> None:
-        """Stop the thread after the line it is on (a daemon: exiting never waits for it)."""
+        """Stop the thread after the line it is on; ``join`` waits for that."""
         if self._thread is not None:
             self._jobs.put(None)
+
+    def join(self) -> None:
+        """Wait for the thread to end (after ``close``): the model must not be torn down under
+        a render when the process exits (onnxruntime aborts the process then)."""
+        if self._thread is not None:
+            self._thread.join()
             self._thread = None
 
 
@@ -178,12 +184,14 @@ class Prerenderer:
         self.rendered = 0  # pieces rendered (not found in the cache)
         self.error: BaseException | None = None
 
-    def plan(self, lines: Iterable[Planned]) -> None:
-        """Render these lines next, in this order (first pieces of all of them first)."""
+    def plan(self, lines: Iterable[Planned], whole: int | None = None) -> None:
+        """Render these lines next, in this order: the first pieces of all of them, then the
+        later pieces of the first ``whole`` (None: all; the rest of a line can still stream
+        while its first piece plays)."""
         lines = list(dict.fromkeys(lines))
         split = [(line, self.synth.pieces(line.text, line.voice)) for line in lines]
         work = [(line, pieces[0]) for line, pieces in split]
-        work += [(line, piece) for line, pieces in split for piece in pieces[1:]]
+        work += [(line, piece) for line, pieces in split[:whole] for piece in pieces[1:]]
         with self._cond:
             self._work = work
             self._cond.notify_all()
@@ -225,8 +233,15 @@ class Prerenderer:
             return self._cond.wait_for(lambda: not self._work and not self._busy, timeout)
 
     def close(self) -> None:
-        """Stop after the piece under way; what was rendered stays in the cache."""
+        """Stop after the piece under way; what was rendered stays in the cache. ``join``
+        waits for that."""
         with self._cond:
             self._stopped = True
             self._work = []
             self._cond.notify_all()
+
+    def join(self) -> None:
+        """Wait for the thread to end (after ``close``; see LineRenderer.join)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
