@@ -470,6 +470,11 @@ def run_call(
     guide = None
     if engine is not None and options.guidance is not None:
         guide = Guide(rubric, options.guidance, context=engine.context)
+    opening = None
+    if conductor is not None:
+        # The opening renders (and the voice's model loads) while the move recogniser loads.
+        line = engine.opening()
+        opening = (line, conductor.renderer.stream(line.text, line.voice))
     if engine is not None:
         engine.library.warm()  # the model loads before the call, not in the first reply
     events: list[Event] = []
@@ -509,7 +514,8 @@ def run_call(
         connect = playout.schedule(ring.end, sounds.connect, sound="connect")
         first_line_at = connect.end + int(PICKUP_PAUSE_S * RATE)
     if conductor is not None:
-        emit([conductor.say(engine.opening(), first_line_at)])
+        line, rendering = opening
+        emit([conductor.say(line, first_line_at, rendering=rendering)])
     noticed = getattr(source, "take_events", None)  # a source's own events (live: echo, device)
     interrupted = False
     failure: Exception | None = None
