@@ -88,7 +88,9 @@ class CallOptions:
     # In-call cues for the trainee (session/guidance.py); None: no guidance.
     guidance: GuidanceOptions | None = None
     # Render the customer's likely next lines into the cache while the call goes on (one
-    # low-priority thread). None: when the customer's voice is a slow one (Kokoro).
+    # low-priority thread). None: when the customer's voice is a slow one (Kokoro) and the
+    # call runs at speaking pace (a drill, a --realtime simulation); a simulated call whose
+    # clock waits for its renders gave the thread no time to be ahead and ran 14 % slower.
     prerender: bool | None = None
 
 
@@ -462,7 +464,7 @@ def run_call(
             gap,
             th.backchannel_max_words,
             seed=options.seed,
-            prerender=synth.streams(engine.persona.voice)
+            prerender=synth.streams(engine.persona.voice) and wait is None
             if options.prerender is None
             else options.prerender,
         )
