@@ -297,3 +297,30 @@ def test_personas_prerender_fills_the_cache_with_the_lines_of_each_mood(capsys, 
         main([*argv, "--moods", "0.9-0.2"])
     assert exc.value.code == 2
     assert "--moods: '0.9-0.2': expected LOW-HIGH" in capsys.readouterr().err
+
+
+def test_a_partial_transcript_has_its_reply_rendered_ahead_first(synth, voice, rubric):
+    """Live, the trainee's words so far (a partial transcript) name the reply they would get:
+    it is rendered ahead before any other line, and the call is left as it was."""
+    persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
+    persona.voice = VOICE
+    engine = DialogueEngine(persona, rubric.library, seed=0)
+    engine.opening()
+    playout = Playout()
+    pipe = Pipeline(playout, DeferredTranscriber(transcriber=None))  # no speech: never used
+    conductor = Conductor(lambda: 0, engine, synth, playout, pipe, 1.0, prerender=True)
+    done: list[tuple[str, bool]] = []
+    conductor.prerenderer.on_piece = lambda x, p, new: done.append((x.text, p.after_pause))
+    before = engine.snapshot()
+    turn = "I'm so sorry about the jug, that must be really frustrating"
+    probe = DialogueEngine(persona, rubric.library, seed=0)
+    probe.restore(before)
+    reply = probe.respond(TraineeTurn(turn))
+    conductor.heard(turn)
+    assert conductor.prerenderer.wait_idle(timeout=120)
+    assert done[0] == (reply.text, False)
+    assert engine.snapshot()["mood"] == before["mood"] and engine.said == before["said"]
+    r = conductor.renderer.stream(reply.text, reply.voice)
+    assert r.cached  # said now, it starts from the cache
+    conductor.close()
+    conductor.join()

@@ -24,7 +24,7 @@ from ..audio.formats import RATE
 from ..audio.playout import Playout
 from ..audio.recorder import SESSION_FORMAT, SessionRecorder, load_call_audio
 from ..audio.sources import Frame
-from ..events import CALL_END, CALL_START, MOOD, SCORE, Event
+from ..events import CALL_END, CALL_START, MOOD, PARTIAL, SCORE, Event
 from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
 from ..persona.persona import Persona
 from ..rubric.grade import score_call
@@ -226,8 +226,30 @@ class Conductor:
         if self.prerenderer is None or self._planned_for == (self.lines, interrupted):
             return
         self._planned_for = (self.lines, interrupted)
-        likely = self.engine.likely_lines(interrupted=interrupted)[:PLANNED_LINES]
-        self.prerenderer.plan((Planned(x.text, x.voice) for x in likely), whole=PLANNED_WHOLE)
+        self._plan(self.engine.likely_lines(interrupted=interrupted))
+
+    def _plan(self, likely: list[CustomerLine]) -> None:
+        assert self.prerenderer is not None
+        lines = [Planned(x.text, x.voice) for x in likely[:PLANNED_LINES]]
+        self.prerenderer.plan(lines, whole=PLANNED_WHOLE)
+
+    def heard(self, partial: str) -> None:
+        """A partial transcript of the trainee's speech under way (live): the reply it would
+        get is rendered ahead first, seconds before the turn ends (the call is left as it
+        is: the engine's state is put back)."""
+        if self.prerenderer is None or self._prepared is not None or self.finished:
+            return
+        st = self.pipeline.state
+        text = " ".join([*(st.finals[k]["text"] for k in st.turn_utterances if k in st.finals)])
+        text = f"{text} {partial}".strip()
+        if not self._is_turn(text):
+            return
+        before = self.engine.snapshot()
+        try:
+            reply = self.engine.respond(TraineeTurn(text, interrupted=st.turn_interrupted))
+        finally:
+            self.engine.restore(before)
+        self._plan([reply, *self.engine.likely_lines(interrupted=st.turn_interrupted)])
 
     def close(self) -> None:
         """The call is over: stop rendering (what was rendered stays in the cache); ``join``
@@ -489,6 +511,8 @@ def run_call(
             recorder.log(ev)
             if guide is not None:
                 guide.observe(ev)
+            if conductor is not None and ev.type == PARTIAL:
+                conductor.heard(ev["text"])
             for listener in listeners:
                 more = listener(ev)
                 if more:
