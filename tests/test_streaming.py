@@ -168,19 +168,25 @@ def test_the_first_pieces_of_every_likely_line_come_before_the_rest(synth, voice
         pre.close()
 
 
-def test_cancelling_a_prepared_reply_cancels_its_pending_render(synth, voice, rubric):
+def _conductor(synth, rubric, turn: str, prerender: bool = False):
+    """A conductor for damaged-blender (the stand-in voice) after its opening, and the reply
+    ``turn`` would get (found on a copy of the engine)."""
     persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
     persona.voice = VOICE
     engine = DialogueEngine(persona, rubric.library, seed=0)
     engine.opening()
     playout = Playout()
     pipe = Pipeline(playout, DeferredTranscriber(transcriber=None))  # no speech: never used
-    conductor = Conductor(lambda: 0, engine, synth, playout, pipe, 1.0)
-    before = engine.snapshot()
-    turn = "I'm so sorry, that must be really frustrating."
+    conductor = Conductor(lambda: 0, engine, synth, playout, pipe, 1.0, prerender=prerender)
     probe = DialogueEngine(persona, rubric.library, seed=0)
-    probe.restore(before)
-    reply = probe.respond(TraineeTurn(turn))
+    probe.restore(engine.snapshot())
+    return engine, conductor, probe.respond(TraineeTurn(turn))
+
+
+def test_cancelling_a_prepared_reply_cancels_its_pending_render(synth, voice, rubric):
+    turn = "I'm so sorry, that must be really frustrating."
+    engine, conductor, reply = _conductor(synth, rubric, turn)
+    before = engine.snapshot()
     pieces = synth.pieces(reply.text, reply.voice)
     assert len(pieces) > 1, reply.text  # a line of several pieces
     voice.hold = {pieces[0].sentences[-1]}
@@ -302,20 +308,11 @@ def test_personas_prerender_fills_the_cache_with_the_lines_of_each_mood(capsys, 
 def test_a_partial_transcript_has_its_reply_rendered_ahead_first(synth, voice, rubric):
     """Live, the trainee's words so far (a partial transcript) name the reply they would get:
     it is rendered ahead before any other line, and the call is left as it was."""
-    persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
-    persona.voice = VOICE
-    engine = DialogueEngine(persona, rubric.library, seed=0)
-    engine.opening()
-    playout = Playout()
-    pipe = Pipeline(playout, DeferredTranscriber(transcriber=None))  # no speech: never used
-    conductor = Conductor(lambda: 0, engine, synth, playout, pipe, 1.0, prerender=True)
+    turn = "I'm so sorry about the jug, that must be really frustrating"
+    engine, conductor, reply = _conductor(synth, rubric, turn, prerender=True)
     done: list[tuple[str, bool]] = []
     conductor.prerenderer.on_piece = lambda x, p, new: done.append((x.text, p.after_pause))
     before = engine.snapshot()
-    turn = "I'm so sorry about the jug, that must be really frustrating"
-    probe = DialogueEngine(persona, rubric.library, seed=0)
-    probe.restore(before)
-    reply = probe.respond(TraineeTurn(turn))
     conductor.heard(turn)
     assert conductor.prerenderer.wait_idle(timeout=120)
     assert done[0] == (reply.text, False)
