@@ -307,17 +307,23 @@ def test_personas_prerender_fills_the_cache_with_the_lines_of_each_mood(capsys, 
 
 def test_a_partial_transcript_has_its_reply_rendered_ahead_first(synth, voice, rubric):
     """Live, the trainee's words so far (a partial transcript) name the reply they would get:
-    it is rendered ahead before any other line, and the call is left as it was."""
+    its first piece renders at once, the call left as it was; asked for while it renders, the
+    reply waits for that render instead of rendering it again."""
     turn = "I'm so sorry about the jug, that must be really frustrating"
     engine, conductor, reply = _conductor(synth, rubric, turn, prerender=True)
-    done: list[tuple[str, bool]] = []
-    conductor.prerenderer.on_piece = lambda x, p, new: done.append((x.text, p.after_pause))
+    conductor.prerenderer.close()  # only the guess renders here
     before = engine.snapshot()
+    first = synth.pieces(reply.text, reply.voice)[0]
+    voice.hold = {first.sentences[-1]}
     conductor.heard(turn)
-    assert conductor.prerenderer.wait_idle(timeout=120)
-    assert done[0] == (reply.text, False)
+    assert voice.entered.wait(timeout=60)  # the guess is rendering ...
     assert engine.snapshot()["mood"] == before["mood"] and engine.said == before["said"]
-    r = conductor.renderer.stream(reply.text, reply.voice)
-    assert r.cached  # said now, it starts from the cache
+    r = conductor.renderer.stream(reply.text, reply.voice)  # ... when the reply is chosen
+    assert not r.cached
+    voice.gate.set()
+    r.first()
+    assert conductor.renderer.wait_warm(timeout=60)
+    assert voice.said.count(first.sentences[-1]) == 1  # rendered once, by the guess
+    assert conductor.renderer.stream(reply.text, reply.voice).cached
     conductor.close()
     conductor.join()

@@ -235,9 +235,9 @@ class Conductor:
         self.prerenderer.plan(lines, whole=PLANNED_WHOLE)
 
     def heard(self, partial: str) -> None:
-        """A partial transcript of the trainee's speech under way (live): the reply it would
-        get is rendered ahead first, seconds before the turn ends (the call is left as it
-        is: the engine's state is put back)."""
+        """A partial transcript of the trainee's speech under way (live): the first piece of
+        the reply it would get renders now, at normal priority, seconds before the turn ends
+        (the call is left as it is: the engine's state is put back)."""
         if self.prerenderer is None or self._prepared is not None or self.finished:
             return
         st = self.pipeline.state
@@ -250,7 +250,7 @@ class Conductor:
             reply = self.engine.respond(TraineeTurn(text, interrupted=st.turn_interrupted))
         finally:
             self.engine.restore(before)
-        self._plan([reply, *self.engine.likely_lines(interrupted=st.turn_interrupted)])
+        self.renderer.warm(reply.text, reply.voice)
 
     def close(self) -> None:
         """The call is over: stop rendering (what was rendered stays in the cache); ``join``

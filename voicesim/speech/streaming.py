@@ -90,12 +90,57 @@ class Rendering:
 
 
 class LineRenderer:
-    """Streams the customer's lines on one render thread (normal priority) next to the call."""
+    """Streams the customer's lines on one render thread (normal priority) next to the call,
+    and renders the first piece of the line most likely next on another (``warm``)."""
 
     def __init__(self, synth: Synthesizer) -> None:
         self.synth = synth
         self._jobs: queue.Queue[tuple[Rendering, int, float] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._warm: tuple[Piece, VoiceSettings] | None = None
+        self._warm_cond = threading.Condition()
+        self._warm_busy = False
+        self._warm_stop = False
+        self._warm_thread: threading.Thread | None = None
+
+    def warm(self, text: str, voice: VoiceSettings) -> None:
+        """Render the line's first piece into the cache now, at normal priority: the reply
+        the trainee's words so far would get (a partial transcript). When the line is asked
+        for, its first piece is read from the cache, or waited for while it renders (never
+        rendered twice). A newer guess replaces one not started."""
+        piece = self.synth.pieces(text, voice)[0]
+        if self.synth.cached(piece, voice):
+            return
+        with self._warm_cond:
+            self._warm = (piece, voice)
+            self._warm_cond.notify_all()
+        if self._warm_thread is None:
+            self._warm_thread = threading.Thread(
+                target=self._run_warm, name="voicesim-warm", daemon=True
+            )
+            self._warm_thread.start()
+
+    def _run_warm(self) -> None:
+        while True:
+            with self._warm_cond:
+                self._warm_busy = False
+                self._warm_cond.notify_all()
+                self._warm_cond.wait_for(lambda: self._warm is not None or self._warm_stop)
+                if self._warm_stop:
+                    return
+                (piece, voice), self._warm = self._warm, None
+                self._warm_busy = True
+            try:
+                self.synth.piece_native(piece, voice)
+            except Exception:  # noqa: BLE001 - a guess: the line, if said, renders again
+                pass
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """Block until no guess is waiting or rendering (tests)."""
+        with self._warm_cond:
+            return self._warm_cond.wait_for(
+                lambda: self._warm is None and not self._warm_busy, timeout
+            )
 
     def stream(self, text: str, voice: VoiceSettings) -> Rendering:
         """Start the line: pieces in the cache are read at once, the first piece missing and
@@ -144,16 +189,20 @@ class LineRenderer:
                 r._finish()
 
     def close(self) -> None:
-        """Stop the thread after the line it is on; ``join`` waits for that."""
+        """Stop the threads after the piece each is on; ``join`` waits for that."""
         if self._thread is not None:
             self._jobs.put(None)
+        with self._warm_cond:
+            self._warm_stop = True
+            self._warm_cond.notify_all()
 
     def join(self) -> None:
-        """Wait for the thread to end (after ``close``): the model must not be torn down under
-        a render when the process exits (onnxruntime aborts the process then)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Wait for the threads to end (after ``close``): the model must not be torn down
+        under a render when the process exits (onnxruntime aborts the process then)."""
+        for thread in (self._thread, self._warm_thread):
+            if thread is not None:
+                thread.join()
+        self._thread = self._warm_thread = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +268,7 @@ class Prerenderer:
             rendered = not self.synth.cached(piece, line.voice)
             try:
                 if rendered:
-                    self.synth.piece_native(piece, line.voice)
+                    self.synth.piece_native(piece, line.voice, share=False)
                     self.rendered += 1
             except Exception as exc:  # noqa: BLE001 - a line that cannot render is said later
                 self.error = exc

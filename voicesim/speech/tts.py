@@ -491,6 +491,7 @@ class Synthesizer:
         self.voices = voices_mode(voices)
         self._engines: dict[tuple[str, str], _Engine] = {}
         self._lock = threading.Lock()
+        self._rendering: dict[Path, threading.Event] = {}  # pieces a thread is rendering now
 
     def engine_name(self, s: VoiceSettings) -> str:
         """The engine that speaks ``s`` here: ``fast`` for a Kokoro voice when the fast voices
@@ -623,18 +624,40 @@ class Synthesizer:
         """Is the piece in the cache (rendering it costs a file read)?"""
         return self._piece_path(piece, s).exists()
 
-    def piece_native(self, piece: Piece, s: VoiceSettings) -> tuple[np.ndarray, int]:
-        """A piece at the engine's own rate, from the cache or rendered into it."""
+    def piece_native(
+        self, piece: Piece, s: VoiceSettings, share: bool = True
+    ) -> tuple[np.ndarray, int]:
+        """A piece at the engine's own rate, from the cache or rendered into it. ``share``: a
+        piece another thread is rendering with ``share`` is waited for, not rendered twice
+        (the low-priority renderer neither waits nor is waited for)."""
         if piece.whole:
             return self.render_native(piece.sentences[0], s)
         path = self._piece_path(piece, s)
         found = self._read(path)
         if found is not None:
             return found
-        s = self.spoken(s)
-        engine = self.engine(s)
-        assert isinstance(engine, _Kokoro)  # pieces() splits lines of streamed engines only
-        return self._store(path, *engine.render_piece(piece, s))
+        owner = False
+        if share:
+            with self._lock:
+                busy = self._rendering.get(path)
+                if busy is None:
+                    self._rendering[path] = busy = threading.Event()
+                    owner = True
+            if not owner:
+                busy.wait()
+                found = self._read(path)
+                if found is not None:
+                    return found
+        try:
+            s = self.spoken(s)
+            engine = self.engine(s)
+            assert isinstance(engine, _Kokoro)  # pieces() splits lines of streamed engines only
+            return self._store(path, *engine.render_piece(piece, s))
+        finally:
+            if owner:
+                with self._lock:
+                    del self._rendering[path]
+                busy.set()
 
     def piece_audio(
         self, piece: Piece, s: VoiceSettings, first: bool, last: bool, peak: float = 0.0
