@@ -97,50 +97,18 @@ class LineRenderer:
         self.synth = synth
         self._jobs: queue.Queue[tuple[Rendering, int, float] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._warm: tuple[Piece, VoiceSettings] | None = None
-        self._warm_cond = threading.Condition()
-        self._warm_busy = False
-        self._warm_stop = False
-        self._warm_thread: threading.Thread | None = None
+        self._guess = Prerenderer(synth, urgent=True)  # the reply a partial transcript gets
 
     def warm(self, text: str, voice: VoiceSettings) -> None:
         """Render the line's first piece into the cache now, at normal priority: the reply
         the trainee's words so far would get (a partial transcript). When the line is asked
         for, its first piece is read from the cache, or waited for while it renders (never
         rendered twice). A newer guess replaces one not started."""
-        piece = self.synth.pieces(text, voice)[0]
-        if self.synth.cached(piece, voice):
-            return
-        with self._warm_cond:
-            self._warm = (piece, voice)
-            self._warm_cond.notify_all()
-        if self._warm_thread is None:
-            self._warm_thread = threading.Thread(
-                target=self._run_warm, name="voicesim-warm", daemon=True
-            )
-            self._warm_thread.start()
-
-    def _run_warm(self) -> None:
-        while True:
-            with self._warm_cond:
-                self._warm_busy = False
-                self._warm_cond.notify_all()
-                self._warm_cond.wait_for(lambda: self._warm is not None or self._warm_stop)
-                if self._warm_stop:
-                    return
-                (piece, voice), self._warm = self._warm, None
-                self._warm_busy = True
-            try:
-                self.synth.piece_native(piece, voice)
-            except Exception:  # noqa: BLE001 - a guess: the line, if said, renders again
-                pass
+        self._guess.plan([Planned(text, voice)], whole=0)
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Block until no guess is waiting or rendering (tests)."""
-        with self._warm_cond:
-            return self._warm_cond.wait_for(
-                lambda: self._warm is None and not self._warm_busy, timeout
-            )
+        return self._guess.wait_idle(timeout)
 
     def stream(self, text: str, voice: VoiceSettings) -> Rendering:
         """Start the line: pieces in the cache are read at once, the first piece missing and
@@ -192,17 +160,15 @@ class LineRenderer:
         """Stop the threads after the piece each is on; ``join`` waits for that."""
         if self._thread is not None:
             self._jobs.put(None)
-        with self._warm_cond:
-            self._warm_stop = True
-            self._warm_cond.notify_all()
+        self._guess.close()
 
     def join(self) -> None:
         """Wait for the threads to end (after ``close``): the model must not be torn down
         under a render when the process exits (onnxruntime aborts the process then)."""
-        for thread in (self._thread, self._warm_thread):
-            if thread is not None:
-                thread.join()
-        self._thread = self._warm_thread = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._guess.join()
 
 
 @dataclass(frozen=True)
@@ -218,13 +184,18 @@ class Prerenderer:
 
     ``plan`` replaces the work list (the call moved on: other lines are likely now); the
     first piece of every planned line is rendered before any line's later pieces, which can
-    still stream while the first plays."""
+    still stream while the first plays. ``urgent``: at normal priority, and a line asked for
+    while its piece renders here waits for it (a guess at the very next reply)."""
 
     def __init__(
-        self, synth: Synthesizer, on_piece: Callable[[Planned, Piece, bool], None] | None = None
+        self,
+        synth: Synthesizer,
+        on_piece: Callable[[Planned, Piece, bool], None] | None = None,
+        urgent: bool = False,
     ) -> None:
         self.synth = synth
         self.on_piece = on_piece  # (line, piece, rendered) after each piece: progress
+        self.urgent = urgent
         self._work: list[tuple[Planned, Piece]] = []
         self._cond = threading.Condition()
         self._busy = False
@@ -251,7 +222,7 @@ class Prerenderer:
             self._thread.start()
 
     def _run(self) -> None:
-        if hasattr(os, "setpriority"):  # Linux: the nice value of this thread alone
+        if not self.urgent and hasattr(os, "setpriority"):  # Linux: this thread's nice value
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRERENDER_NICE)
             except OSError:
@@ -268,7 +239,7 @@ class Prerenderer:
             rendered = not self.synth.cached(piece, line.voice)
             try:
                 if rendered:
-                    self.synth.piece_native(piece, line.voice, share=False)
+                    self.synth.piece_native(piece, line.voice, share=self.urgent)
                     self.rendered += 1
             except Exception as exc:  # noqa: BLE001 - a line that cannot render is said later
                 self.error = exc
