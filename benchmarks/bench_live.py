@@ -12,6 +12,11 @@ customer's opening (barge-in), then a reply after each of the customer's lines. 
   events.jsonl, polled every 10 ms);
 * barge-in reaction: from the trainee's speech onset (speech_start) and from the first audible
   sound on the recorded microphone, to where the customer's playback was cut;
+* the customer's first audio: from choosing a line to its first audio being ready (median,
+  p95), how many replies came from the voice cache (rendered ahead during the call) and how
+  many were streamed sentence by sentence; the voice cache starts empty (a temporary
+  VOICESIM_CACHE) unless VOICESIM_CACHE names one (e.g. filled by `voicesim personas
+  prerender`);
 * CPU of the drill process over the call (utime+stime from /proc, after the model is loaded),
   in cores and as a share of the machine; the sound server's CPU beside it.
 
@@ -204,6 +209,7 @@ def run(tmp: Path, replies: int) -> dict:
     answers = turn.get("answers", [])
     return {
         "reply_gap": reply_gap,
+        "lines": turn.get("lines", []),
         "turns": {  # how the customer took the turn (both reports show it)
             "cut_ins": cut_ins,
             "replies": len(spans),
@@ -230,6 +236,34 @@ def run(tmp: Path, replies: int) -> dict:
         "mic_complete": mic_frames == audio.shape[0],
         "device_events": [e.get("detail") for e in events if e["type"] == "device"],
     }
+
+
+def first_audio(lines: list[dict]) -> dict:
+    """From choosing a customer line to its first audio being ready (wall clock, meta.json
+    turn_taking.lines): the replies, and the opening apart (chosen as the call starts)."""
+    replies = [x for x in lines if x["reason"] != "opening"]
+    s = [x["first_audio_s"] for x in replies]
+    opening = next((x for x in lines if x["reason"] == "opening"), None)
+    return {
+        "median": round(statistics.median(s), 3) if s else None,
+        "p95": round(percentile(s, 95), 3) if s else None,
+        "max": round(max(s), 3) if s else None,
+        "n": len(s),
+        "cache_hits": sum(x["cached"] for x in replies),
+        "cache_hit_rate": round(sum(x["cached"] for x in replies) / len(s), 3) if s else None,
+        "streamed": sum(x["pieces"] > 1 and not x["cached"] for x in replies),
+        "opening_s": None if opening is None else opening["first_audio_s"],
+        "opening_cached": None if opening is None else opening["cached"],
+    }
+
+
+def first_audio_row(fa: dict) -> tuple[str, str]:
+    return (
+        "reply chosen -> its first audio ready (wall clock; target 0.15 s)",
+        f"median {fa['median']} s, p95 {fa['p95']} s, max {fa['max']} s ({fa['n']} replies, "
+        f"{fa['cache_hits']} from the cache, {fa['streamed']} streamed); opening "
+        f"{fa['opening_s']} s{' (cached)' if fa['opening_cached'] else ''}",
+    )
 
 
 def main() -> None:
@@ -283,6 +317,7 @@ def main() -> None:
             "max": round(max(r["reply_gap"]), 3) if r["reply_gap"] else None,
             "n": len(r["reply_gap"]),
         },
+        "first_audio_s": first_audio(r["lines"]),
         **r["turns"],
         "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
@@ -328,6 +363,7 @@ def main() -> None:
                 f"median {result['reply_gap_s']['median']} s, max {result['reply_gap_s']['max']} s "
                 f"({result['reply_gap_s']['n']} turns)",
             ),
+            first_audio_row(result["first_audio_s"]),
             (
                 "how the customer took the turn",
                 f"{result['answers_by']['detector']} by the end-of-turn detector "
@@ -378,6 +414,7 @@ def under_load_report(r: dict, cores: int) -> None:
             "max": round(max(r["reply_gap"]), 3) if r["reply_gap"] else None,
             "n": len(r["reply_gap"]),
         },
+        "first_audio_s": first_audio(r["lines"]),
         **r["turns"],
         "recogniser": os.environ.get("VOICESIM_RECOGNISER", "model"),
         "decode_s_median": round(statistics.median(r["decode"]), 3) if r["decode"] else None,
@@ -419,6 +456,7 @@ def under_load_report(r: dict, cores: int) -> None:
                 f"{result['mic_backlog_s_max']} s / {result['mic_complete']} "
                 f"(input overflows {result['xruns']['input_overflow']})",
             ),
+            first_audio_row(result["first_audio_s"]),
             ("speaker underflows", str(result["xruns"]["output_underflow"])),
             (
                 "stream restarts (of which buffering raises, spins)",

@@ -750,3 +750,48 @@ def test_lab_drill_runs_the_assigned_drill_and_uploads_once(pulse, voice, tmp_pa
         assert up["overall"] == pytest.approx(local["overall"], abs=0.5)
         assert up["passed"] == local["passed"] == (up["overall"] >= 40)
     desk.close()
+
+
+# -- the customer's neural voice, streamed ------------------------------------------------------
+def test_a_neural_line_plays_its_first_sentence_while_the_rest_renders(pulse, tmp_path):
+    """With the Kokoro voice and an empty voice cache the opening is rendered in pieces: its
+    first piece is played as soon as it is rendered, the rest follows it on the speaker (at
+    once, or after the silence the render took), and the session has one line whose start says
+    where it ends."""
+    from voicesim.persona.engine import DialogueEngine
+    from voicesim.persona.persona import find_persona, load_persona
+    from voicesim.rubric.rubric import load_rubric
+    from voicesim.speech.tts import Synthesizer
+
+    out = tmp_path / "session"
+    drill = Drill(pulse, out, "--persona", "damaged-blender", "--voices", "persona")
+    try:
+        end = drill.wait_for(lambda e: e["type"] == "customer_line_end" and e["line"] == 0)
+        assert drill.interrupt() == 130, drill.output()
+    finally:
+        if drill.proc.poll() is None:
+            drill.proc.kill()
+    events, audio = _load(out)
+    starts = [e for e in events if e.type == "customer_line_start" and e["line"] == 0]
+    assert len(starts) == 1 and not end["cut"]
+    start = starts[0]
+    assert start["end"] == pytest.approx(end["t"], abs=0.002)
+    lines = json.loads((out / "meta.json").read_text())["turn_taking"]["lines"]
+    assert lines[0]["pieces"] > 1 and not lines[0]["cached"], lines
+    # what was played: the first piece from the line's start, the last piece at its end
+    rubric = load_rubric()
+    persona = load_persona(find_persona("damaged-blender"), set(rubric.library.detectors))
+    line = DialogueEngine(persona, rubric.library, seed=0).opening()
+    assert line.text == start["text"]
+    synth = Synthesizer(voices="persona")  # the drill's cache: the pieces are read from it
+    pieces = synth.pieces(line.text, line.voice)
+    first = synth.piece_audio(pieces[0], line.voice, first=True, last=False)
+    whole = synth.render(line.text, line.voice)
+    peak = float(np.abs(whole).max())
+    last = synth.piece_audio(pieces[-1], line.voice, first=False, last=True, peak=peak)
+    assert np.array_equal(last, whole[-last.size :])
+    a, b = int(round(start.t * RATE)), int(round(end["t"] * RATE))
+    customer = audio[:, 0]
+    assert np.abs(customer[a : a + first.size] - first).max() < 2e-3
+    assert np.abs(customer[b - last.size : b] - last).max() < 2e-3
+    assert b - a >= whole.size  # whole, and longer only by the silence of a late piece

@@ -229,3 +229,27 @@ def test_the_voices_are_chosen_by_option_or_environment(monkeypatch, tmp_path, c
     with pytest.raises(SystemExit) as exc:
         main(["simulate", "--persona", "late-order", "--trainee", "x", "--voices", "loud"])
     assert exc.value.code == 2 and "invalid choice: 'loud'" in capsys.readouterr().err
+
+
+def test_a_line_said_in_pieces_sounds_as_the_line_rendered_whole(synth):
+    """A Kokoro line is streamed sentence by sentence (speech/streaming.py): its first piece is
+    the same samples as the whole line's start, and the rest differs from one render of the
+    whole line by no more than the resampling of the pieces apart (a fraction of a sample)."""
+    from voicesim.audio.formats import RATE, resample, trim_silence
+
+    line = "My screen failed last week. Nobody called me back."
+    pieces = synth.pieces(line, MAN)
+    assert [p.sentences for p in pieces] == [
+        ("My screen failed last week.",),
+        ("Nobody called me back.",),
+    ]
+    joined = synth.render(line, MAN)
+    native, rate = synth.render_native(line, MAN)
+    whole = trim_silence(resample(native, rate, RATE))
+    assert abs(joined.size - whole.size) <= RATE // 100
+    first = synth.piece_audio(pieces[0], MAN, first=True, last=False)
+    head = first.size - RATE // 50  # up to 20 ms before the first piece ends
+    assert np.abs(joined[:head] - whole[:head]).max() < 2e-3
+    n = min(joined.size, whole.size)
+    error = np.sum((joined[:n] - whole[:n]) ** 2) / np.sum(whole[:n] ** 2)
+    assert error < 0.01  # over 20 dB below the line: the same line to the ear

@@ -111,6 +111,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_voices_option(p_say)
     p_say.set_defaults(func=cmd_personas_say)
+    p_pre = per_sub.add_parser(
+        "prerender",
+        help="render a persona's lines into the voice cache ahead of a training session",
+        description="Render every wording of every line of the persona, in the voice of each "
+        "mood it can be said in, into the voice cache (VOICESIM_CACHE, else ~/.cache/voicesim), "
+        "nearest the starting mood first and the first sentences of all lines before the rest: "
+        "a drill or simulated call then starts each of these lines from a file read instead of "
+        "a render. A drill renders the lines likely next by itself while the call goes on; this "
+        "fills the cache ahead. Ctrl-C stops it; what was rendered stays.",
+    )
+    p_pre.add_argument("persona", metavar="ID", help="persona id or YAML file")
+    p_pre.add_argument(
+        "--moods",
+        type=_mood_range,
+        metavar="LOW-HIGH",
+        help="the moods (0-1) to render the lines in, in tenths (default: from the persona's "
+        "resolve mood less its largest step to its start mood plus its largest step; goodbyes "
+        "and hang-ups at the moods that end the call)",
+    )
+    add_voices_option(p_pre)
+    p_pre.set_defaults(func=cmd_personas_prerender)
     rub = sub.add_parser(
         "rubric",
         help="show, validate or try out a rubric",
@@ -444,6 +465,69 @@ def cmd_personas_say(args: argparse.Namespace) -> int:
     print(
         f"wrote {out} ({len(p.opening)} opening line(s), {sum(x.size for x in parts) / rate:.1f} s)"
     )
+    return 0
+
+
+def _mood_range(text: str) -> tuple[float, float]:
+    low, sep, high = text.partition("-")
+    try:
+        lo, hi = float(low), float(high)
+    except ValueError:
+        lo = hi = -1.0
+    if not sep or not 0 <= lo <= hi <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LOW-HIGH within 0-1, e.g. 0.3-0.9")
+    return lo, hi
+
+
+def cmd_personas_prerender(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from .persona.engine import DialogueEngine
+    from .rubric.rubric import load_rubric
+    from .speech.streaming import Planned, Prerenderer
+    from .speech.tts import Synthesizer, cache_dir
+
+    p = _load_persona_arg(args.persona)
+    m = p.mood
+    low, high = args.moods or (
+        max(0.0, m.resolve_below - m.max_step),
+        min(1.0, m.start + m.max_step),
+    )
+    synth = Synthesizer(voices=args.voices)
+    lines = DialogueEngine(p, load_rubric().library).every_line(low, high)
+    plan = list(dict.fromkeys(Planned(x.text, x.voice) for x in lines))
+    total = sum(len(synth.pieces(x.text, x.voice)) for x in plan)
+    c = Console(highlight=False)
+    c.print(
+        f"{p.name} ({p.id}): {len(plan)} lines at moods {low:g}-{high:g}, {total} pieces, "
+        f"voice {synth.describe(p.voice).get('spoken_by', {}).get('engine', p.voice.engine)}; "
+        f"cache {synth.cache}"
+    )
+    fresh = 0
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=c, transient=False) as bar:
+        task = bar.add_task("rendering", total=total)
+
+        def step(_line: Planned, _piece, rendered: bool) -> None:
+            nonlocal fresh
+            fresh += rendered
+            bar.advance(task)
+
+        pre = Prerenderer(synth, on_piece=step)
+        try:
+            pre.plan(plan)
+            while not pre.wait_idle(timeout=0.5):
+                pass
+        except KeyboardInterrupt:
+            c.print(f"interrupted; the {fresh} pieces rendered stay in {cache_dir()}")
+            return 130
+        finally:
+            pre.close()
+            pre.join()  # the piece under way: the model must not be torn down under it
+    if pre.error is not None:
+        raise VoicesimError(f"rendering {p.id}'s lines failed: {pre.error}")
+    c.print(f"done: {fresh} pieces rendered, {total - fresh} were in the cache already")
     return 0
 
 

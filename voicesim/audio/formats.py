@@ -131,11 +131,20 @@ def load_audio(path: str | Path, rate: int = RATE) -> np.ndarray:
     return resample(to_mono(data), sr, rate)
 
 
-def trim_silence(audio: np.ndarray, rate: int = RATE, floor_db: float = -45.0) -> np.ndarray:
+def trim_silence(
+    audio: np.ndarray,
+    rate: int = RATE,
+    floor_db: float = -45.0,
+    lead: bool = True,
+    trail: bool = True,
+    peak: float | None = None,
+) -> np.ndarray:
     """Cut leading and trailing near-silence (10 ms frames below ``floor_db`` of the peak).
 
     Rendered speech is trimmed so that a clip's first sample is its speech onset: the customer
-    timeline then says exactly when the customer was audible.
+    timeline then says exactly when the customer was audible. A line rendered in pieces trims
+    its first piece at the ``lead`` only and its last at the ``trail``, against the ``peak``
+    of the line so far.
     """
     if audio.size == 0:
         return audio
@@ -143,7 +152,7 @@ def trim_silence(audio: np.ndarray, rate: int = RATE, floor_db: float = -45.0) -
     n = audio.size // hop
     if n == 0:
         return audio
-    peak = float(np.max(np.abs(audio)))
+    peak = max(peak or 0.0, float(np.max(np.abs(audio))))
     if peak < 1e-5:  # below -100 dBFS: nothing audible at all
         return audio[:0]
     frames = audio[: n * hop].reshape(n, hop)
@@ -152,4 +161,6 @@ def trim_silence(audio: np.ndarray, rate: int = RATE, floor_db: float = -45.0) -
     loud = np.flatnonzero(level > floor_db)
     if loud.size == 0:
         return audio[:0]
-    return audio[loud[0] * hop : min(audio.size, (loud[-1] + 1) * hop)]
+    first = loud[0] * hop if lead else 0
+    last = min(audio.size, (loud[-1] + 1) * hop) if trail else audio.size
+    return audio[first:last]

@@ -40,6 +40,7 @@ class SimulatedLine:
         noise_db: float = -62.0,
         seed: int = 0,
         realtime: bool = False,
+        await_renders: bool | None = None,
     ):
         self.customer = customer
         self.trainee = trainee
@@ -49,6 +50,10 @@ class SimulatedLine:
         # realtime: deliver frames no faster than a sound card would (for latency measurements).
         self.realtime = realtime
         self._t0: float | None = None
+        # A streamed customer line is whole before the virtual clock reaches it, so that the
+        # call does not depend on how fast the voice renders (the same seed, the same call);
+        # a line paced like a sound card plays the first sentence while the rest renders.
+        self.await_renders = not realtime if await_renders is None else await_renders
 
     def read(self, n: int) -> Frame:
         if self.realtime:
@@ -64,6 +69,7 @@ class SimulatedLine:
         if start % (RATE * 10) < n:  # every 10 s, forget clips that ended a minute ago
             self.customer.prune(start - 60 * RATE)
             self.trainee.prune(start - 60 * RATE)
+        self.customer.settle(start, wait=self.await_renders)
         customer = self.customer.read(start, n)
         mic = self.trainee.read(start, n)
         mic += (self._rng.standard_normal(n) * self._noise).astype(np.float32)

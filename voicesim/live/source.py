@@ -77,15 +77,17 @@ class LiveFrame(Frame):
 @dataclass(eq=False)  # holds audio: compared by identity, never by value
 class _DevClip:
     clip: Clip
-    start: int  # device-rate output sample of the clip's first sample
-    audio: np.ndarray  # the clip at the device rate
+    start: int  # device-rate output sample of this audio's first sample
+    audio: np.ndarray  # the clip (or a piece of a streamed clip) at the device rate
+    offset: int = 0  # where in the clip this audio starts (analysis-rate samples)
 
     def end(self, rate: int) -> int:
         full = self.start + self.audio.size
         stop = self.clip.stop  # read live: a barge-in cut applies to the very next block
         if stop is None:
             return full
-        return min(full, self.start + int(round((stop - self.clip.start) * rate / RATE)))
+        cut = stop - self.clip.start - self.offset
+        return min(full, self.start + int(round(cut * rate / RATE)))
 
 
 @dataclass
@@ -356,6 +358,20 @@ class LiveSource:
             keep.append(_DevClip(clip, start, np.ascontiguousarray(audio, dtype=np.float32)))
         self._dev_clips = keep  # one assignment: the callback sees the old list or the new one
 
+    def _settle_clips(self) -> None:
+        """Hand the speaker the pieces of streamed lines rendered since the last frame: each
+        follows its line seamlessly, or from the play floor when it came too late."""
+        grown = self.playout.settle(self.play_floor())
+        if not grown:
+            return
+        keep = [dc for dc in self._dev_clips if dc.end(self.rate) > self._out_pos]
+        for clip, offset in grown:
+            audio = resample(clip.audio[offset:], RATE, self.rate)
+            at = clip.start + offset - self._base - self.output_delay
+            start = int(round(at * self.rate / RATE))
+            keep.append(_DevClip(clip, start, np.ascontiguousarray(audio), offset))
+        self._dev_clips = keep
+
     # -- reading --------------------------------------------------------------------------------
     def start(self) -> None:
         if not self._started:
@@ -521,6 +537,7 @@ class LiveSource:
             except DeviceError as exc:
                 self._lost(f"the audio stream could not be reopened ({exc})")
         self._sync_clips()
+        self._settle_clips()
         if self.stats.output_underflow > self._underflows_seen:
             self._speaker_ran_dry()
         while self._pending.size < n:

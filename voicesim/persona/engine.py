@@ -82,7 +82,8 @@ class DialogueEngine:
         vars(self).update(copy.deepcopy(state))
 
     # -- lines -------------------------------------------------------------------------------
-    def _pick(self, options: list[str]) -> str:
+    def _fresh(self, options: list[str]) -> list[str]:
+        """The wordings the seed picks from: not said yet, nor asking what was answered."""
         if not options:  # a reaction that only moves the mood: say the default line
             default = self.persona.reactions.get("default")
             options = (default.say if default and default.say else None) or self.persona.opening
@@ -92,7 +93,10 @@ class DialogueEngine:
         if not fresh:  # all used: the one said longest ago, never the same line twice running
             last = {o: max(i for i, x in enumerate(self.said) if x == o) for o in options}
             fresh = [min(options, key=lambda o: last[o])]
-        text = self.rng.choice(fresh)
+        return fresh
+
+    def _pick(self, options: list[str]) -> str:
+        text = self.rng.choice(self._fresh(options))
         self.said.append(text)
         self.questions.customer_said(text)
         return text
@@ -118,12 +122,69 @@ class DialogueEngine:
         options = self.persona.endings.get(state) or self.persona.endings["hung_up"]
         return self._line(options, state, moves, end_state=state)
 
-    def _shift(self, delta: float) -> None:
+    def _shifted(self, mood: float, delta: float) -> float:
         m = self.persona.mood
-        delta = max(-m.max_step, min(m.max_step, delta))
-        self.mood += delta
-        self.mood += m.drift * (m.baseline - self.mood)
-        self.mood = max(0.0, min(1.0, self.mood))
+        mood += max(-m.max_step, min(m.max_step, delta))
+        mood += m.drift * (m.baseline - mood)
+        return max(0.0, min(1.0, mood))
+
+    def _shift(self, delta: float) -> None:
+        self.mood = self._shifted(self.mood, delta)
+
+    # -- what comes next (for rendering it ahead) ---------------------------------------------
+    def _candidates(self, interrupted: bool) -> list[tuple[str, list[str], list[float]]]:
+        """(reason, wordings, mood changes it may come with) of every line the next reply can
+        be, in a rough order of likelihood: the customer's answers and what a trainee who
+        handles the call earns first (alone, or with more good moves in the same turn: the
+        most one turn moves), the objections after, the endings last."""
+        p = self.persona
+        if self.end_state is not None:
+            return []
+        if not self.said:
+            return [("opening", p.opening, [0.0])]
+        r, step = p.reactions, p.mood.max_step
+        more = [-step / 2, -step]  # with other good moves in the same turn
+        good = [("answer", a.say, [0.0, *more]) for a in p.answers]
+        good += [(m, x.say, [x.mood, *more]) for m, x in r.items() if x.say and x.mood <= 0]
+        if self.agreed:
+            good.insert(0, ("resolved", p.endings.get("resolved", []), [0.0, *more]))
+        elif p.accept:
+            good.append(("agreed", p.agreed, [*more, 0.0]))
+        default = r.get("default")  # whatever it does not react to: often
+        good.append(
+            ("default", default.say if default and default.say else p.opening, [0.0, *more])
+        )
+        good.sort(key=lambda c: c[0] in self.seen)  # a move made already is seldom made again
+        bad = [(m, x.say, [x.mood, step]) for m, x in r.items() if x.say and x.mood > 0]
+        bad += [(f"refused {m}", x.say or p.opening, [x.mood]) for m, x in p.refuse.items()]
+        if p.interrupts is not None and p.interrupts.say:
+            bad.append(("interjection", p.interrupts.say, [p.interrupts.mood]))
+        if interrupted:  # talked over: the customer says so first
+            good = [c for c in bad if c[0] == "interrupted"] + good
+        ends = [(state, lines, [step]) for state, lines in p.endings.items() if state != "resolved"]
+        return [c for c in good + bad + ends if c[1]]
+
+    def likely_lines(
+        self, interrupted: bool = False, neighbours: bool = True
+    ) -> list[CustomerLine]:
+        """The lines the customer may say next, most likely first, the call left as it is:
+        each in the wording this call's seed would pick, in the voice of each mood it may
+        leave; with ``neighbours`` all of them again a tenth of mood calmer and angrier.
+        ``interrupted``: the trainee is talking over the customer, who will say so first."""
+        state = self.rng.getstate()
+        lines, seen = [], set()
+        for step in (0.0, -0.1, 0.1) if neighbours else (0.0,):
+            for reason, options, deltas in self._candidates(interrupted):
+                rng = random.Random()
+                rng.setstate(state)
+                text = rng.choice(self._fresh(options))
+                for delta in deltas:
+                    mood = max(0.0, min(1.0, self._shifted(self.mood, delta) + step))
+                    voice = self.persona.prosody.voice(self.persona.voice, mood)
+                    if (text, voice) not in seen:
+                        seen.add((text, voice))
+                        lines.append(CustomerLine(text, reason, round(mood, 3), voice))
+        return lines
 
     # -- the conversation --------------------------------------------------------------------
     def opening(self) -> CustomerLine:
@@ -217,6 +278,38 @@ class DialogueEngine:
         default = p.reactions.get("default")
         options = default.say if default and default.say else p.opening
         return self._line(options, "default", moves)
+
+    def every_line(self, low: float, high: float) -> list[CustomerLine]:
+        """Every wording of every line the persona has, in the voice of each tenth of mood
+        from ``low`` to ``high`` at which it can be said (an agreement or a goodbye when calm
+        enough, hanging up or demanding a manager from the mood that does it), nearest the
+        start mood first: what ``voicesim personas prerender`` renders ahead of a session."""
+        p, m = self.persona, self.persona.mood
+        tenths = [t / 10 for t in range(11)]
+        band = [t for t in tenths if low - 1e-9 <= t <= high + 1e-9]
+        calm = [t for t in band if t <= m.resolve_below + 0.05]
+        lines: list[tuple[str, list[str], list[float]]] = [("opening", p.opening, [m.start])]
+        lines += [(k, r.say, band) for k, r in p.reactions.items() if r.say]
+        lines += [(f"refused {k}", r.say, band) for k, r in p.refuse.items() if r.say]
+        lines += [("answer", a.say, band) for a in p.answers]
+        if p.interrupts is not None:
+            lines.append(("interjection", p.interrupts.say, band))
+        lines.append(("agreed", p.agreed, calm))
+        at = {"hung_up": m.hang_up_at, "escalated": m.escalate_at}
+        for state, said in p.endings.items():
+            if state == "resolved":
+                lines.append((state, said, calm))
+            elif at.get(state) is not None:
+                lines.append((state, said, [t for t in tenths if t >= at[state] - 0.05]))
+            else:
+                lines.append((state, said, band))
+        out = [
+            CustomerLine(text, reason, mood, self.persona.prosody.voice(p.voice, mood))
+            for reason, said, moods in lines
+            for mood in moods
+            for text in said
+        ]
+        return sorted(out, key=lambda x: abs(x.mood - m.start))  # stable: file order kept
 
     def interject(self) -> CustomerLine | None:
         """The customer cuts into a trainee who has talked too long, if upset enough."""

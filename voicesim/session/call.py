@@ -24,12 +24,13 @@ from ..audio.formats import RATE
 from ..audio.playout import Playout
 from ..audio.recorder import SESSION_FORMAT, SessionRecorder, load_call_audio
 from ..audio.sources import Frame
-from ..events import CALL_END, CALL_START, MOOD, SCORE, Event
+from ..events import CALL_END, CALL_START, MOOD, PARTIAL, SCORE, Event
 from ..persona.engine import CustomerLine, DialogueEngine, TraineeTurn
 from ..persona.persona import Persona
 from ..rubric.grade import score_call
 from ..rubric.rubric import Rubric
 from ..rubric.scorer import Scorecard
+from ..speech.streaming import LineRenderer, Planned, Prerenderer, Rendering
 from ..speech.transcriber import (
     DeferredTranscriber,
     JobStat,
@@ -51,6 +52,12 @@ Listener = Callable[[Event], "list[Event] | None"]  # may answer with events of 
 # more speech.
 QUICK_ANSWER_MIN_WORDS = 6
 PICKUP_PAUSE_S = 0.3  # between the connect sound and the customer's first words
+# Rendered ahead after each customer line: the first pieces of the lines most likely next,
+# the whole of the first few. A first piece costs about a second of one (idle) core; the
+# reply to a trainee who handles the call (empathy, a question, an offer, the closing) came
+# within the first 20 in 85 of 88 such turns on the shipped personas.
+PLANNED_LINES = 20
+PLANNED_WHOLE = 4
 
 
 class Source(Protocol):
@@ -80,6 +87,12 @@ class CallOptions:
     speculate_s: float | None = None
     # In-call cues for the trainee (session/guidance.py); None: no guidance.
     guidance: GuidanceOptions | None = None
+    # Render the customer's likely next lines into the cache while the call goes on (one
+    # low-priority thread). None: when the customer's voice is a slow one (Kokoro) and the
+    # call runs at speaking pace (a drill, a --realtime simulation); a simulated call whose
+    # clock waits for its renders gave the thread no time to be ahead (measured once: no line
+    # from it, and 14 % slower on the busy machine).
+    prerender: bool | None = None
 
 
 @dataclass
@@ -94,12 +107,12 @@ class CallResult:
 
 @dataclass(eq=False)  # holds audio: compared by identity, never by value
 class _Prepared:
-    """A reply chosen and rendered while the trainee's turn may still be ending."""
+    """A reply chosen, and rendering, while the trainee's turn may still be ending."""
 
     text: str  # the trainee's words it answers
     interrupted: bool
     line: CustomerLine
-    audio: np.ndarray
+    rendering: Rendering
     before: dict  # the engine's state before choosing it, to put back if the trainee goes on
 
 
@@ -123,10 +136,16 @@ class Conductor:
         reply_gap_s: float,
         backchannel_words: int = 3,
         seed: int = 0,
+        prerender: bool = False,
     ):
         self.floor = floor
         self.engine = engine
         self.synth = synth
+        self.renderer = LineRenderer(synth)  # a line plays while its later sentences render
+        # The lines likely next, rendered into the cache while the call goes on.
+        self.prerenderer = Prerenderer(synth) if prerender else None
+        self._planned_for: tuple[int, bool] | None = None
+        self.line_log: list[dict] = []  # per line: how soon its first audio was ready
         self.playout = playout
         self.pipeline = pipeline
         self.gap = int(reply_gap_s * RATE)
@@ -161,14 +180,26 @@ class Conductor:
         line: CustomerLine,
         at: int,
         keeps_turn: bool = False,
-        audio: np.ndarray | None = None,
+        rendering: Rendering | None = None,
     ) -> Event:
-        if audio is None:
-            audio = self.synth.render(line.text, line.voice)
+        """Play ``line`` from ``at`` (or as soon as its first piece is rendered); the rest of
+        a streamed line follows on the playout as it renders."""
+        r = rendering or self.renderer.stream(line.text, line.voice)
+        audio = r.first()
         at = max(at, self.floor())  # a live device may have played past `at` (while rendering)
+        self.line_log.append(
+            {
+                "line": self.lines,
+                "reason": line.reason,
+                "first_audio_s": round(r.first_audio_s or 0.0, 4),
+                "cached": bool(r.cached),
+                "pieces": len(r.pieces),
+            }
+        )
         clip = self.playout.schedule(
             at,
             audio,
+            more=r.more,
             line=self.lines,
             text=line.text,
             reason=line.reason,
@@ -177,6 +208,7 @@ class Conductor:
             keeps_turn=keeps_turn,
         )
         self.lines += 1
+        self.plan()
         return Event(
             MOOD,
             sec(clip.start),  # a live source may have moved the line later to be heard whole
@@ -187,6 +219,52 @@ class Conductor:
                 "end_state": line.end_state,
             },
         )
+
+    def plan(self) -> None:
+        """Have the lines likely next rendered ahead (after each line, and when the trainee
+        starts talking over the customer, who would then say so first)."""
+        interrupted = self.pipeline.state.turn_interrupted
+        if self.prerenderer is None or self._planned_for == (self.lines, interrupted):
+            return
+        self._planned_for = (self.lines, interrupted)
+        self._plan(self.engine.likely_lines(interrupted=interrupted))
+
+    def _plan(self, likely: list[CustomerLine]) -> None:
+        assert self.prerenderer is not None
+        lines = [Planned(x.text, x.voice) for x in likely[:PLANNED_LINES]]
+        self.prerenderer.plan(lines, whole=PLANNED_WHOLE)
+
+    def heard(self, partial: str) -> None:
+        """A partial transcript of the trainee's speech under way (live): the first piece of
+        the reply it would get renders now, at normal priority, seconds before the turn ends
+        (the call is left as it is: the engine's state is put back)."""
+        if self.prerenderer is None or self._prepared is not None or self.finished:
+            return
+        st = self.pipeline.state
+        text = " ".join([*(st.finals[k]["text"] for k in st.turn_utterances if k in st.finals)])
+        text = f"{text} {partial}".strip()
+        if not self._is_turn(text):
+            return
+        before = self.engine.snapshot()
+        try:
+            reply = self.engine.respond(TraineeTurn(text, interrupted=st.turn_interrupted))
+        finally:
+            self.engine.restore(before)
+        self.renderer.warm(reply.text, reply.voice)
+
+    def close(self) -> None:
+        """The call is over: stop rendering (what was rendered stays in the cache); ``join``
+        waits for the pieces under way."""
+        if self._prepared is not None:
+            self._prepared.rendering.cancel()
+        self.renderer.close()
+        if self.prerenderer is not None:
+            self.prerenderer.close()
+
+    def join(self) -> None:
+        self.renderer.join()
+        if self.prerenderer is not None:
+            self.prerenderer.join()
 
     @property
     def finished(self) -> bool:
@@ -260,13 +338,15 @@ class Conductor:
         self._drop_prepared()
         before = self.engine.snapshot()
         line = self.engine.respond(TraineeTurn(text, interrupted=interrupted))
-        audio = self.synth.render(line.text, line.voice)
-        self._prepared = _Prepared(text, interrupted, line, audio, before)
+        rendering = self.renderer.stream(line.text, line.voice)  # renders while the turn ends
+        self._prepared = _Prepared(text, interrupted, line, rendering, before)
         return self._prepared
 
     def _drop_prepared(self) -> None:
-        """The trainee went on: the prepared reply was never said, so it never happened."""
+        """The trainee went on: the prepared reply was never said, so it never happened (and
+        the rest of it is not rendered)."""
         if self._prepared is not None:
+            self._prepared.rendering.cancel()
             self.engine.restore(self._prepared.before)
             self._prepared = None
 
@@ -285,10 +365,11 @@ class Conductor:
                 "p_end": None if guess is None else round(guess.p_end, 3),
                 "why": "fallback" if quiet >= self.gap else "detector",
                 "early": early,
+                "line": self.lines,  # the line it was answered with (line_log)
             }
         )
         self._delay = self._draw_delay()
-        return self.say(p.line, now, audio=p.audio)
+        return self.say(p.line, now, rendering=p.rendering)
 
     def _answer_early(self, now: int) -> list[Event] | None:
         """During the endpointer's hangover: answer from the speculative transcript when the
@@ -319,6 +400,7 @@ class Conductor:
         if self.finished:
             return ("done" if self.playout.busy_until() <= now else "idle"), []
         self._barge_in(now)
+        self.plan()  # the trainee may have started talking over the customer
         interjection = self._interject(now)
         if interjection:
             return "said", interjection
@@ -405,11 +487,19 @@ def run_call(
             gap,
             th.backchannel_max_words,
             seed=options.seed,
+            prerender=synth.streams(engine.persona.voice) and wait is None
+            if options.prerender is None
+            else options.prerender,
         )
     persona = engine.persona if engine else None
     guide = None
     if engine is not None and options.guidance is not None:
         guide = Guide(rubric, options.guidance, context=engine.context)
+    opening = None
+    if conductor is not None:
+        # The opening renders (and the voice's model loads) while the move recogniser loads.
+        line = engine.opening()
+        opening = (line, conductor.renderer.stream(line.text, line.voice))
     if engine is not None:
         engine.library.warm()  # the model loads before the call, not in the first reply
     events: list[Event] = []
@@ -422,6 +512,8 @@ def run_call(
             recorder.log(ev)
             if guide is not None:
                 guide.observe(ev)
+            if conductor is not None and ev.type == PARTIAL:
+                conductor.heard(ev["text"])
             for listener in listeners:
                 more = listener(ev)
                 if more:
@@ -449,7 +541,8 @@ def run_call(
         connect = playout.schedule(ring.end, sounds.connect, sound="connect")
         first_line_at = connect.end + int(PICKUP_PAUSE_S * RATE)
     if conductor is not None:
-        emit([conductor.say(engine.opening(), first_line_at)])
+        line, rendering = opening
+        emit([conductor.say(line, first_line_at, rendering=rendering)])
     noticed = getattr(source, "take_events", None)  # a source's own events (live: echo, device)
     interrupted = False
     failure: Exception | None = None
@@ -495,6 +588,8 @@ def run_call(
     except Exception as exc:  # a defect: keep what was recorded, never call it complete
         failure, interrupted = exc, True
     finally:
+        if conductor is not None:
+            conductor.close()
         end = source.position
         emit(pipeline.flush(end))
         worker.wait_idle(timeout=120)
@@ -535,6 +630,8 @@ def run_call(
             },
         )
         recorder.close()
+        if conductor is not None:
+            conductor.join()  # a render under way ends before the model can be torn down
     if failure is not None:
         raise failure
     if interrupted:
@@ -549,6 +646,9 @@ def _turn_taking(pipeline: Pipeline, conductor: Conductor) -> dict:
         "timing": asdict(conductor.engine.persona.timing),
         "speculative_decodes": dict(pipeline.guesses),
         "answers": conductor.turn_log,
+        # Per customer line: seconds from choosing it to its first audio, and whether that
+        # came from the cache (wall clock: what a live call waits; bench_live.py reports it).
+        "lines": conductor.line_log,
     }
 
 

@@ -107,6 +107,8 @@ class Pipeline:
         self.guesses = {"made": 0, "kept": 0}
         self._playing: list[Clip] = []  # customer clips started and not yet ended
         self._sounded: list[Clip] = []  # call sounds already announced
+        # Streamed lines started and still rendering: announced once their length is known.
+        self._unannounced: list[Clip] = []
         self.position = 0
 
     # -- per frame ----------------------------------------------------------------------------
@@ -129,7 +131,11 @@ class Pipeline:
                 events += self._speech_ends(vad_event.sample, vad_event.utterance)
         self._speculate()
         events += self._track_overlaps(frame.end)
-        for clip in [c for c in self._playing if c.end <= frame.end]:
+        ending = [c for c in self._playing if c.end <= frame.end]
+        for clip in [c for c in self._unannounced if c.more is None or c in ending]:
+            self._unannounced.remove(clip)
+            events.append(self._line_start(clip))
+        for clip in ending:
             self._playing.remove(clip)  # a clip cut short (barge-in) ends here too
             events += self._customer_ends(clip)
         self.position = frame.end
@@ -149,14 +155,16 @@ class Pipeline:
             st.turn_started = None
         if self._onset is not None:  # the customer starts while the trainee is talking
             self._overlaps.append(_Overlap(clip, clip.start, "customer"))
-        events.append(
-            Event(
-                CUSTOMER_LINE_START,
-                sec(clip.start),
-                {**clip.label, "end": round(sec(clip.start + clip.audio.size), 4)},
-            )
-        )
+        if clip.more is not None:  # still rendering (live): the start says where it ends
+            self._unannounced.append(clip)
+        else:
+            events.append(self._line_start(clip))
         return events
+
+    @staticmethod
+    def _line_start(clip: Clip) -> Event:
+        end = round(sec(clip.start + clip.audio.size), 4)
+        return Event(CUSTOMER_LINE_START, sec(clip.start), {**clip.label, "end": end})
 
     def _customer_ends(self, clip: Clip) -> list[Event]:
         events = self._close_for_clip(clip)
@@ -373,7 +381,8 @@ class Pipeline:
 
     def flush(self, at: int) -> list[Event]:
         """End of call: close open speech, overlaps and silence at sample ``at``."""
-        events: list[Event] = []
+        events = [self._line_start(c) for c in self._unannounced]  # cut off mid-render
+        self._unannounced = []
         for vad_event in self.endpointer.flush():
             events += self._speech_ends(vad_event.sample, vad_event.utterance)
         for ov in list(self._overlaps):

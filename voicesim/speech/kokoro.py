@@ -198,9 +198,11 @@ class Kokoro:
 
     def sentence(self, text: str, s: VoiceSettings, speed: float) -> np.ndarray:
         """One sentence at the model's rate (24 kHz), before any pitch shift."""
-        style = self._style(s)
+        with self._lock:  # the model itself runs outside: two renders share it (onnxruntime)
+            style = self._style(s)
+            phonemes = self.g2p(s.accent)(text)
         parts = []
-        for chunk in self._chunks(self.g2p(s.accent)(text)):
+        for chunk in self._chunks(phonemes):
             ids = [self.vocab[c] for c in chunk if c in self.vocab]
             if not ids:
                 continue
@@ -215,12 +217,15 @@ class Kokoro:
             parts.append(np.asarray(out, np.float32).ravel())
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
-    def render(self, sentences: list[str], s: VoiceSettings, pace: float) -> tuple[np.ndarray, int]:
+    def render(
+        self, sentences: list[str], s: VoiceSettings, pace: float, after_pause: bool = False
+    ) -> tuple[np.ndarray, int]:
         """Sentences one after another with the line's pause between them, pitch-shifted.
 
         The pitch shift is a resample (it moves the formants with the pitch, as a larger or
         smaller speaker would); the model is asked for a pace that the resample brings back to
-        ``pace`` (1.0: the model's own)."""
+        ``pace`` (1.0: the model's own). ``after_pause``: a later piece of a line rendered in
+        pieces, which starts with the pause that follows the piece before it."""
         from ..audio.formats import resample
 
         factor = pitch_factor(s.pitch)
@@ -228,13 +233,12 @@ class Kokoro:
         gap = np.zeros(int(s.pause_s * SAMPLE_RATE), np.float32)
         out: list[np.ndarray] = []
         for text in sentences:
-            with self._lock:
-                audio = self.sentence(text, s, speed)
+            audio = self.sentence(text, s, speed)
             if audio.size:
                 out += [audio, gap]
         if not out:
             raise VoicesimError(f"the Kokoro voice produced no audio for {' '.join(sentences)!r}")
-        audio = np.concatenate(out[:-1])
+        audio = np.concatenate(([gap] if after_pause else []) + out[:-1])
         if factor != 1.0:
             audio = resample(audio, int(round(SAMPLE_RATE * factor)), SAMPLE_RATE)
         return audio * float(s.volume), SAMPLE_RATE

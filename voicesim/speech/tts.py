@@ -426,6 +426,9 @@ class _Kokoro:
     def render(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
         return self.model.render(spoken_sentences(text, s), s, s.rate / DEFAULT_WPM)
 
+    def render_piece(self, piece: Piece, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        return self.model.render(list(piece.sentences), s, s.rate / DEFAULT_WPM, piece.after_pause)
+
 
 # One thread per render: the call's pipeline (VAD, Whisper) has the other core.
 KOKORO_THREADS = 1
@@ -447,6 +450,36 @@ def shared_hibari(voice: str) -> _Hibari:
 
 
 _Engine = _Espeak | _Hibari | _Kokoro | _Fast | _System
+# The first piece of a line rendered in pieces has at least this many words: "Hi." alone would
+# be over before the next sentence is rendered.
+FIRST_PIECE_WORDS = 5
+STREAMED_ENGINES = ("kokoro",)  # the fast voices render a whole line in tens of ms
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a line that is rendered, cached and played on its own: a Kokoro line of several
+    sentences is said sentence by sentence, the first played while the rest renders. A line in
+    one piece (``whole``) is the line as written, cached as it always was."""
+
+    sentences: tuple[str, ...]  # as spoken (spoken_sentences); the line's text when whole
+    after_pause: bool = False  # starts with the pause after the piece before it
+    whole: bool = False
+
+
+def loudest(audio: np.ndarray, peak: float = 0.0) -> float:
+    """The larger of ``peak`` and the loudest sample of ``audio``."""
+    return max(peak, float(np.max(np.abs(audio)))) if audio.size else peak
+
+
+def line_pieces(sentences: list[str], min_words: int = FIRST_PIECE_WORDS) -> list[Piece]:
+    """A line's spoken sentences as pieces: the first has ``min_words`` words or more (short
+    openers join the sentence after them), then one sentence each."""
+    first = 1
+    while first < len(sentences) and len(" ".join(sentences[:first]).split()) < min_words:
+        first += 1
+    rest = [Piece((x,), after_pause=True) for x in sentences[first:]]
+    return [Piece(tuple(sentences[:first])), *rest]
 
 
 class Synthesizer:
@@ -458,6 +491,7 @@ class Synthesizer:
         self.voices = voices_mode(voices)
         self._engines: dict[tuple[str, str], _Engine] = {}
         self._lock = threading.Lock()
+        self._rendering: dict[Path, threading.Event] = {}  # pieces a thread is rendering now
 
     def engine_name(self, s: VoiceSettings) -> str:
         """The engine that speaks ``s`` here: ``fast`` for a Kokoro voice when the fast voices
@@ -519,33 +553,129 @@ class Synthesizer:
     def _hibari(voice: str) -> _Hibari:
         return shared_hibari(voice)
 
-    def render_native(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
-        """The line at the engine's own rate, for playback at full quality."""
+    def _path(self, s: VoiceSettings, what: object) -> Path:
+        """Where the audio of ``what`` (a line's text, or a piece) in voice ``s`` is cached."""
+        key = hashlib.sha256(json.dumps([asdict(s), what], sort_keys=True).encode()).hexdigest()
+        return self.cache / self.engine_name(s) / f"{key[:32]}.wav"
+
+    @staticmethod
+    def _read(path: Path) -> tuple[np.ndarray, int] | None:
         import soundfile as sf
 
-        s = self.spoken(s)
-        key = hashlib.sha256(json.dumps([asdict(s), text], sort_keys=True).encode()).hexdigest()
-        path = self.cache / self.engine_name(s) / f"{key[:32]}.wav"
         if path.exists():
             try:
                 audio, rate = sf.read(str(path), dtype="float32")
                 return audio, rate
             except (sf.LibsndfileError, RuntimeError):
                 path.unlink(missing_ok=True)  # a torn cache entry: render again
-        with self._lock:
-            engine = self._engine(s)
-            if not isinstance(engine, _Kokoro | _Fast | _System) and (s.ending or s.hesitant):
-                text = " ".join(spoken_sentences(text, s))  # these two shape each sentence
-            audio, rate = engine.render(text, s)
+        return None
+
+    def _store(self, path: Path, audio: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+        import soundfile as sf
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.wav")
+        # A name of its own: the background renderer may store the same line at the same time.
+        tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.wav")
         sf.write(str(tmp), audio, rate, subtype="PCM_16")
         os.replace(tmp, path)
         # Read back what was stored: a cold and a warm cache must give bit-identical calls.
         audio, rate = sf.read(str(path), dtype="float32")
         return audio, rate
 
+    def render_native(self, text: str, s: VoiceSettings) -> tuple[np.ndarray, int]:
+        """The line at the engine's own rate, for playback at full quality."""
+        s = self.spoken(s)
+        path = self._path(s, text)
+        found = self._read(path)
+        if found is not None:
+            return found
+        engine = self.engine(s)
+        if not isinstance(engine, _Kokoro | _Fast | _System) and (s.ending or s.hesitant):
+            text = " ".join(spoken_sentences(text, s))  # these two shape each sentence
+        return self._store(path, *engine.render(text, s))
+
+    def engine(self, s: VoiceSettings) -> _Engine:
+        """The engine that speaks ``s`` here, loaded once (engines render from any thread)."""
+        with self._lock:
+            return self._engine(s)
+
+    # -- a line in pieces --------------------------------------------------------------------
+    def streams(self, s: VoiceSettings) -> bool:
+        """Does ``s`` render slowly enough here to be streamed and rendered ahead (Kokoro)?"""
+        return self.engine_name(self.spoken(s)) in STREAMED_ENGINES
+
+    def pieces(self, text: str, s: VoiceSettings) -> list[Piece]:
+        """How the line is rendered: sentence by sentence for a streamed engine (Kokoro),
+        else whole."""
+        if self.streams(s):
+            s = self.spoken(s)
+            sentences = spoken_sentences(text, s)
+            if len(line_pieces(sentences)) > 1:
+                return line_pieces(sentences)
+        return [Piece((text,), whole=True)]
+
+    def _piece_path(self, piece: Piece, s: VoiceSettings) -> Path:
+        s = self.spoken(s)
+        if piece.whole:
+            return self._path(s, piece.sentences[0])  # the line's own entry, as ever
+        return self._path(s, {"sentences": list(piece.sentences), "after_pause": piece.after_pause})
+
+    def cached(self, piece: Piece, s: VoiceSettings) -> bool:
+        """Is the piece in the cache (rendering it costs a file read)?"""
+        return self._piece_path(piece, s).exists()
+
+    def piece_native(
+        self, piece: Piece, s: VoiceSettings, share: bool = True
+    ) -> tuple[np.ndarray, int]:
+        """A piece at the engine's own rate, from the cache or rendered into it. ``share``: a
+        piece another thread is rendering with ``share`` is waited for, not rendered twice
+        (the low-priority renderer neither waits nor is waited for)."""
+        if piece.whole:
+            return self.render_native(piece.sentences[0], s)
+        path = self._piece_path(piece, s)
+        found = self._read(path)
+        if found is not None:
+            return found
+        owner = False
+        if share:
+            with self._lock:
+                busy = self._rendering.get(path)
+                if busy is None:
+                    self._rendering[path] = busy = threading.Event()
+                    owner = True
+            if not owner:
+                busy.wait()
+                found = self._read(path)
+                if found is not None:
+                    return found
+        try:
+            s = self.spoken(s)
+            engine = self.engine(s)
+            assert isinstance(engine, _Kokoro)  # pieces() splits lines of streamed engines only
+            return self._store(path, *engine.render_piece(piece, s))
+        finally:
+            if owner:
+                with self._lock:
+                    del self._rendering[path]
+                busy.set()
+
+    def piece_audio(
+        self, piece: Piece, s: VoiceSettings, first: bool, last: bool, peak: float = 0.0
+    ) -> np.ndarray:
+        """A piece in the analysis format, trimmed where the line is: the first piece at its
+        start, the last at its end against ``peak``, the loudest sample of the line before it,
+        so that the pieces joined are the line as one render would trim it."""
+        audio, rate = self.piece_native(piece, s)
+        return trim_silence(resample(audio, rate, RATE), lead=first, trail=last, peak=peak)
+
     def render(self, text: str, s: VoiceSettings) -> np.ndarray:
-        """The line in the analysis format (16 kHz mono), trimmed to where speech is audible."""
-        audio, rate = self.render_native(text, s)
-        return trim_silence(resample(audio, rate, RATE))
+        """The line in the analysis format (16 kHz mono), trimmed to where speech is audible:
+        its pieces joined, exactly as a line streamed piece by piece is heard."""
+        pieces = self.pieces(text, s)
+        out: list[np.ndarray] = []
+        peak = 0.0
+        for i, piece in enumerate(pieces):
+            audio = self.piece_audio(piece, s, i == 0, i == len(pieces) - 1, peak)
+            peak = loudest(audio, peak)
+            out.append(audio)
+        return out[0] if len(out) == 1 else np.concatenate(out)
