@@ -88,29 +88,40 @@ def test_a_transcribed_line_is_bounded():
     assert "longer than 5000 characters" in str(err.value)
 
 
+def _held_intake(store: Store, monkeypatch, queue: int) -> tuple:  # noqa: ANN001
+    """A lab with one intake turn whose upload is held at its start until ``release`` is set:
+    (lab, started, release)."""
+    started, release = threading.Event(), threading.Event()
+
+    def held(*args):  # noqa: ANN002, ANN202
+        started.set()
+        assert release.wait(120), "never released"
+        return {"ok": True, "duplicate": False}
+
+    monkeypatch.setattr("voicesim.lab.routes.sessions.unpack_and_store", held)
+    return Lab(store, intake_workers=1, unpacking_queue=queue), started, release
+
+
+def _post(url: str, data: bytes, headers: dict) -> tuple:
+    """A POST to a live server: (status, headers, body), errors included."""
+    req = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
 def test_a_full_scoring_queue_answers_503_and_sign_in_never_waits(store, monkeypatch):
     """Unpacking and checking run in a bounded pool off the event loop (scoring comes later,
     from the queue: test_lab_queue): while the only worker is busy and the pool's queue is
     full, another upload gets 503 with Retry-After, and signing in still works."""
-    started, release = threading.Event(), threading.Event()
-
-    def slow_scoring(*args):  # noqa: ANN002, ANN202
-        started.set()
-        release.wait(60)
-        return {"ok": True, "duplicate": False}
-
-    monkeypatch.setattr("voicesim.lab.routes.sessions.unpack_and_store", slow_scoring)
-    lab = Lab(store, intake_workers=1, unpacking_queue=1)
+    lab, started, release = _held_intake(store, monkeypatch, queue=1)
     pool = lab.app.state.intake
     with LiveServer(lab.app) as server:
 
         def post(path: str, data: bytes, headers: dict) -> tuple:
-            req = urllib.request.Request(server.url + path, data=data, headers=headers)
-            try:
-                with urllib.request.urlopen(req, timeout=60) as r:
-                    return r.status, r.headers, r.read().decode()
-            except urllib.error.HTTPError as e:
-                return e.code, e.headers, e.read().decode()
+            return _post(server.url + path, data, headers)
 
         upload = {**lab.ann, "Content-Type": "application/zip"}
         answers: list = []
@@ -143,25 +154,12 @@ def test_uploads_waiting_their_turn_hold_no_database_connection(store, monkeypat
     connections) leave the trainer's pages their connections: a page answers while the first
     upload is still held. (Each waiting upload held the connection that checked its trainee,
     and the pages waited for the pool's 30 s timeout.)"""
-    started, release = threading.Event(), threading.Event()
-
-    def held(*args):  # noqa: ANN002, ANN202
-        started.set()
-        assert release.wait(120), "never released"
-        return {"ok": True, "duplicate": False}
-
-    monkeypatch.setattr("voicesim.lab.routes.sessions.unpack_and_store", held)
-    lab = Lab(store, intake_workers=1, unpacking_queue=40)
+    lab, started, release = _held_intake(store, monkeypatch, queue=40)
     pool = lab.app.state.intake
     with LiveServer(lab.app) as server:
 
         def post(path: str, data: bytes, headers: dict) -> int:
-            req = urllib.request.Request(server.url + path, data=data, headers=headers)
-            try:
-                with urllib.request.urlopen(req, timeout=120) as r:
-                    return r.status
-            except urllib.error.HTTPError as e:
-                return e.code
+            return _post(server.url + path, data, headers)[0]
 
         upload = {**lab.ann, "Content-Type": "application/zip"}
         codes: list[int] = []
